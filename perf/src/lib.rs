@@ -1,0 +1,1 @@
+//! The dittofs benchmark harness: an NFSv3 load generator with build-farm workloads.

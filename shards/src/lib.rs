@@ -1,0 +1,15 @@
+//! Per-core content shards.
+//!
+//! Every file's content has exactly one owner shard, `hash(file id) % cores`, so
+//! the cache of a shard needs no lock: only its own core touches it. A core that
+//! serves a request for a file owned elsewhere forwards the operation over the
+//! glommio channel mesh and awaits the reply; payloads travel as `Bytes`, never
+//! copied.
+
+pub mod block_store;
+pub mod router;
+pub mod shard;
+
+pub use block_store::{BlockStore, BlockStoreError, MemoryBlockStore};
+pub use router::Router;
+pub use shard::{ContentError, ContentKey};

@@ -1,0 +1,3 @@
+//! The `dittofs` command line.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! ONC RPC (RFC 5531) and XDR (RFC 4506): record marking, call/reply messages, auth.
