@@ -1,14 +1,139 @@
-//! The configuration file: its schema, defaults and validation.
+//! The configuration file: its schema, defaults, loading and validation.
 //!
 //! The schema mirrors the seed's: named metadata stores and block stores, shares
 //! that pick one of each by name, protocol adapters, cores, cache and WAL
 //! settings and logging. Every key has a default so an empty file is valid;
-//! `config.toml.example` lists them all.
+//! `config.toml.example` lists them all (a test keeps it equal to
+//! [`Config::default`]) and is what `dittofs init` writes.
+//!
+//! All bounds and the relations between them are checked in one place,
+//! [`Config::validate`], so the runtime may assume them instead of re-checking.
+//! The life of a configuration is: [`Config::load`] (or [`Config::default`]) →
+//! [`Overrides::apply`] (command-line flags) → [`Config::validate`] → runtime.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub mod cidr;
+mod error;
+mod overrides;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use cidr::{Cidr, CidrError};
+pub use error::{ConfigError, ConfigSource};
+pub use overrides::Overrides;
+
+/// The commented example configuration: every key with its default.
+/// `dittofs init` writes exactly this text.
+pub const EXAMPLE_TOML: &str = include_str!("../../config.toml.example");
+
+/// Where the system-wide configuration lives (systemd deployments).
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/dittofs/config.toml";
+
+/// The configuration path used when `--config` is not given.
+///
+/// Under systemd (detected by `$INVOCATION_ID` or `$NOTIFY_SOCKET`, which
+/// systemd sets for the services it runs) it is [`SYSTEM_CONFIG_PATH`];
+/// otherwise `$XDG_CONFIG_HOME/dittofs/config.toml`, falling back to
+/// `~/.config/dittofs/config.toml`, and to the system path if `$HOME` is unset.
+pub fn default_config_path() -> PathBuf {
+    default_config_path_from(|name| std::env::var_os(name))
+}
+
+fn default_config_path_from(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> PathBuf {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if set("INVOCATION_ID") || set("NOTIFY_SOCKET") {
+        return PathBuf::from(SYSTEM_CONFIG_PATH);
+    }
+    let config_home = match var("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => match var("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".config"),
+            None => return PathBuf::from(SYSTEM_CONFIG_PATH),
+        },
+    };
+    config_home.join("dittofs").join("config.toml")
+}
+
+impl Config {
+    /// Reads and parses a configuration file. Does not validate: apply
+    /// overrides first, then call [`Config::validate`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml_str(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in error messages.
+    /// Errors carry the key path (`adapters.nfs.port`) and 1-based line/column.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let mut key = err.path().to_string();
+            if key == "." {
+                key.clear();
+            }
+            let inner = err.into_inner();
+            let message = inner.message().trim_end().to_owned();
+            // Make sure an unknown key is named itself, not only its table.
+            if let Some(unknown) = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                .filter(|unknown| key.rsplit('.').next() != Some(unknown))
+            {
+                key = if key.is_empty() {
+                    unknown.to_owned()
+                } else {
+                    format!("{key}.{unknown}")
+                };
+            }
+            let (line, column) = match inner.span() {
+                Some(span) => {
+                    let (l, c) = line_column(text, span.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            ConfigError::Parse {
+                path: path.to_owned(),
+                key,
+                line,
+                column,
+                message,
+            }
+        })
+    }
+
+    /// Executor threads to start: `cores`, or one per available CPU when 0.
+    pub fn effective_cores(&self) -> usize {
+        if self.cores != 0 {
+            return self.cores;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
