@@ -119,7 +119,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
+            // Usage and configuration messages are complete on their own
+            // (ConfigError::Read already shows the OS error).
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
@@ -133,7 +135,10 @@ fn main() -> ExitCode {
 /// unless `--force` (the file is created with O_EXCL, so two racing `init`s
 /// cannot both win).
 fn init(args: &InitArgs) -> Result<(), Failure> {
-    let path = args.config.clone().unwrap_or_else(config::default_config_path);
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(config::default_config_path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating {}", dir.display()))
@@ -269,11 +274,7 @@ mod tests {
     #[test]
     fn every_flag_has_help() {
         fn walk(cmd: &clap::Command) {
-            assert!(
-                cmd.get_about().is_some(),
-                "{} has no help",
-                cmd.get_name()
-            );
+            assert!(cmd.get_about().is_some(), "{} has no help", cmd.get_name());
             for arg in cmd.get_arguments() {
                 assert!(
                     arg.get_help().is_some(),

@@ -69,12 +69,16 @@ fn max_prefix_len(addr: IpAddr) -> u8 {
 }
 
 fn v4_contains(net: Ipv4Addr, prefix_len: u8, ip: Ipv4Addr) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0);
     u32::from(net) & mask == u32::from(ip) & mask
 }
 
 fn v6_contains(net: Ipv6Addr, prefix_len: u8, ip: Ipv6Addr) -> bool {
-    let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len)).unwrap_or(0);
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix_len))
+        .unwrap_or(0);
     u128::from(net) & mask == u128::from(ip) & mask
 }
 

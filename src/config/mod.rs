@@ -46,9 +46,7 @@ pub fn default_config_path() -> PathBuf {
     default_config_path_from(|name| std::env::var_os(name))
 }
 
-fn default_config_path_from(
-    var: impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> PathBuf {
+fn default_config_path_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
     let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
     if set("INVOCATION_ID") || set("NOTIFY_SOCKET") {
         return PathBuf::from(SYSTEM_CONFIG_PATH);
@@ -84,7 +82,15 @@ impl Config {
                 key.clear();
             }
             let inner = err.into_inner();
-            let message = inner.message().trim_end().to_owned();
+            // toml's messages can span lines ("invalid string\nexpected ..."):
+            // keep the error on one line for journald and log shippers.
+            let message = inner
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
             // Make sure an unknown key is named itself, not only its table.
             if let Some(unknown) = message
                 .strip_prefix("unknown field `")
@@ -174,7 +180,7 @@ pub enum LogFormat {
 }
 
 /// `[adapters]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptersConfig {
     pub nfs: NfsAdapterConfig,
@@ -306,15 +312,6 @@ impl Default for LoggingConfig {
         LoggingConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for AdaptersConfig {
-    fn default() -> Self {
-        AdaptersConfig {
-            nfs: NfsAdapterConfig::default(),
-            smb: SmbAdapterConfig::default(),
         }
     }
 }

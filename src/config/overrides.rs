@@ -84,12 +84,14 @@ mod tests {
         assert_eq!(set.len(), 5);
         assert!(set.contains(&("adapters.nfs.port", "--nfs-port")));
         // Nothing else moved.
-        let mut expected = Config::default();
-        expected.data_dir = config.data_dir.clone();
-        expected.listen = config.listen;
+        let mut expected = Config {
+            data_dir: config.data_dir.clone(),
+            listen: config.listen,
+            cores: 3,
+            ..Config::default()
+        };
         expected.adapters.nfs.port = 2049;
         expected.adapters.smb.port = 445;
-        expected.cores = 3;
         assert_eq!(config, expected);
     }
 

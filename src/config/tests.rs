@@ -78,15 +78,17 @@ fn example_sets_every_key_explicitly() {
 fn example_mentions_keys_without_defaults() {
     // Options that default to None are not serialized; they must still be
     // documented, commented out.
-    let mut config = Config::default();
-    config.data_dir = Some("/var/lib/dittofs".into());
+    let config = Config {
+        data_dir: Some("/var/lib/dittofs".into()),
+        ..Config::default()
+    };
     let value = toml::Value::try_from(&config).unwrap();
     let mut keys = BTreeSet::new();
     key_paths("", &value, &mut keys);
     let leaves = keys.iter().filter(|k| {
-        !keys
-            .iter()
-            .any(|other| other.starts_with(&format!("{k}.")) || other.starts_with(&format!("{k}[]")))
+        !keys.iter().any(|other| {
+            other.starts_with(&format!("{k}.")) || other.starts_with(&format!("{k}[]"))
+        })
     });
     for key in leaves {
         let leaf = key.rsplit('.').next().unwrap().trim_end_matches("[]");
@@ -135,7 +137,10 @@ fn unknown_key_is_named() {
 fn unknown_store_type_is_an_error() {
     let err = parse("[metadata_stores.x]\ntype = \"nosuch\"\n").unwrap_err();
     assert!(err.to_string().contains("nosuch"), "{err}");
-    assert!(err.key().unwrap_or("").starts_with("metadata_stores"), "{err}");
+    assert!(
+        err.key().unwrap_or("").starts_with("metadata_stores"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -193,7 +198,9 @@ fn error_message_format_matches_the_documented_one() {
     }
     .validate()
     .unwrap_err();
-    assert!(err.to_string().starts_with("<embedded default config>: shares: "));
+    assert!(err
+        .to_string()
+        .starts_with("<embedded default config>: shares: "));
 }
 
 #[test]
@@ -214,7 +221,14 @@ fn share_names() {
         "shares[0].name",
         "longer than 80",
     );
-    for good in ["/export", "/a", "/build-cache_2", "/données", "/a.b", "/my share"] {
+    for good in [
+        "/export",
+        "/a",
+        "/build-cache_2",
+        "/données",
+        "/a.b",
+        "/my share",
+    ] {
         accepts(|c| c.shares[0].name = good.into());
     }
 }
@@ -275,7 +289,11 @@ fn allowed_clients_are_cidrs() {
 
 #[test]
 fn root_mode_bounded() {
-    rejects(|c| c.shares[0].root_mode = 0o10000, "shares[0].root_mode", "0o7777");
+    rejects(
+        |c| c.shares[0].root_mode = 0o10000,
+        "shares[0].root_mode",
+        "0o7777",
+    );
     accepts(|c| c.shares[0].root_mode = 0o7777);
     accepts(|c| c.shares[0].root_mode = 0);
 }
@@ -341,9 +359,21 @@ fn effective_cores() {
 #[test]
 fn record_bytes_bounds() {
     let key = "adapters.nfs.record_bytes_max";
-    rejects(|c| c.adapters.nfs.record_bytes_max = 64 * 1024, key, "outside");
-    rejects(|c| c.adapters.nfs.record_bytes_max = 1024 * 1024 + 4095, key, "");
-    rejects(|c| c.adapters.nfs.record_bytes_max = 64 * 1024 * 1024 + 1, key, "");
+    rejects(
+        |c| c.adapters.nfs.record_bytes_max = 64 * 1024,
+        key,
+        "outside",
+    );
+    rejects(
+        |c| c.adapters.nfs.record_bytes_max = 1024 * 1024 + 4095,
+        key,
+        "",
+    );
+    rejects(
+        |c| c.adapters.nfs.record_bytes_max = 64 * 1024 * 1024 + 1,
+        key,
+        "",
+    );
     accepts(|c| c.adapters.nfs.record_bytes_max = 1024 * 1024 + 4096);
     accepts(|c| c.adapters.nfs.record_bytes_max = 64 * 1024 * 1024);
 }
@@ -351,7 +381,11 @@ fn record_bytes_bounds() {
 #[test]
 fn requests_in_flight_bounds() {
     let key = "adapters.nfs.requests_in_flight_max";
-    rejects(|c| c.adapters.nfs.requests_in_flight_max = 0, key, "1..=4096");
+    rejects(
+        |c| c.adapters.nfs.requests_in_flight_max = 0,
+        key,
+        "1..=4096",
+    );
     rejects(|c| c.adapters.nfs.requests_in_flight_max = 4097, key, "");
     accepts(|c| c.adapters.nfs.requests_in_flight_max = 1);
     accepts(|c| c.adapters.nfs.requests_in_flight_max = 4096);
@@ -404,7 +438,11 @@ fn log_levels() {
         accepts(|c| c.logging.level = level.into());
     }
     for level in ["INFO", "verbose", "", "off"] {
-        rejects(|c| c.logging.level = level.into(), "logging.level", "unknown level");
+        rejects(
+            |c| c.logging.level = level.into(),
+            "logging.level",
+            "unknown level",
+        );
     }
 }
 
@@ -436,5 +474,8 @@ fn default_path_selection() {
         default_config_path_from(env(&[("HOME", "/home/u"), ("NOTIFY_SOCKET", "/run/n")])),
         Path::new(SYSTEM_CONFIG_PATH)
     );
-    assert_eq!(default_config_path_from(env(&[])), Path::new(SYSTEM_CONFIG_PATH));
+    assert_eq!(
+        default_config_path_from(env(&[])),
+        Path::new(SYSTEM_CONFIG_PATH)
+    );
 }

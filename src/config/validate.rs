@@ -233,7 +233,9 @@ fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
 /// NFS export path and (without the slash) as an SMB share name.
 fn check_share_name(name: &str) -> Result<(), String> {
     let Some(rest) = name.strip_prefix('/') else {
-        return Err(format!("{name:?} must start with '/' (for example \"/export\")"));
+        return Err(format!(
+            "{name:?} must start with '/' (for example \"/export\")"
+        ));
     };
     if rest.is_empty() {
         return Err("\"/\" is not a share name; use \"/NAME\"".to_owned());
