@@ -151,14 +151,19 @@ pub struct Config {
     pub listen: IpAddr,
     /// Executor threads (one per core); 0 means one per available CPU.
     pub cores: usize,
+    /// Log level and format.
     pub logging: LoggingConfig,
+    /// Protocol front ends.
     pub adapters: AdaptersConfig,
+    /// Per-core content cache.
     pub cache: CacheConfig,
+    /// Write-ahead log.
     pub wal: WalConfig,
     /// Metadata stores by name.
     pub metadata_stores: BTreeMap<String, MetadataStoreConfig>,
     /// Block stores by name.
     pub block_stores: BTreeMap<String, BlockStoreConfig>,
+    /// Exported shares; at least one.
     pub shares: Vec<ShareConfig>,
 }
 
@@ -168,6 +173,7 @@ pub struct Config {
 pub struct LoggingConfig {
     /// error, warn, info, debug, trace (RUST_LOG overrides).
     pub level: String,
+    /// Line format.
     pub format: LogFormat,
 }
 
@@ -175,7 +181,9 @@ pub struct LoggingConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// env_logger's human-readable line with a timestamp.
     Text,
+    /// One JSON object per line: `{"ts","level","target","msg"}`.
     Json,
 }
 
@@ -205,6 +213,7 @@ pub struct NfsAdapterConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SmbAdapterConfig {
     pub enabled: bool,
+    /// Must differ from the NFS port when both adapters are enabled.
     pub port: u16,
 }
 
@@ -274,14 +283,21 @@ pub enum Squash {
 pub struct ShareConfig {
     /// Export path (NFS) and share name (SMB, without the leading `/`).
     pub name: String,
+    /// Name of a `[metadata_stores.NAME]` entry.
     pub metadata_store: String,
+    /// Name of a `[block_stores.NAME]` entry.
     pub block_store: String,
+    /// Refuse every modification.
     pub read_only: bool,
+    /// Permission of callers without an explicit grant.
     pub default_permission: SharePermission,
     /// Client networks (CIDR) allowed to mount; empty allows all.
     pub allowed_clients: Vec<String>,
+    /// AUTH_SYS identity mapping.
     pub squash: Squash,
+    /// uid squashed callers become.
     pub anon_uid: u32,
+    /// gid squashed callers become.
     pub anon_gid: u32,
     /// Mode of the share's root directory when it is first created.
     pub root_mode: u32,
