@@ -95,7 +95,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             "no protocol adapter is enabled ([adapters.nfs] enabled = false)".into(),
         ));
     }
-    let cores = effective_cores(config);
+    let cores = config.effective_cores();
     raise_memlock_limit();
 
     let shares = stores::build_shares(config)?;
@@ -166,14 +166,6 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             log::info!("shutdown complete");
             Ok(())
         }
-    }
-}
-
-/// Number of executors: `cores`, or one per available CPU when 0.
-fn effective_cores(config: &Config) -> usize {
-    match config.cores {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
     }
 }
 
