@@ -253,7 +253,9 @@ impl NfsArgs {
                 let stable = decode_stability(r)?;
                 let data = r.read_opaque(IO_SIZE_MAX as usize)?;
                 if data.len() != count as usize {
-                    return Err(XdrError::Inconsistent("WRITE count differs from data length"));
+                    return Err(XdrError::Inconsistent(
+                        "WRITE count differs from data length",
+                    ));
                 }
                 NfsArgs::Write(WriteArgs {
                     file,

@@ -144,12 +144,18 @@ pub(crate) async fn nfs_call(
     let args = match NfsArgs::decode(hdr.proc_, &mut r) {
         Ok(Some(a)) => a,
         Ok(None) => {
-            log::debug!("{peer}: nfs xid {xid:#x}: procedure {} unavailable", hdr.proc_);
+            log::debug!(
+                "{peer}: nfs xid {xid:#x}: procedure {} unavailable",
+                hdr.proc_
+            );
             encode_accepted(w, xid, AcceptStat::ProcUnavail);
             return;
         }
         Err(e) => {
-            log::warn!("{peer}: nfs xid {xid:#x} proc {}: garbage args: {e}", hdr.proc_);
+            log::warn!(
+                "{peer}: nfs xid {xid:#x} proc {}: garbage args: {e}",
+                hdr.proc_
+            );
             encode_accepted(w, xid, AcceptStat::GarbageArgs);
             return;
         }

@@ -23,9 +23,7 @@ pub struct CidrError(pub String);
 
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -106,7 +104,11 @@ pub fn map_cred(share: &ShareConfig, auth: &Auth) -> Cred {
         Squash::Root => {
             let root_to_anon = |g: u32| if g == 0 { share.anon_gid } else { g };
             Cred {
-                uid: if sys.uid == 0 { share.anon_uid } else { sys.uid },
+                uid: if sys.uid == 0 {
+                    share.anon_uid
+                } else {
+                    sys.uid
+                },
                 gid: root_to_anon(sys.gid),
                 gids: sys.gids.iter().map(|g| root_to_anon(*g)).collect(),
             }
@@ -130,7 +132,9 @@ mod tests {
         assert!(c.contains("10.1.2.3".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.2.3".parse().unwrap()));
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("1.2.3.4".parse().unwrap()));
         assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nope").is_err());
@@ -148,11 +152,22 @@ mod tests {
             gid: 0,
             gids: vec![0, 5],
         });
-        assert_eq!(map_cred(&share, &root), Cred { uid: 0, gid: 0, gids: vec![0, 5] });
+        assert_eq!(
+            map_cred(&share, &root),
+            Cred {
+                uid: 0,
+                gid: 0,
+                gids: vec![0, 5]
+            }
+        );
         share.squash = Squash::Root;
         assert_eq!(
             map_cred(&share, &root),
-            Cred { uid: 65534, gid: 65534, gids: vec![65534, 5] }
+            Cred {
+                uid: 65534,
+                gid: 65534,
+                gids: vec![65534, 5]
+            }
         );
         share.squash = Squash::All;
         assert_eq!(map_cred(&share, &root).uid, 65534);

@@ -143,10 +143,20 @@ mod tests {
     #[test]
     fn malformed_handles() {
         assert_eq!(FileHandle::from_bytes(&[]), Err(BadHandle));
-        let mut b = FileHandle { share_id: 0, ino: 1, generation: 0 }.to_bytes();
+        let mut b = FileHandle {
+            share_id: 0,
+            ino: 1,
+            generation: 0,
+        }
+        .to_bytes();
         b[0] = 2;
         assert_eq!(FileHandle::from_bytes(&b), Err(BadHandle));
-        let b = FileHandle { share_id: 0, ino: 0, generation: 0 }.to_bytes();
+        let b = FileHandle {
+            share_id: 0,
+            ino: 0,
+            generation: 0,
+        }
+        .to_bytes();
         assert_eq!(FileHandle::from_bytes(&b), Err(BadHandle));
     }
 }

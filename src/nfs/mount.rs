@@ -141,7 +141,10 @@ pub fn decode_mount_list(r: &mut XdrReader) -> Result<Vec<MountEntry>, XdrError>
     let mut out = Vec::new();
     while r.read_bool()? {
         if out.len() >= LIST_LEN_MAX {
-            return Err(XdrError::TooLong { len: out.len(), max: LIST_LEN_MAX });
+            return Err(XdrError::TooLong {
+                len: out.len(),
+                max: LIST_LEN_MAX,
+            });
         }
         out.push(MountEntry {
             host: r.read_string(MOUNT_NAME_LEN_MAX)?,
@@ -179,12 +182,18 @@ pub fn decode_exports(r: &mut XdrReader) -> Result<Vec<ExportNode>, XdrError> {
         let mut groups = Vec::new();
         while r.read_bool()? {
             if groups.len() >= LIST_LEN_MAX {
-                return Err(XdrError::TooLong { len: groups.len(), max: LIST_LEN_MAX });
+                return Err(XdrError::TooLong {
+                    len: groups.len(),
+                    max: LIST_LEN_MAX,
+                });
             }
             groups.push(r.read_string(MOUNT_NAME_LEN_MAX)?);
         }
         if out.len() >= LIST_LEN_MAX {
-            return Err(XdrError::TooLong { len: out.len(), max: LIST_LEN_MAX });
+            return Err(XdrError::TooLong {
+                len: out.len(),
+                max: LIST_LEN_MAX,
+            });
         }
         out.push(ExportNode { dir, groups });
     }
@@ -194,7 +203,11 @@ pub fn decode_exports(r: &mut XdrReader) -> Result<Vec<ExportNode>, XdrError> {
 /// Export path as clients write it: trailing slashes do not matter.
 fn normalize(path: &str) -> &str {
     let p = path.trim_end_matches('/');
-    if p.is_empty() { "/" } else { p }
+    if p.is_empty() {
+        "/"
+    } else {
+        p
+    }
 }
 
 async fn mnt(ctx: &NfsContext, peer: SocketAddr, path: &str) -> MntRes {
@@ -254,7 +267,10 @@ pub(crate) async fn call(
             return;
         }
         Err(e) => {
-            log::warn!("{peer}: mount xid {xid:#x} proc {}: garbage args: {e}", hdr.proc_);
+            log::warn!(
+                "{peer}: mount xid {xid:#x} proc {}: garbage args: {e}",
+                hdr.proc_
+            );
             encode_accepted(w, xid, AcceptStat::GarbageArgs);
             return;
         }

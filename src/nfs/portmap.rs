@@ -91,8 +91,18 @@ impl PortmapArgs {
 pub fn mappings(port: u16) -> [Mapping; 2] {
     let port = u32::from(port);
     [
-        Mapping { prog: NFS_PROGRAM, vers: NFS_VERSION, prot: IPPROTO_TCP, port },
-        Mapping { prog: MOUNT_PROGRAM, vers: MOUNT_VERSION, prot: IPPROTO_TCP, port },
+        Mapping {
+            prog: NFS_PROGRAM,
+            vers: NFS_VERSION,
+            prot: IPPROTO_TCP,
+            port,
+        },
+        Mapping {
+            prog: MOUNT_PROGRAM,
+            vers: MOUNT_VERSION,
+            prot: IPPROTO_TCP,
+            port,
+        },
     ]
 }
 
@@ -116,7 +126,10 @@ pub fn decode_dump(r: &mut XdrReader) -> Result<Vec<Mapping>, XdrError> {
     let mut out = Vec::new();
     while r.read_bool()? {
         if out.len() >= LIST_LEN_MAX {
-            return Err(XdrError::TooLong { len: out.len(), max: LIST_LEN_MAX });
+            return Err(XdrError::TooLong {
+                len: out.len(),
+                max: LIST_LEN_MAX,
+            });
         }
         out.push(Mapping::decode(r)?);
     }
@@ -139,7 +152,10 @@ pub(crate) fn call(
             return;
         }
         Err(e) => {
-            log::warn!("{peer}: portmap xid {xid:#x} proc {}: garbage args: {e}", hdr.proc_);
+            log::warn!(
+                "{peer}: portmap xid {xid:#x} proc {}: garbage args: {e}",
+                hdr.proc_
+            );
             encode_accepted(w, xid, AcceptStat::GarbageArgs);
             return;
         }

@@ -46,9 +46,35 @@ impl Nfsstat3 {
     pub fn from_u32(v: u32) -> Result<Nfsstat3, XdrError> {
         use Nfsstat3::*;
         const ALL: [Nfsstat3; 29] = [
-            Ok, Perm, NoEnt, Io, NxIo, Acces, Exist, XDev, NoDev, NotDir, IsDir, Inval, FBig,
-            NoSpc, RoFs, MLink, NameTooLong, NotEmpty, DQuot, Stale, Remote, BadHandle, NotSync,
-            BadCookie, NotSupp, TooSmall, ServerFault, BadType, Jukebox,
+            Ok,
+            Perm,
+            NoEnt,
+            Io,
+            NxIo,
+            Acces,
+            Exist,
+            XDev,
+            NoDev,
+            NotDir,
+            IsDir,
+            Inval,
+            FBig,
+            NoSpc,
+            RoFs,
+            MLink,
+            NameTooLong,
+            NotEmpty,
+            DQuot,
+            Stale,
+            Remote,
+            BadHandle,
+            NotSync,
+            BadCookie,
+            NotSupp,
+            TooSmall,
+            ServerFault,
+            BadType,
+            Jukebox,
         ];
         ALL.into_iter()
             .find(|s| *s as u32 == v)

@@ -202,7 +202,10 @@ pub enum AcceptStat {
     /// The procedure's results follow.
     Success,
     ProgUnavail,
-    ProgMismatch { low: u32, high: u32 },
+    ProgMismatch {
+        low: u32,
+        high: u32,
+    },
     ProcUnavail,
     GarbageArgs,
     SystemErr,

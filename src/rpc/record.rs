@@ -125,7 +125,10 @@ mod tests {
     fn too_large_counts_earlier_fragments() {
         let mut a = RecordAssembler::new(10);
         a.extend(&frame(&[7u8; 11], &[6]));
-        assert!(matches!(a.next_record(), Err(RecordError::TooLarge { len: 11, .. })));
+        assert!(matches!(
+            a.next_record(),
+            Err(RecordError::TooLarge { len: 11, .. })
+        ));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum XdrError {
     InvalidUtf8,
     #[error("{0} trailing bytes after the arguments")]
     TrailingBytes(usize),
+    #[error("inconsistent field: {0}")]
+    Inconsistent(&'static str),
 }
 
 /// Bytes of padding after `len` bytes of opaque data.
@@ -270,7 +272,10 @@ mod tests {
     fn opaque_is_padded() {
         let mut w = XdrWriter::new();
         w.write_opaque(b"abcde");
-        assert_eq!(w.as_slice(), &[0, 0, 0, 5, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+        assert_eq!(
+            w.as_slice(),
+            &[0, 0, 0, 5, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]
+        );
         assert_eq!(w.len(), opaque_size(5));
     }
 

@@ -10,7 +10,11 @@ use crate::nfs::wire::PostOpAttr;
 use super::try_or_fail;
 
 /// Preferred READ/WRITE size advertised (the core's maximum, at most 1 MiB).
-const IO_SIZE_PREF: u32 = if IO_SIZE_MAX < 1 << 20 { IO_SIZE_MAX } else { 1 << 20 };
+const IO_SIZE_PREF: u32 = if IO_SIZE_MAX < 1 << 20 {
+    IO_SIZE_MAX
+} else {
+    1 << 20
+};
 /// Preferred READDIR size advertised.
 const DIR_SIZE_PREF: u32 = 64 * 1024;
 /// Largest file size advertised (Linux treats it as a signed `loff_t`).

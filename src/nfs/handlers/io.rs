@@ -34,7 +34,13 @@ pub(crate) async fn write(c: &Caller<'_>, a: WriteArgs) -> Reply<WriteOk3, WccDa
         .write(&t.cred, t.ino, a.offset, a.data, a.stable)
         .await
     {
-        Ok(ok) if ok.wcc.after.as_ref().is_some_and(|x| x.generation != t.generation) => {
+        Ok(ok)
+            if ok
+                .wcc
+                .after
+                .as_ref()
+                .is_some_and(|x| x.generation != t.generation) =>
+        {
             Reply::Fail(Nfsstat3::Stale, WccData::default())
         }
         Ok(ok) => Reply::Ok(WriteOk3 {
@@ -50,7 +56,12 @@ pub(crate) async fn write(c: &Caller<'_>, a: WriteArgs) -> Reply<WriteOk3, WccDa
 pub(crate) async fn commit(c: &Caller<'_>, a: CommitArgs) -> Reply<CommitOk, WccData> {
     let t = try_or_fail!(c.resolve(&a.file), WccData::default());
     match t.fs().commit(&t.cred, t.ino).await {
-        Ok(wcc) if wcc.after.as_ref().is_some_and(|x| x.generation != t.generation) => {
+        Ok(wcc)
+            if wcc
+                .after
+                .as_ref()
+                .is_some_and(|x| x.generation != t.generation) =>
+        {
             Reply::Fail(Nfsstat3::Stale, WccData::default())
         }
         Ok(wcc) => Reply::Ok(CommitOk {

@@ -9,7 +9,9 @@
 use crate::fs::DirPage;
 use crate::nfs::args::{ReaddirArgs, ReaddirplusArgs};
 use crate::nfs::dispatch::{Caller, Target};
-use crate::nfs::results::{Entry3, EntryPlus3, ReaddirOk, ReaddirplusOk, Reply, READDIR_FIXED_SIZE};
+use crate::nfs::results::{
+    Entry3, EntryPlus3, ReaddirOk, ReaddirplusOk, Reply, READDIR_FIXED_SIZE,
+};
 use crate::nfs::status::{nfs3_status, Nfsstat3};
 use crate::nfs::wire::PostOpAttr;
 
