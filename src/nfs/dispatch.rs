@@ -116,12 +116,13 @@ impl Target<'_> {
     }
 
     /// The handle of `a` on this export.
-    pub fn handle_of(&self, a: &Attr) -> FileHandle {
+    pub fn handle_of(&self, a: &Attr) -> WireHandle {
         FileHandle {
             share_id: self.share_id,
             ino: a.ino,
             generation: a.generation,
         }
+        .into()
     }
 }
 

@@ -77,43 +77,73 @@ impl FileHandle {
     }
 }
 
-/// An `nfs_fh3` as received: either a handle we can parse or garbage that still
-/// decoded as XDR. Keeping the raw form lets handlers answer NFS3ERR_BADHANDLE
-/// (an NFS status) instead of GARBAGE_ARGS (an RPC failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireHandle {
-    Valid(FileHandle),
-    Malformed,
+/// An `nfs_fh3` as it travels: up to 64 opaque bytes, kept inline (no allocation).
+///
+/// Arguments keep the raw form so a handle that is not ours is answered with
+/// NFS3ERR_BADHANDLE (an NFS status) rather than GARBAGE_ARGS (an RPC failure),
+/// and so the Rust test client and perf harness can carry handles of other
+/// servers (NFS-Ganesha, knfsd) through the same codec.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WireHandle {
+    len: u8,
+    data: [u8; FH_LEN_MAX],
 }
 
 impl WireHandle {
+    /// Wraps raw handle bytes; `None` when longer than 64 bytes.
+    pub fn from_bytes(b: &[u8]) -> Option<WireHandle> {
+        let len = u8::try_from(b.len())
+            .ok()
+            .filter(|l| usize::from(*l) <= FH_LEN_MAX)?;
+        let mut data = [0u8; FH_LEN_MAX];
+        data[..b.len()].copy_from_slice(b);
+        Some(WireHandle { len, data })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+
     pub fn decode(r: &mut XdrReader) -> Result<WireHandle, XdrError> {
         let raw = r.read_opaque(FH_LEN_MAX)?;
-        Ok(match FileHandle::from_bytes(&raw) {
-            Ok(fh) => WireHandle::Valid(fh),
-            Err(BadHandle) => WireHandle::Malformed,
+        WireHandle::from_bytes(&raw).ok_or(XdrError::TooLong {
+            len: raw.len(),
+            max: FH_LEN_MAX,
         })
     }
 
-    /// Encodes a valid handle; a malformed one is sent as an empty handle.
     pub fn encode(&self, w: &mut XdrWriter) {
-        match self {
-            WireHandle::Valid(fh) => fh.encode(w),
-            WireHandle::Malformed => w.write_opaque(&[]),
-        }
+        w.write_opaque(self.as_bytes());
     }
 
+    /// Encoded size as an `nfs_fh3`.
+    pub fn encoded_size(&self) -> usize {
+        crate::rpc::xdr::opaque_size(self.as_bytes().len())
+    }
+
+    /// Parses the bytes as one of our handles.
     pub fn get(&self) -> Result<FileHandle, BadHandle> {
-        match self {
-            WireHandle::Valid(fh) => Ok(*fh),
-            WireHandle::Malformed => Err(BadHandle),
+        FileHandle::from_bytes(self.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for WireHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get() {
+            Ok(fh) => write!(f, "{fh:?}"),
+            Err(BadHandle) => write!(f, "WireHandle({:02x?})", self.as_bytes()),
         }
     }
 }
 
 impl From<FileHandle> for WireHandle {
     fn from(fh: FileHandle) -> Self {
-        WireHandle::Valid(fh)
+        let mut data = [0u8; FH_LEN_MAX];
+        data[..FH_LEN].copy_from_slice(&fh.to_bytes());
+        WireHandle {
+            len: FH_LEN as u8,
+            data,
+        }
     }
 }
 
@@ -131,7 +161,7 @@ mod tests {
             let mut w = XdrWriter::new();
             fh.encode(&mut w);
             let mut r = XdrReader::new(w.into_bytes());
-            prop_assert_eq!(WireHandle::decode(&mut r), Ok(WireHandle::Valid(fh)));
+            prop_assert_eq!(WireHandle::decode(&mut r).map(|h| h.get()), Ok(Ok(fh)));
         }
 
         #[test]

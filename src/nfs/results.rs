@@ -11,7 +11,7 @@ use crate::fs::Stability;
 use crate::rpc::xdr::{opaque_size, XdrWriter};
 
 use super::args::stability_code;
-use super::handle::{FileHandle, FH_LEN};
+use super::handle::WireHandle;
 use super::status::Nfsstat3;
 use super::wire::{encode_post_op_attr, encode_time, PostOpAttr, WccData, POST_OP_ATTR_SIZE};
 use crate::fs::Timespec;
@@ -75,16 +75,13 @@ impl<T, F> Reply<T, F> {
 }
 
 /// `post_op_fh3`.
-pub fn encode_post_op_fh(w: &mut XdrWriter, fh: Option<&FileHandle>) {
+pub fn encode_post_op_fh(w: &mut XdrWriter, fh: Option<&WireHandle>) {
     w.write_optional(fh, |w, fh| fh.encode(w));
 }
 
-/// Encoded size of a `post_op_fh3` holding one of our handles.
-pub const POST_OP_FH_SIZE: usize = 4 + 4 + FH_LEN + (4 - FH_LEN % 4) % 4;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupOk {
-    pub object: FileHandle,
+    pub object: WireHandle,
     pub obj_attributes: PostOpAttr,
     pub dir_attributes: PostOpAttr,
 }
@@ -160,7 +157,7 @@ impl Encode for WriteOk3 {
 /// OK body of CREATE, MKDIR, SYMLINK and MKNOD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateOk3 {
-    pub obj: Option<FileHandle>,
+    pub obj: Option<WireHandle>,
     pub obj_attributes: PostOpAttr,
     pub dir_wcc: WccData,
 }
@@ -223,7 +220,7 @@ pub struct EntryPlus3 {
     pub name: Vec<u8>,
     pub cookie: u64,
     pub name_attributes: PostOpAttr,
-    pub name_handle: Option<FileHandle>,
+    pub name_handle: Option<WireHandle>,
 }
 
 impl EntryPlus3 {
@@ -239,11 +236,10 @@ impl EntryPlus3 {
         } else {
             4
         };
-        let fh = if self.name_handle.is_some() {
-            POST_OP_FH_SIZE
-        } else {
-            4
-        };
+        let fh = 4 + self
+            .name_handle
+            .as_ref()
+            .map_or(0, WireHandle::encoded_size);
         4 + self.dir_info_size() + attr + fh
     }
 }

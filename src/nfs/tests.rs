@@ -54,9 +54,10 @@ fn sattr() -> impl Strategy<Value = SetAttr> {
 
 fn fh() -> impl Strategy<Value = WireHandle> {
     prop_oneof![
-        1 => Just(WireHandle::Malformed),
+        1 => proptest::collection::vec(any::<u8>(), 0..=64)
+            .prop_map(|b| WireHandle::from_bytes(&b).unwrap()),
         9 => (any::<u32>(), 1u64.., any::<u64>()).prop_map(|(share_id, ino, generation)| {
-            WireHandle::Valid(FileHandle { share_id, ino, generation })
+            FileHandle { share_id, ino, generation }.into()
         }),
     ]
 }
@@ -273,7 +274,7 @@ proptest! {
         let plus: Vec<EntryPlus3> = names.iter().enumerate().map(|(i, n)| EntryPlus3 {
             fileid: i as u64, name: n.clone(), cookie: i as u64,
             name_attributes: with_attr.then(sample_fattr),
-            name_handle: with_attr.then_some(FileHandle { share_id: 0, ino: 1, generation: 2 }),
+            name_handle: with_attr.then_some(FileHandle { share_id: 0, ino: 1, generation: 2 }.into()),
         }).collect();
         let expect: usize = entries.iter().map(Entry3::encoded_size).sum();
         let expect_plus: usize = plus.iter().map(EntryPlus3::encoded_size).sum();
@@ -441,7 +442,7 @@ fn bad_and_stale_handles() {
     // A failed SETATTR still carries an (empty) wcc_data: status + two "absent" words.
     let args = encoded(|w| {
         NfsArgs::Setattr(SetattrArgs {
-            object: WireHandle::Malformed,
+            object: WireHandle::from_bytes(&[9; 7]).unwrap(),
             new_attributes: SetAttr::default(),
             guard: None,
         })
