@@ -9,6 +9,10 @@ use bytes::Bytes;
 use dittofs::nfs::args::NfsArgs;
 use dittofs::nfs::mount::{self, MntRes, MountArgs};
 use dittofs::nfs::portmap::{self, PortmapArgs};
+use dittofs::nfs::results_decode::{
+    CommitRes, CreateRes, Decode, FsinfoRes, GetattrRes, LookupRes, ReadRes, ReaddirRes,
+    ReaddirplusRes, WriteRes,
+};
 use dittofs::nfs::wire::{Fattr3, WccData};
 use dittofs::nfs::{handle_record, NfsContext};
 use dittofs::rpc::message::decode_reply;
@@ -49,4 +53,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = portmap::decode_dump(&mut reader());
     let _ = Fattr3::decode(&mut reader());
     let _ = WccData::decode(&mut reader());
+    let _ = GetattrRes::decode(&mut reader());
+    let _ = LookupRes::decode(&mut reader());
+    let _ = ReadRes::decode(&mut reader());
+    let _ = WriteRes::decode(&mut reader());
+    let _ = CreateRes::decode(&mut reader());
+    let _ = ReaddirRes::decode(&mut reader());
+    let _ = ReaddirplusRes::decode(&mut reader());
+    let _ = FsinfoRes::decode(&mut reader());
+    let _ = CommitRes::decode(&mut reader());
 });

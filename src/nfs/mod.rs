@@ -14,11 +14,14 @@ mod handlers;
 pub mod mount;
 pub mod portmap;
 pub mod results;
+pub mod results_decode;
 pub mod status;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_results;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -130,6 +130,7 @@ pub struct ReadOk3 {
 
 impl Encode for ReadOk3 {
     fn encode(&self, w: &mut XdrWriter) {
+        w.reserve(POST_OP_ATTR_SIZE + 12 + self.data.len());
         encode_post_op_attr(w, &self.file_attributes);
         w.write_u32(self.count);
         w.write_bool(self.eof);

@@ -184,6 +184,11 @@ impl XdrWriter {
         }
     }
 
+    /// Makes room for `additional_bytes` more without reallocating (large payloads).
+    pub fn reserve(&mut self, additional_bytes: usize) {
+        self.buf.reserve(additional_bytes);
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()
