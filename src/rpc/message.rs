@@ -134,7 +134,7 @@ pub enum CallError {
     NotACall,
     #[error("xid {xid:#x}: RPC version {vers} is not 2")]
     RpcMismatch { xid: u32, vers: u32 },
-    #[error("xid {xid:#x}: bad credential")]
+    #[error("xid {xid:#x}: credential refused ({stat:?})")]
     Auth { xid: u32, stat: AuthStat },
     #[error("xid {xid:#x}: truncated call header")]
     Garbage { xid: u32 },
