@@ -120,6 +120,8 @@ async fn serve_connection(
     }
     let (mut reader, writer) = futures_lite::io::split(stream);
     let (reply_tx, reply_rx) = local_channel::new_bounded::<Bytes>(limits.requests_in_flight_max);
+    // Shared by the request tasks; the writer ends when the last clone is dropped.
+    let reply_tx = Rc::new(reply_tx);
     let writer_task = glommio::spawn_local(write_replies(writer, reply_rx, peer));
     // A request task that finds its record is not RPC at all asks to close the
     // connection through this (never-permitted) semaphore.
