@@ -34,7 +34,6 @@ use crate::fs::Fs;
 use crate::rpc::message::{encode_accepted, encode_auth_error, encode_rpc_mismatch};
 use crate::rpc::{AcceptStat, CallError, CallHeader, RpcError, XdrReader, XdrWriter};
 
-pub use export::Cidr;
 pub use handle::FileHandle;
 pub use status::{nfs3_status, Nfsstat3};
 
@@ -73,7 +72,7 @@ pub struct NfsContext {
     /// WRITE/COMMIT verifier; new at every server start.
     pub write_verifier: [u8; 8],
     /// Parsed `allowed_clients` of each export, same index as `exports`.
-    allowed: Vec<Vec<Cidr>>,
+    allowed: Vec<Vec<crate::config::Cidr>>,
     /// Clients that mounted through this core (per core, like everything else).
     mounts: RefCell<Vec<MountEntry>>,
 }
