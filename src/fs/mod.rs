@@ -208,3 +208,6 @@ fn wcc(before: PreOpAttr, after: Attr) -> Wcc {
         after: Some(after),
     }
 }
+
+#[cfg(test)]
+mod tests;
