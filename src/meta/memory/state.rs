@@ -1,116 +1,23 @@
-//! The in-memory metadata store: everything in one `RwLock`ed struct.
-//!
-//! Used by tests, by `--cores 1` development setups and as the reference
-//! implementation of the [`MetadataStore`] contract that LMDB and PostgreSQL
-//! stores must match (they all pass `meta::conformance`). Each call takes the lock
-//! once, does all its work and releases it before returning a ready future, so the
-//! lock is never held across an `await` and every mutation is atomic.
-//!
-//! Directories keep two indexes: name → (inode, cookie) for lookups and
-//! cookie → name for READDIR, so a listing continues from any cookie in
-//! O(log n) even while entries come and go between pages.
-//!
-//! Contents are lost at exit. Inode ids restart at 1 with a new store, so every
-//! store instance stamps its inodes with a fresh generation: handles held by
-//! clients across a restart then answer "stale" instead of naming new files.
+//! The operations of the memory store on its locked state: each function
+//! checks every precondition before changing anything, so an error leaves the
+//! state untouched and a success applies all effects at once.
 
-use std::collections::{BTreeMap, HashMap};
-use std::future::ready;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-use super::{
-    AttrChange, Created, DirChange, DirListing, DirRecord, Linked, MetaError, MetaFuture,
-    MetaResult, MetadataStore, NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed,
-    StoreStat, Unlinked, DIR_SIZE, FIRST_COOKIE,
+use super::{DirData, MemoryStore, Node, State};
+use crate::fs::{Attr, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
+use crate::meta::{
+    AttrChange, Created, DirChange, DirListing, DirRecord, Linked, MetaError, MetaResult, NewInode,
+    OnExists, RemoveKind, Removed, RenameArgs, Renamed, Unlinked, FIRST_COOKIE,
 };
-use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
 
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o0010;
 
-/// Default capacity reported by FSSTAT: 1 TiB.
-pub const DEFAULT_TOTAL_BYTES: u64 = 1 << 40;
-/// Default inode limit.
-pub const DEFAULT_TOTAL_FILES: u64 = 1 << 32;
-
-/// Entries of one directory.
-#[derive(Debug, Default)]
-struct DirData {
-    by_name: BTreeMap<Vec<u8>, (InodeId, u64)>,
-    by_cookie: BTreeMap<u64, Vec<u8>>,
-    next_cookie: u64,
-    verifier: u64,
-}
-
-impl DirData {
-    fn insert(&mut self, name: &[u8], ino: InodeId) {
-        let cookie = self.next_cookie;
-        self.next_cookie += 1;
-        self.by_name.insert(name.to_vec(), (ino, cookie));
-        self.by_cookie.insert(cookie, name.to_vec());
-    }
-
-    fn remove(&mut self, name: &[u8]) -> Option<InodeId> {
-        let (ino, cookie) = self.by_name.remove(name)?;
-        self.by_cookie.remove(&cookie);
-        Some(ino)
-    }
-}
-
-#[derive(Debug)]
-struct Node {
-    attr: Attr,
-    /// Parent directory (directories only).
-    parent: InodeId,
-    target: Vec<u8>,
-    verifier: Option<[u8; 8]>,
-    dir: Option<DirData>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    nodes: HashMap<InodeId, Node>,
-    shares: HashMap<String, InodeId>,
-    next_ino: InodeId,
-    used_bytes: u64,
-}
-
-/// In-memory [`MetadataStore`].
-#[derive(Debug)]
-pub struct MemoryStore {
-    state: RwLock<State>,
-    generation: u64,
-    total_bytes: u64,
-    total_files: u64,
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        MemoryStore::new()
-    }
-}
-
-fn fresh_generation() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = Timespec::now();
-    let mixed = (now.sec as u64)
-        .wrapping_mul(1_000_000_007)
-        .wrapping_add(u64::from(now.nsec))
-        .wrapping_add(
-            COUNTER
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_mul(0x9E37_79B9),
-        );
-    mixed.max(1)
-}
-
 fn pre(a: &Attr) -> PreOpAttr {
     PreOpAttr::from(a)
 }
 
-fn check_entry_name(name: &[u8]) -> MetaResult<()> {
+pub(super) fn check_entry_name(name: &[u8]) -> MetaResult<()> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
     {
         return Err(MetaError::InvalidArgument);
@@ -118,105 +25,37 @@ fn check_entry_name(name: &[u8]) -> MetaResult<()> {
     Ok(())
 }
 
-impl MemoryStore {
-    /// An empty store with the default capacity figures.
-    pub fn new() -> MemoryStore {
-        MemoryStore::with_capacity(DEFAULT_TOTAL_BYTES, DEFAULT_TOTAL_FILES)
-    }
-
-    /// An empty store that reports `total_bytes` and admits `total_files` inodes.
-    pub fn with_capacity(total_bytes: u64, total_files: u64) -> MemoryStore {
-        MemoryStore {
-            state: RwLock::new(State {
-                next_ino: 1,
-                ..State::default()
-            }),
-            generation: fresh_generation(),
-            total_bytes,
-            total_files,
-        }
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap()
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap()
-    }
-
-    fn new_node(&self, st: &mut State, new: &NewInode, parent: InodeId, now: Timespec) -> Node {
-        let ino = st.next_ino;
-        st.next_ino += 1;
-        let is_dir = new.ftype == FileType::Directory;
-        let size = match new.ftype {
-            FileType::Directory => DIR_SIZE,
-            FileType::Symlink => new.target.len() as u64,
-            _ => 0,
-        };
-        let rdev = match new.ftype {
-            FileType::CharDevice | FileType::BlockDevice => new.rdev,
-            _ => DeviceId::default(),
-        };
-        Node {
-            attr: Attr {
-                ino,
-                ftype: new.ftype,
-                mode: new.mode & 0o7777,
-                nlink: if is_dir { 2 } else { 1 },
-                uid: new.uid,
-                gid: new.gid,
-                size,
-                used: size,
-                rdev,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                btime: now,
-                generation: self.generation,
-            },
-            parent: if is_dir { parent } else { 0 },
-            target: if new.ftype == FileType::Symlink {
-                new.target.clone()
-            } else {
-                Vec::new()
-            },
-            verifier: new.verifier,
-            dir: is_dir.then(|| DirData {
-                next_cookie: FIRST_COOKIE,
-                verifier: self.generation ^ ino.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                ..DirData::default()
-            }),
-        }
-    }
-}
-
 impl State {
-    fn node(&self, ino: InodeId) -> MetaResult<&Node> {
+    pub(super) fn node(&self, ino: InodeId) -> MetaResult<&Node> {
         self.nodes.get(&ino).ok_or(MetaError::NoInode(ino))
     }
 
-    fn node_mut(&mut self, ino: InodeId) -> MetaResult<&mut Node> {
+    pub(super) fn node_mut(&mut self, ino: InodeId) -> MetaResult<&mut Node> {
         self.nodes.get_mut(&ino).ok_or(MetaError::NoInode(ino))
     }
 
-    fn dir(&self, ino: InodeId) -> MetaResult<&DirData> {
+    pub(super) fn dir(&self, ino: InodeId) -> MetaResult<&DirData> {
         self.node(ino)?.dir.as_ref().ok_or(MetaError::NotDirectory)
     }
 
-    fn dir_mut(&mut self, ino: InodeId) -> MetaResult<&mut DirData> {
+    pub(super) fn dir_mut(&mut self, ino: InodeId) -> MetaResult<&mut DirData> {
         self.node_mut(ino)?
             .dir
             .as_mut()
             .ok_or(MetaError::NotDirectory)
     }
 
-    fn attr(&self, ino: InodeId) -> MetaResult<Attr> {
+    pub(super) fn attr(&self, ino: InodeId) -> MetaResult<Attr> {
         Ok(self.node(ino)?.attr.clone())
     }
 
     /// Sets mtime and ctime of `ino` to `now` and adds `nlink_delta` links.
-    fn touch_dir(&mut self, ino: InodeId, now: Timespec, nlink_delta: i64) -> MetaResult<()> {
+    pub(super) fn touch_dir(
+        &mut self,
+        ino: InodeId,
+        now: Timespec,
+        nlink_delta: i64,
+    ) -> MetaResult<()> {
         let node = self.node_mut(ino)?;
         node.attr.mtime = now;
         node.attr.ctime = now;
@@ -227,7 +66,7 @@ impl State {
 
     /// Takes one link from `ino` (all of them for a directory); removes the inode
     /// when none is left.
-    fn unlink_inode(&mut self, ino: InodeId, now: Timespec) -> MetaResult<Unlinked> {
+    pub(super) fn unlink_inode(&mut self, ino: InodeId, now: Timespec) -> MetaResult<Unlinked> {
         let node = self.node_mut(ino)?;
         node.attr.ctime = now;
         if node.dir.is_some() {
@@ -247,7 +86,7 @@ impl State {
     }
 
     /// Whether `ino` is `ancestor` or lies below it.
-    fn is_within(&self, mut ino: InodeId, ancestor: InodeId) -> MetaResult<bool> {
+    pub(super) fn is_within(&self, mut ino: InodeId, ancestor: InodeId) -> MetaResult<bool> {
         for _ in 0..=self.nodes.len() {
             if ino == ancestor {
                 return Ok(true);
@@ -261,7 +100,7 @@ impl State {
         Err(MetaError::Backend("directory cycle".into()))
     }
 
-    fn create(
+    pub(super) fn create(
         &mut self,
         store: &MemoryStore,
         dir: InodeId,
@@ -314,7 +153,7 @@ impl State {
         })
     }
 
-    fn remove(
+    pub(super) fn remove(
         &mut self,
         dir: InodeId,
         name: &[u8],
@@ -353,7 +192,7 @@ impl State {
         })
     }
 
-    fn rename(&mut self, a: &RenameArgs<'_>, now: Timespec) -> MetaResult<Renamed> {
+    pub(super) fn rename(&mut self, a: &RenameArgs<'_>, now: Timespec) -> MetaResult<Renamed> {
         check_entry_name(a.from_name)?;
         check_entry_name(a.to_name)?;
         let from_before = pre(&self.node(a.from_dir)?.attr);
@@ -437,7 +276,7 @@ impl State {
         })
     }
 
-    fn link(
+    pub(super) fn link(
         &mut self,
         ino: InodeId,
         dir: InodeId,
@@ -474,7 +313,7 @@ impl State {
         })
     }
 
-    fn set_attr(
+    pub(super) fn set_attr(
         &mut self,
         ino: InodeId,
         c: &AttrChange,
@@ -537,7 +376,7 @@ impl State {
         Ok((before, a))
     }
 
-    fn readdir(
+    pub(super) fn readdir(
         &self,
         dir: InodeId,
         after: u64,
@@ -574,153 +413,5 @@ impl State {
             eof,
             verifier: data.verifier,
         })
-    }
-}
-
-impl MetadataStore for MemoryStore {
-    fn share_root<'a>(&'a self, name: &'a str, root_mode: u32) -> MetaFuture<'a, InodeId> {
-        let mut st = self.write();
-        if let Some(&ino) = st.shares.get(name) {
-            return Box::pin(ready(Ok(ino)));
-        }
-        let new = NewInode {
-            ftype: FileType::Directory,
-            mode: root_mode,
-            uid: 0,
-            gid: 0,
-            rdev: DeviceId::default(),
-            target: Vec::new(),
-            verifier: None,
-            on_exists: OnExists::Fail,
-        };
-        let ino = st.next_ino;
-        let node = self.new_node(&mut st, &new, ino, Timespec::now());
-        st.nodes.insert(ino, node);
-        st.shares.insert(name.to_owned(), ino);
-        Box::pin(ready(Ok(ino)))
-    }
-
-    fn get(&self, ino: InodeId) -> MetaFuture<'_, Attr> {
-        Box::pin(ready(self.read().attr(ino)))
-    }
-
-    fn lookup<'a>(&'a self, dir: InodeId, name: &'a [u8]) -> MetaFuture<'a, Attr> {
-        let st = self.read();
-        let result = (|| {
-            let node = st.node(dir)?;
-            let data = node.dir.as_ref().ok_or(MetaError::NotDirectory)?;
-            match name {
-                b"." => Ok(node.attr.clone()),
-                b".." => st.attr(node.parent),
-                _ => {
-                    let &(ino, _) = data.by_name.get(name).ok_or(MetaError::NoEntry)?;
-                    st.attr(ino)
-                }
-            }
-        })();
-        Box::pin(ready(result))
-    }
-
-    fn readlink(&self, ino: InodeId) -> MetaFuture<'_, Vec<u8>> {
-        let st = self.read();
-        let result = st.node(ino).and_then(|n| {
-            if n.attr.ftype == FileType::Symlink {
-                Ok(n.target.clone())
-            } else {
-                Err(MetaError::InvalidArgument)
-            }
-        });
-        Box::pin(ready(result))
-    }
-
-    fn create<'a>(
-        &'a self,
-        dir: InodeId,
-        name: &'a [u8],
-        new: &'a NewInode,
-        now: Timespec,
-    ) -> MetaFuture<'a, Created> {
-        let result = self.write().create(self, dir, name, new, now);
-        Box::pin(ready(result))
-    }
-
-    fn remove<'a>(
-        &'a self,
-        dir: InodeId,
-        name: &'a [u8],
-        kind: RemoveKind,
-        expect: Option<InodeId>,
-        now: Timespec,
-    ) -> MetaFuture<'a, Removed> {
-        let result = self.write().remove(dir, name, kind, expect, now);
-        Box::pin(ready(result))
-    }
-
-    fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
-        let result = self.write().rename(&args, now);
-        Box::pin(ready(result))
-    }
-
-    fn link<'a>(
-        &'a self,
-        ino: InodeId,
-        dir: InodeId,
-        name: &'a [u8],
-        now: Timespec,
-    ) -> MetaFuture<'a, Linked> {
-        let result = self.write().link(ino, dir, name, now);
-        Box::pin(ready(result))
-    }
-
-    fn set_attr<'a>(
-        &'a self,
-        ino: InodeId,
-        change: &'a AttrChange,
-        now: Timespec,
-    ) -> MetaFuture<'a, (PreOpAttr, Attr)> {
-        let result = self.write().set_attr(ino, change, now);
-        Box::pin(ready(result))
-    }
-
-    fn readdir(
-        &self,
-        dir: InodeId,
-        after: u64,
-        max: usize,
-        with_attrs: bool,
-    ) -> MetaFuture<'_, DirListing> {
-        let result = self.read().readdir(dir, after, max, with_attrs);
-        Box::pin(ready(result))
-    }
-
-    fn create_verifier(&self, ino: InodeId) -> MetaFuture<'_, Option<[u8; 8]>> {
-        let result = self.read().node(ino).map(|n| n.verifier);
-        Box::pin(ready(result))
-    }
-
-    fn stat(&self) -> MetaFuture<'_, StoreStat> {
-        let st = self.read();
-        let stat = StoreStat {
-            total_bytes: self.total_bytes,
-            used_bytes: st.used_bytes.min(self.total_bytes),
-            total_files: self.total_files,
-            used_files: st.nodes.len() as u64,
-        };
-        Box::pin(ready(Ok(stat)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::meta::conformance;
-
-    #[test]
-    fn conformance_suite() {
-        futures_lite::future::block_on(conformance::run_all(|| {
-            Arc::new(MemoryStore::new()) as Arc<dyn MetadataStore>
-        }));
     }
 }
