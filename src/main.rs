@@ -1,3 +1,346 @@
-//! The `dittofs` command line.
+//! The `dittofs` command line, and nothing else.
+//!
+//! It parses arguments, turns configuration files and flags into a validated
+//! [`Config`], sets up logging and hands over to [`dittofs::runtime::run`].
+//! Everything with behaviour worth testing lives in the library so tests and
+//! the perf harness share it. Exit status: 0 success, 1 the server failed,
+//! 2 bad configuration or usage (clap's own usage errors also exit 2).
 
-fn main() {}
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+use dittofs::config::{self, Config, ConfigError, ConfigSource, Overrides};
+
+/// Userspace NFSv3 and SMB2/3 file server, thread-per-core on io_uring.
+#[derive(Debug, Parser)]
+#[command(name = "dittofs", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented configuration file listing every key with its default.
+    Init(InitArgs),
+    /// Run the server in the foreground until SIGTERM or SIGINT.
+    ///
+    /// Without --config, reads the default path if a file is there and otherwise
+    /// starts on the embedded default (one share /export on memory stores).
+    Start(StartArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Parse and validate a configuration file; prints "config OK: PATH".
+    Check(CheckArgs),
+}
+
+const CONFIG_HELP: &str = "Configuration file [default: ~/.config/dittofs/config.toml, \
+                           or /etc/dittofs/config.toml under systemd]";
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    #[arg(long, short = 'c', value_name = "PATH", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Overwrite the file if it already exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[arg(long, short = 'c', value_name = "PATH", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    #[arg(long, short = 'c', value_name = "PATH", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Directory for persistent stores and the WAL (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// IP address every listener binds to, e.g. 127.0.0.1 or :: (overrides `listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<IpAddr>,
+    /// TCP port for NFS, MOUNT and portmap (overrides `adapters.nfs.port`).
+    #[arg(long, value_name = "N")]
+    nfs_port: Option<u16>,
+    /// TCP port for SMB, used when SMB is enabled (overrides `adapters.smb.port`).
+    #[arg(long, value_name = "N")]
+    smb_port: Option<u16>,
+    /// Executor threads, one per core; 0 = one per CPU (overrides `cores`).
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+}
+
+impl StartArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            nfs_port: self.nfs_port,
+            smb_port: self.smb_port,
+            cores: self.cores,
+        }
+    }
+}
+
+/// Why a command failed; decides the exit status.
+enum Failure {
+    /// Bad configuration or usage: exit 2.
+    Usage(anyhow::Error),
+    /// The server or the system failed: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::Usage(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init(&args),
+        Command::Start(args) => start(&args),
+        Command::Config(ConfigCommand::Check(args)) => check(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            // Usage and configuration messages are complete on their own
+            // (ConfigError::Read already shows the OS error).
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `dittofs init`: writes the embedded example, refusing to replace a file
+/// unless `--force` (the file is created with O_EXCL, so two racing `init`s
+/// cannot both win).
+fn init(args: &InitArgs) -> Result<(), Failure> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(config::default_config_path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .map_err(Failure::Runtime)?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = match options.open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            return Err(Failure::Usage(anyhow!(
+                "{}: already exists; not overwriting it (use --force to replace it)",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Failure::Runtime(
+                anyhow::Error::new(e).context(format!("creating {}", path.display())),
+            ))
+        }
+    };
+    file.write_all(config::EXAMPLE_TOML.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+        .map_err(Failure::Runtime)?;
+    println!("wrote {}", path.display());
+    println!(
+        "check it with:  dittofs config check --config {}",
+        path.display()
+    );
+    println!("start with:     dittofs start --config {}", path.display());
+    Ok(())
+}
+
+/// `dittofs config check`: load + validate, no overrides.
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let path = config::default_config_path();
+            if !path.exists() {
+                return Err(Failure::Usage(anyhow!(
+                    "{}: no configuration file (create one with `dittofs init`, \
+                     or pass --config PATH)",
+                    path.display()
+                )));
+            }
+            path
+        }
+    };
+    let config = Config::load(&path)?;
+    config.validate().map_err(|e| e.in_file(&path))?;
+    println!("config OK: {}", path.display());
+    Ok(())
+}
+
+/// `dittofs start`: resolve the configuration, apply flags, validate, log, run.
+fn start(args: &StartArgs) -> Result<(), Failure> {
+    let (mut config, origin) = match &args.config {
+        // An explicit path must exist.
+        Some(path) => (Config::load(path)?, ConfigSource::File(path.clone())),
+        None => {
+            let path = config::default_config_path();
+            if path.exists() {
+                (Config::load(&path)?, ConfigSource::File(path))
+            } else {
+                (Config::default(), ConfigSource::Embedded)
+            }
+        }
+    };
+    let overridden = args.overrides().apply(&mut config);
+    config.validate().map_err(|e| {
+        let e = name_flag(e, &overridden);
+        e.in_source(origin.clone())
+    })?;
+
+    dittofs::logging::init(&config.logging);
+    log::info!("dittofs {} starting", env!("CARGO_PKG_VERSION"));
+    match &origin {
+        ConfigSource::File(path) => log::info!("configuration: {}", path.display()),
+        ConfigSource::Embedded => log::info!(
+            "no configuration file at {}; starting on the embedded default \
+             (one share /export, memory stores; `dittofs init` writes a file to edit)",
+            config::default_config_path().display()
+        ),
+    }
+    for (key, flag) in &overridden {
+        log::info!("{key} set by {flag}");
+    }
+    log::info!("{} cores", config.effective_cores());
+
+    dittofs::runtime::run(&config).map_err(|e| Failure::Runtime(anyhow!("{e}")))
+}
+
+/// Marks a validation error on a key that a flag set: `adapters.nfs.port (--nfs-port)`.
+fn name_flag(e: ConfigError, overridden: &[(&str, &str)]) -> ConfigError {
+    match e {
+        ConfigError::Invalid {
+            origin,
+            key,
+            message,
+        } => {
+            let key = match overridden.iter().find(|(k, _)| *k == key) {
+                Some((_, flag)) => format!("{key} (set by {flag})"),
+                None => key,
+            };
+            ConfigError::Invalid {
+                origin,
+                key,
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::path::Path;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command) {
+            assert!(cmd.get_about().is_some(), "{} has no help", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} {} has no help",
+                    cmd.get_name(),
+                    arg.get_id()
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub);
+            }
+        }
+        walk(&Cli::command());
+    }
+
+    #[test]
+    fn start_flags_become_overrides() {
+        let cli = Cli::try_parse_from([
+            "dittofs",
+            "start",
+            "--listen",
+            "::1",
+            "--nfs-port",
+            "2049",
+            "--smb-port",
+            "445",
+            "--cores",
+            "2",
+            "--data-dir",
+            "/tmp/d",
+        ])
+        .unwrap();
+        let Command::Start(args) = cli.command else {
+            panic!("not start");
+        };
+        assert_eq!(
+            args.overrides(),
+            Overrides {
+                data_dir: Some("/tmp/d".into()),
+                listen: Some("::1".parse().unwrap()),
+                nfs_port: Some(2049),
+                smb_port: Some(445),
+                cores: Some(2),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_flag_values_are_usage_errors() {
+        assert!(Cli::try_parse_from(["dittofs", "start", "--nfs-port", "70000"]).is_err());
+        assert!(Cli::try_parse_from(["dittofs", "start", "--listen", "host"]).is_err());
+    }
+
+    #[test]
+    fn flag_is_named_in_validation_errors() {
+        let mut config = Config::default();
+        let overridden = Overrides {
+            nfs_port: Some(0),
+            ..Overrides::default()
+        }
+        .apply(&mut config);
+        let e = name_flag(config.validate().unwrap_err(), &overridden)
+            .in_file(Path::new("/etc/dittofs/config.toml"));
+        assert_eq!(
+            e.to_string(),
+            "/etc/dittofs/config.toml: adapters.nfs.port (set by --nfs-port): must not be 0"
+        );
+    }
+}

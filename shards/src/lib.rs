@@ -11,5 +11,5 @@ pub mod router;
 pub mod shard;
 
 pub use block_store::{BlockStore, BlockStoreError, MemoryBlockStore};
-pub use router::Router;
-pub use shard::{ContentError, ContentKey};
+pub use router::{owner_of, shard_mesh, Router, ShardMesh, ShardRequest, BLOCK_BYTES_DEFAULT};
+pub use shard::{ContentError, ContentKey, Shard, FILE_BYTES_MAX};

@@ -1,14 +1,145 @@
-//! The configuration file: its schema, defaults and validation.
+//! The configuration file: its schema, defaults, loading and validation.
 //!
 //! The schema mirrors the seed's: named metadata stores and block stores, shares
 //! that pick one of each by name, protocol adapters, cores, cache and WAL
 //! settings and logging. Every key has a default so an empty file is valid;
-//! `config.toml.example` lists them all.
+//! `config.toml.example` lists them all (a test keeps it equal to
+//! [`Config::default`]) and is what `dittofs init` writes.
+//!
+//! All bounds and the relations between them are checked in one place,
+//! [`Config::validate`], so the runtime may assume them instead of re-checking.
+//! The life of a configuration is: [`Config::load`] (or [`Config::default`]) →
+//! [`Overrides::apply`] (command-line flags) → [`Config::validate`] → runtime.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub mod cidr;
+mod error;
+mod overrides;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use cidr::{Cidr, CidrError};
+pub use error::{ConfigError, ConfigSource};
+pub use overrides::Overrides;
+
+/// The commented example configuration: every key with its default.
+/// `dittofs init` writes exactly this text.
+pub const EXAMPLE_TOML: &str = include_str!("../../config.toml.example");
+
+/// Where the system-wide configuration lives (systemd deployments).
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/dittofs/config.toml";
+
+/// The configuration path used when `--config` is not given.
+///
+/// Under systemd (detected by `$INVOCATION_ID` or `$NOTIFY_SOCKET`, which
+/// systemd sets for the services it runs) it is [`SYSTEM_CONFIG_PATH`];
+/// otherwise `$XDG_CONFIG_HOME/dittofs/config.toml`, falling back to
+/// `~/.config/dittofs/config.toml`, and to the system path if `$HOME` is unset.
+pub fn default_config_path() -> PathBuf {
+    default_config_path_from(|name| std::env::var_os(name))
+}
+
+fn default_config_path_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if set("INVOCATION_ID") || set("NOTIFY_SOCKET") {
+        return PathBuf::from(SYSTEM_CONFIG_PATH);
+    }
+    let config_home = match var("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => match var("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".config"),
+            None => return PathBuf::from(SYSTEM_CONFIG_PATH),
+        },
+    };
+    config_home.join("dittofs").join("config.toml")
+}
+
+impl Config {
+    /// Reads and parses a configuration file. Does not validate: apply
+    /// overrides first, then call [`Config::validate`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml_str(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in error messages.
+    /// Errors carry the key path (`adapters.nfs.port`) and 1-based line/column.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let mut key = err.path().to_string();
+            if key == "." {
+                key.clear();
+            }
+            let inner = err.into_inner();
+            // toml's messages can span lines ("invalid string\nexpected ..."):
+            // keep the error on one line for journald and log shippers.
+            let message = inner
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            // Make sure an unknown key is named itself, not only its table.
+            if let Some(unknown) = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                .filter(|unknown| key.rsplit('.').next() != Some(unknown))
+            {
+                key = if key.is_empty() {
+                    unknown.to_owned()
+                } else {
+                    format!("{key}.{unknown}")
+                };
+            }
+            let (line, column) = match inner.span() {
+                Some(span) => {
+                    let (l, c) = line_column(text, span.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            ConfigError::Parse {
+                path: path.to_owned(),
+                key,
+                line,
+                column,
+                message,
+            }
+        })
+    }
+
+    /// Executor threads to start: `cores`, or one per available CPU when 0.
+    pub fn effective_cores(&self) -> usize {
+        if self.cores != 0 {
+            return self.cores;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,14 +151,19 @@ pub struct Config {
     pub listen: IpAddr,
     /// Executor threads (one per core); 0 means one per available CPU.
     pub cores: usize,
+    /// Log level and format.
     pub logging: LoggingConfig,
+    /// Protocol front ends.
     pub adapters: AdaptersConfig,
+    /// Per-core content cache.
     pub cache: CacheConfig,
+    /// Write-ahead log.
     pub wal: WalConfig,
     /// Metadata stores by name.
     pub metadata_stores: BTreeMap<String, MetadataStoreConfig>,
     /// Block stores by name.
     pub block_stores: BTreeMap<String, BlockStoreConfig>,
+    /// Exported shares; at least one.
     pub shares: Vec<ShareConfig>,
 }
 
@@ -37,6 +173,7 @@ pub struct Config {
 pub struct LoggingConfig {
     /// error, warn, info, debug, trace (RUST_LOG overrides).
     pub level: String,
+    /// Line format.
     pub format: LogFormat,
 }
 
@@ -44,12 +181,14 @@ pub struct LoggingConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// env_logger's human-readable line with a timestamp.
     Text,
+    /// One JSON object per line: `{"ts","level","target","msg"}`.
     Json,
 }
 
 /// `[adapters]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptersConfig {
     pub nfs: NfsAdapterConfig,
@@ -74,6 +213,7 @@ pub struct NfsAdapterConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SmbAdapterConfig {
     pub enabled: bool,
+    /// Must differ from the NFS port when both adapters are enabled.
     pub port: u16,
 }
 
@@ -143,14 +283,21 @@ pub enum Squash {
 pub struct ShareConfig {
     /// Export path (NFS) and share name (SMB, without the leading `/`).
     pub name: String,
+    /// Name of a `[metadata_stores.NAME]` entry.
     pub metadata_store: String,
+    /// Name of a `[block_stores.NAME]` entry.
     pub block_store: String,
+    /// Refuse every modification.
     pub read_only: bool,
+    /// Permission of callers without an explicit grant.
     pub default_permission: SharePermission,
     /// Client networks (CIDR) allowed to mount; empty allows all.
     pub allowed_clients: Vec<String>,
+    /// AUTH_SYS identity mapping.
     pub squash: Squash,
+    /// uid squashed callers become.
     pub anon_uid: u32,
+    /// gid squashed callers become.
     pub anon_gid: u32,
     /// Mode of the share's root directory when it is first created.
     pub root_mode: u32,
@@ -181,15 +328,6 @@ impl Default for LoggingConfig {
         LoggingConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for AdaptersConfig {
-    fn default() -> Self {
-        AdaptersConfig {
-            nfs: NfsAdapterConfig::default(),
-            smb: SmbAdapterConfig::default(),
         }
     }
 }

@@ -1,1 +1,295 @@
-//! Thread-per-core runtime: executors, listeners, connections, shutdown.
+//! Thread-per-core runtime: one pinned glommio executor per core.
+//!
+//! Every executor binds its own SO_REUSEPORT listener on the NFS port, so the
+//! kernel spreads connections over the cores and a connection lives on one core
+//! for its whole life. Namespace operations run inline on that core against the
+//! shared metadata store; content operations go to the file's owner shard
+//! through the core's [`Router`], over the glommio channel mesh when the owner is
+//! another core. SIGTERM/SIGINT stop the listeners, let every connection finish
+//! the requests it has read, and end the process with status 0.
+
+mod conn;
+mod shutdown;
+mod stores;
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh};
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::{Config, ShareConfig};
+use crate::fs::{Fs, InodeId, ShareInfo};
+use crate::meta::MetadataStore;
+use crate::nfs::{Export, NfsContext};
+
+pub use shutdown::Shutdown;
+
+/// Requests buffered between each pair of cores in the shard mesh.
+const MESH_QUEUE_LEN: usize = 256;
+/// io_uring buffer memory per executor; the data path does not use registered
+/// buffers yet, so this stays small and fits the default RLIMIT_MEMLOCK.
+const EXECUTOR_IO_MEMORY_BYTES: usize = 512 << 10;
+/// How long shutdown waits for connections to finish their requests.
+const DRAIN_TIMEOUT_MS: u64 = 10_000;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{addr} is already in use (another dittofs or NFS server?); pick another port with --nfs-port or [adapters.nfs] port")]
+    PortInUse { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("metadata store {store:?}: {message}")]
+    MetadataStore { store: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot start executor for core {core}: {message}")]
+    Executor { core: usize, message: String },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// A share with the stores it lives in, ready to be served by every core.
+#[derive(Clone)]
+struct ShareSetup {
+    info: ShareInfo,
+    config: ShareConfig,
+    meta: Arc<dyn MetadataStore>,
+    blocks: Arc<dyn BlockStore>,
+    root: InodeId,
+}
+
+/// What every core needs to start.
+#[derive(Clone)]
+struct CoreSetup {
+    shares: Vec<ShareSetup>,
+    mesh: ShardMesh,
+    nfs_addr: SocketAddr,
+    block_bytes: u64,
+    record_bytes_max: usize,
+    requests_in_flight_max: usize,
+    write_verifier: [u8; 8],
+    shutdown: Shutdown,
+    drained_cores: Arc<AtomicUsize>,
+    cores: usize,
+}
+
+/// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
+pub fn run(config: &Config) -> Result<(), StartError> {
+    if config.adapters.smb.enabled {
+        return Err(StartError::Unsupported(
+            "the SMB adapter is not part of this build yet; set [adapters.smb] enabled = false"
+                .into(),
+        ));
+    }
+    if !config.adapters.nfs.enabled {
+        return Err(StartError::Unsupported(
+            "no protocol adapter is enabled ([adapters.nfs] enabled = false)".into(),
+        ));
+    }
+    let cores = config.effective_cores();
+    raise_memlock_limit();
+
+    let shares = stores::build_shares(config)?;
+    let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
+    probe_port(nfs_addr)?;
+    let shutdown = Shutdown::install().map_err(StartError::Signals)?;
+
+    let setup = CoreSetup {
+        shares,
+        mesh: shard_mesh(cores, MESH_QUEUE_LEN),
+        nfs_addr,
+        block_bytes: config.cache.block_bytes,
+        record_bytes_max: config.adapters.nfs.record_bytes_max as usize,
+        requests_in_flight_max: config.adapters.nfs.requests_in_flight_max as usize,
+        write_verifier: write_verifier(),
+        shutdown: shutdown.clone(),
+        drained_cores: Arc::new(AtomicUsize::new(0)),
+        cores,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
+    let mut executors = Vec::with_capacity(cores);
+    for core in 0..cores {
+        let setup = setup.clone();
+        let ready_tx = ready_tx.clone();
+        let placement = Placement::Fixed(core % cpus);
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("dittofs-core-{core}"))
+            .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+            .spawn(move || async move { core_main(core, setup, ready_tx).await })
+            .map_err(|e| StartError::Executor {
+                core,
+                message: e.to_string(),
+            })?;
+        executors.push(handle);
+    }
+    drop(ready_tx);
+
+    let mut first_error = None;
+    for _ in 0..cores {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(StartError::Executor {
+                    core: 0,
+                    message: "executor exited during start".into(),
+                });
+                break;
+            }
+        }
+    }
+    if first_error.is_some() {
+        shutdown.trigger();
+    } else {
+        announce(config, cores);
+    }
+    for handle in executors {
+        if handle.join().is_err() {
+            log::error!("an executor panicked");
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            log::info!("shutdown complete");
+            Ok(())
+        }
+    }
+}
+
+/// One core: join the shard mesh, bind, serve until shutdown, drain.
+async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(), StartError>>) {
+    let block_stores = setup
+        .shares
+        .iter()
+        .map(|s| (s.info.id, s.blocks.clone()))
+        .collect();
+    let router = match Router::join_mesh(
+        setup.mesh.clone(),
+        Shard::new(block_stores, setup.block_bytes),
+    )
+    .await
+    {
+        Ok(router) => Rc::new(router),
+        Err(e) => {
+            let _ = ready.send(Err(StartError::Executor {
+                core,
+                message: e.to_string(),
+            }));
+            return;
+        }
+    };
+    let exports = setup
+        .shares
+        .iter()
+        .map(|s| Export {
+            fs: Rc::new(Fs::new(
+                s.info.clone(),
+                s.meta.clone(),
+                router.clone(),
+                s.root,
+            )),
+            config: s.config.clone(),
+        })
+        .collect();
+    let ctx = Rc::new(NfsContext::new(
+        exports,
+        setup.nfs_addr.port(),
+        setup.write_verifier,
+    ));
+    let local_shutdown = setup.shutdown.local_signal();
+
+    match TcpListener::bind(setup.nfs_addr) {
+        Ok(listener) => {
+            let _ = ready.send(Ok(()));
+            drop(ready);
+            let limits = conn::Limits {
+                record_bytes_max: setup.record_bytes_max,
+                requests_in_flight_max: setup.requests_in_flight_max,
+            };
+            conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+        }
+        Err(e) => {
+            let source = std::io::Error::other(e.to_string());
+            let _ = ready.send(Err(StartError::Listen {
+                addr: setup.nfs_addr,
+                source,
+            }));
+        }
+    }
+    // Other cores may still forward content requests to this shard while they
+    // drain, so the mesh stays up until every core is done.
+    setup.drained_cores.fetch_add(1, Ordering::SeqCst);
+    while setup.drained_cores.load(Ordering::SeqCst) < setup.cores {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    router.close();
+    log::debug!("core {core} stopped");
+}
+
+/// Fails early and clearly when another process holds the port: SO_REUSEPORT
+/// would otherwise let two servers share it silently.
+fn probe_port(addr: SocketAddr) -> Result<(), StartError> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(StartError::PortInUse { addr }),
+        Err(source) => Err(StartError::Listen { addr, source }),
+    }
+}
+
+/// The NFS write verifier: new at every start, so clients resend uncommitted data.
+fn write_verifier() -> [u8; 8] {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (u64::from(std::process::id()) << 40)).to_be_bytes()
+}
+
+/// Lets io_uring lock what it needs when we may (root); harmless otherwise.
+fn raise_memlock_limit() {
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit only reads the struct we pass by reference.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+    if rc != 0 {
+        log::debug!(
+            "RLIMIT_MEMLOCK stays as it is: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Tells the operator where the server is and how to mount it.
+fn announce(config: &Config, cores: usize) {
+    let port = config.adapters.nfs.port;
+    let host = match config.listen {
+        IpAddr::V4(ip) if ip.is_unspecified() => "SERVER".to_owned(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "SERVER".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    log::info!(
+        "serving NFSv3 + MOUNT on {}:{port} with {cores} core(s)",
+        config.listen
+    );
+    for share in &config.shares {
+        println!(
+            "dittofs: serving {name}; mount it with:\n  mount -t nfs -o vers=3,proto=tcp,port={port},mountport={port},nolock {host}:{name} /mnt",
+            name = share.name
+        );
+    }
+}
