@@ -80,6 +80,10 @@ impl From<ContentError> for FsError {
             ContentError::NoSpace => FsError::NoSpace,
             ContentError::Io(msg) => FsError::Io(msg),
             ContentError::TooLarge => FsError::FileTooLarge,
+            ContentError::UnknownShare(share) => {
+                FsError::ServerFault(format!("no block store for share {share}"))
+            }
+            ContentError::ShardGone => FsError::Retry,
         }
     }
 }

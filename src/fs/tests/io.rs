@@ -1,5 +1,4 @@
-//! READ, WRITE, COMMIT and truncation. Tests that reach the content shards are
-//! ignored until `Router::local` exists in the shards crate.
+//! READ, WRITE, COMMIT and truncation, through a single-shard router.
 
 use bytes::Bytes;
 
@@ -55,7 +54,6 @@ fn type_checks_before_content() {
 }
 
 #[test]
-#[ignore = "needs Router::local from the shards crate"]
 fn write_read_roundtrip() {
     let e = env();
     let alice = user(1000, 1000, &[]);
@@ -105,7 +103,6 @@ fn write_read_roundtrip() {
 }
 
 #[test]
-#[ignore = "needs Router::local from the shards crate"]
 fn truncate_and_privilege_clearing() {
     let e = env();
     let root = Cred::root();

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use dittofs_shards::Router;
+use dittofs_shards::{MemoryBlockStore, Router};
 
 use super::{Attr, Cred, Fs, InodeId, SetAttr, ShareInfo, SpecialKind};
 use crate::meta::{MemoryStore, MetadataStore};
@@ -19,11 +19,15 @@ pub(super) fn run<F: Future>(f: F) -> F::Output {
     futures_lite::future::block_on(f)
 }
 
-/// The content router for tests.
+/// Share id of the test share.
+const SHARE_ID: u32 = 1;
+
+/// A single-shard content router over a memory block store.
 fn router() -> Rc<Router> {
-    // Until the shards crate's `Router::local` exists, namespace tests use a router
-    // whose content methods are never reached; content tests are `#[ignore]`d.
-    Rc::new(Router {})
+    Rc::new(Router::local(vec![(
+        SHARE_ID,
+        Arc::new(MemoryBlockStore::new()),
+    )]))
 }
 
 /// A share over a fresh memory store with a 0777 root.
@@ -37,7 +41,7 @@ pub(super) fn env() -> Env {
     let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     let root = run(meta.share_root("/export", 0o777)).expect("root");
     let share = |read_only| ShareInfo {
-        id: 1,
+        id: SHARE_ID,
         name: "/export".into(),
         read_only,
     };
