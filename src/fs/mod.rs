@@ -9,8 +9,24 @@
 //!
 //! One `Fs` exists per share and per core (it holds the core's `Router`, which
 //! is `!Send`); the metadata store behind it is shared by all cores.
+//!
+//! The methods are spread over one file per operation family: `attr` (GETATTR,
+//! SETATTR, ACCESS, READLINK, FSSTAT), `namespace` (LOOKUP, CREATE & co, REMOVE,
+//! RENAME, LINK), `io` (READ, WRITE, COMMIT), `readdir`, and the permission rules
+//! in `perm`.
+//!
+//! Permission checks that depend on what a mutation touches (sticky directories,
+//! moving a directory to a new parent) are made on a snapshot and pinned with the
+//! store's `expect` preconditions; when the namespace changed meanwhile the store
+//! answers `Conflict` and the operation is checked again, at most
+//! [`CONFLICT_RETRIES`] times before the client is told to retry.
 
+mod attr;
 pub mod error;
+mod io;
+mod namespace;
+mod perm;
+mod readdir;
 pub mod types;
 
 pub use error::{FsError, FsResult};
@@ -20,9 +36,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use dittofs_shards::Router;
+use dittofs_shards::{ContentError, ContentKey, Router};
 
-use crate::meta::MetadataStore;
+use crate::meta::{MetaError, MetadataStore};
 
 /// Largest READ or WRITE the core accepts in one call (also advertised in FSINFO).
 pub const IO_SIZE_MAX: u32 = 1024 * 1024;
@@ -32,6 +48,45 @@ pub const NAME_LEN_MAX: usize = 255;
 pub const SYMLINK_LEN_MAX: usize = 4096;
 /// Most hard links one inode may have.
 pub const LINK_MAX: u32 = 32_000;
+/// How often a mutation is re-checked after the store reported a concurrent change.
+pub const CONFLICT_RETRIES: usize = 8;
+/// Largest file size (and offset + length of a write) the core accepts.
+pub const FILE_SIZE_MAX: u64 = i64::MAX as u64;
+
+/// The single mapping of metadata store errors to core errors.
+impl From<MetaError> for FsError {
+    fn from(e: MetaError) -> FsError {
+        match e {
+            MetaError::NoInode(_) => FsError::Stale,
+            MetaError::NoEntry => FsError::NotFound,
+            MetaError::Exists => FsError::Exists,
+            MetaError::NotDirectory => FsError::NotDirectory,
+            MetaError::IsDirectory => FsError::IsDirectory,
+            MetaError::NotEmpty => FsError::NotEmpty,
+            MetaError::InvalidArgument => FsError::InvalidArgument,
+            MetaError::TooManyLinks => FsError::TooManyLinks,
+            MetaError::NotSync => FsError::NotSync,
+            MetaError::Conflict => FsError::Retry,
+            MetaError::NoSpace => FsError::NoSpace,
+            MetaError::Backend(msg) => FsError::Io(msg),
+        }
+    }
+}
+
+/// The single mapping of content shard errors to core errors.
+impl From<ContentError> for FsError {
+    fn from(e: ContentError) -> FsError {
+        match e {
+            ContentError::NoSpace => FsError::NoSpace,
+            ContentError::Io(msg) => FsError::Io(msg),
+            ContentError::TooLarge => FsError::FileTooLarge,
+            ContentError::UnknownShare(share) => {
+                FsError::ServerFault(format!("no block store for share {share}"))
+            }
+            ContentError::ShardGone => FsError::Retry,
+        }
+    }
+}
 
 /// What a share is, as the core needs to know it.
 #[derive(Debug, Clone)]
@@ -75,7 +130,6 @@ pub struct Fs {
     root: InodeId,
 }
 
-#[allow(unused_variables, clippy::todo)]
 impl Fs {
     /// Builds the core for `share`, whose root directory is `root` in `meta`.
     pub fn new(
@@ -102,164 +156,62 @@ impl Fs {
         self.root
     }
 
-    /// Attributes of `ino`; `Stale` when it does not exist or `generation` does not match
-    /// (pass `None` to skip the generation check).
-    pub async fn getattr(&self, ino: InodeId, generation: Option<u64>) -> FsResult<Attr> {
-        todo!()
+    /// `ReadOnly` when the share refuses changes.
+    fn writable(&self) -> FsResult<()> {
+        if self.share.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
     }
 
-    /// SETATTR: permission rules of chmod/chown/truncate/utimes; `guard_ctime` fails with
-    /// `NotSync` when the current ctime differs. Truncation goes to the owner shard.
-    pub async fn setattr(
-        &self,
-        cred: &Cred,
-        ino: InodeId,
-        set: &SetAttr,
-        guard_ctime: Option<Timespec>,
-    ) -> FsResult<Wcc> {
-        todo!()
+    /// Attributes of `ino`; a missing inode is a stale handle.
+    async fn attr(&self, ino: InodeId) -> FsResult<Attr> {
+        Ok(self.meta.get(ino).await?)
     }
 
-    /// Looks `name` up in `dir` (`.` and `..` included; `..` of the root is the root).
-    pub async fn lookup(&self, cred: &Cred, dir: InodeId, name: &[u8]) -> FsResult<Attr> {
-        todo!()
+    /// Content key of `ino` in this share.
+    fn key(&self, ino: InodeId) -> ContentKey {
+        ContentKey {
+            share: self.share.id,
+            ino,
+        }
     }
 
-    /// Which of the `requested` [`access`] bits the caller holds on `ino`.
-    pub async fn access(&self, cred: &Cred, ino: InodeId, requested: u32) -> FsResult<(u32, Attr)> {
-        todo!()
-    }
-
-    /// Target of a symlink.
-    pub async fn readlink(&self, cred: &Cred, ino: InodeId) -> FsResult<(Vec<u8>, Attr)> {
-        todo!()
-    }
-
-    /// Reads up to `count` bytes at `offset` (clamped to the file size).
-    pub async fn read(
-        &self,
-        cred: &Cred,
-        ino: InodeId,
-        offset: u64,
-        count: u32,
-    ) -> FsResult<ReadOk> {
-        todo!()
-    }
-
-    /// Writes `data` at `offset` with the requested stability.
-    pub async fn write(
-        &self,
-        cred: &Cred,
-        ino: InodeId,
-        offset: u64,
-        data: Bytes,
-        stable: Stability,
-    ) -> FsResult<WriteOk> {
-        todo!()
-    }
-
-    /// Makes everything written to `ino` stable (COMMIT / FLUSH).
-    pub async fn commit(&self, cred: &Cred, ino: InodeId) -> FsResult<Wcc> {
-        todo!()
-    }
-
-    /// Creates a regular file.
-    pub async fn create(
-        &self,
-        cred: &Cred,
-        dir: InodeId,
-        name: &[u8],
-        how: CreateMode,
-        set: &SetAttr,
-    ) -> FsResult<CreateOk> {
-        todo!()
-    }
-
-    /// Creates a directory.
-    pub async fn mkdir(
-        &self,
-        cred: &Cred,
-        dir: InodeId,
-        name: &[u8],
-        set: &SetAttr,
-    ) -> FsResult<CreateOk> {
-        todo!()
-    }
-
-    /// Creates a symlink pointing at `target`.
-    pub async fn symlink(
-        &self,
-        cred: &Cred,
-        dir: InodeId,
-        name: &[u8],
-        target: &[u8],
-        set: &SetAttr,
-    ) -> FsResult<CreateOk> {
-        todo!()
-    }
-
-    /// Creates a FIFO, socket or device node.
-    pub async fn mknod(
-        &self,
-        cred: &Cred,
-        dir: InodeId,
-        name: &[u8],
-        kind: SpecialKind,
-        set: &SetAttr,
-    ) -> FsResult<CreateOk> {
-        todo!()
-    }
-
-    /// Removes a non-directory name.
-    pub async fn remove(&self, cred: &Cred, dir: InodeId, name: &[u8]) -> FsResult<Wcc> {
-        todo!()
-    }
-
-    /// Removes an empty directory.
-    pub async fn rmdir(&self, cred: &Cred, dir: InodeId, name: &[u8]) -> FsResult<Wcc> {
-        todo!()
-    }
-
-    /// Renames atomically with the POSIX rules; returns the wcc of both directories.
-    pub async fn rename(
-        &self,
-        cred: &Cred,
-        from_dir: InodeId,
-        from_name: &[u8],
-        to_dir: InodeId,
-        to_name: &[u8],
-    ) -> FsResult<(Wcc, Wcc)> {
-        todo!()
-    }
-
-    /// Adds the hard link `dir/name` to `ino`; returns the file's new attributes and the dir wcc.
-    pub async fn link(
-        &self,
-        cred: &Cred,
-        ino: InodeId,
-        dir: InodeId,
-        name: &[u8],
-    ) -> FsResult<(Attr, Wcc)> {
-        todo!()
-    }
-
-    /// Lists `dir` from after `cookie` (0 = start). `verifier` is the one handed out with
-    /// `cookie` (ignored when `cookie` is 0); a stale verifier fails with `BadCookie`.
-    /// Returns at most `max_entries` entries, with attributes when `plus`.
-    pub async fn readdir(
-        &self,
-        cred: &Cred,
-        dir: InodeId,
-        cookie: u64,
-        verifier: [u8; 8],
-        max_entries: usize,
-        plus: bool,
-    ) -> FsResult<DirPage> {
-        todo!()
-    }
-
-    /// Space and file counts of the share.
-    pub async fn fsstat(&self) -> FsResult<FsStat> {
-        todo!()
+    /// Drops the content of an inode that lost its last link. The name is already
+    /// gone, so a failure here is logged, not reported: the content is orphaned.
+    async fn drop_content(&self, attr: &Attr) {
+        if attr.ftype == FileType::Regular {
+            if let Err(e) = self.router.remove(self.key(attr.ino)).await {
+                log::warn!(
+                    "share {}: dropping content of inode {} failed: {e}",
+                    self.share.id,
+                    attr.ino
+                );
+            }
+        }
     }
 }
+
+/// Checks a name that is to be created, removed or renamed.
+fn check_name(name: &[u8]) -> FsResult<()> {
+    if name.len() > NAME_LEN_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(FsError::InvalidArgument);
+    }
+    Ok(())
+}
+
+/// Wcc data from a store's before/after pair.
+fn wcc(before: PreOpAttr, after: Attr) -> Wcc {
+    Wcc {
+        before: Some(before),
+        after: Some(after),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! READ, WRITE, COMMIT and truncation, through a single-shard router.
+
+use bytes::Bytes;
+
+use super::{env, run, user};
+use crate::fs::{Cred, FsError, SetAttr, Stability};
+
+#[test]
+fn type_checks_before_content() {
+    let e = env();
+    let root = Cred::root();
+    let d = e.mkdir(&root, e.root, "d", 0o755);
+    let f = e.fifo(&root, e.root, "f", 0o666);
+    let data = || Bytes::from_static(b"x");
+    assert_eq!(
+        run(e.fs.read(&root, d.ino, 0, 10)).map(|_| ()),
+        Err(FsError::IsDirectory)
+    );
+    assert_eq!(
+        run(e.fs.read(&root, f.ino, 0, 10)).map(|_| ()),
+        Err(FsError::InvalidArgument)
+    );
+    assert_eq!(
+        run(e.fs.write(&root, d.ino, 0, data(), Stability::Unstable)).map(|_| ()),
+        Err(FsError::IsDirectory)
+    );
+    assert_eq!(
+        run(e.fs.write(&root, f.ino, 0, data(), Stability::Unstable)).map(|_| ()),
+        Err(FsError::InvalidArgument)
+    );
+    let alice = user(1000, 1000, &[]);
+    let g = e.file(&root, e.root, "g", 0o600);
+    assert_eq!(
+        run(e.fs.read(&alice, g.ino, 0, 10)).map(|_| ()),
+        Err(FsError::AccessDenied)
+    );
+    assert_eq!(
+        run(e.fs.write(&alice, g.ino, 0, data(), Stability::Unstable)).map(|_| ()),
+        Err(FsError::AccessDenied)
+    );
+    assert_eq!(
+        run(e
+            .fs
+            .write(&root, g.ino, u64::MAX, data(), Stability::Unstable))
+        .map(|_| ()),
+        Err(FsError::FileTooLarge)
+    );
+    // Reading an empty file needs no content.
+    let r = run(e
+        .fs
+        .read(&alice, e.file(&alice, e.root, "h", 0o000).ino, 0, 10))
+    .expect("owner");
+    assert!(r.eof && r.data.is_empty());
+}
+
+#[test]
+fn write_read_roundtrip() {
+    let e = env();
+    let alice = user(1000, 1000, &[]);
+    let f = e.file(&alice, e.root, "f", 0o644);
+    let w = run(e.fs.write(
+        &alice,
+        f.ino,
+        10,
+        Bytes::from_static(b"hello"),
+        Stability::Unstable,
+    ))
+    .expect("write");
+    assert_eq!((w.count, w.committed), (5, Stability::Unstable));
+    let a = w.wcc.after.expect("after");
+    assert_eq!(a.size, 15);
+    assert!(a.mtime >= f.mtime && a.ctime >= f.ctime);
+    let r = run(e.fs.read(&alice, f.ino, 8, 100)).expect("read");
+    assert_eq!(&r.data[..], b"\0\0hello");
+    assert!(r.eof);
+    let r = run(e.fs.read(&alice, f.ino, 0, 4)).expect("read");
+    assert_eq!((r.data.len(), r.eof), (4, false));
+    let w = run(e.fs.write(
+        &alice,
+        f.ino,
+        0,
+        Bytes::from_static(b"A"),
+        Stability::DataSync,
+    ))
+    .expect("stable write");
+    assert_eq!(w.committed, Stability::FileSync);
+    assert_eq!(w.wcc.after.map(|a| a.size), Some(15));
+    run(e.fs.commit(&alice, f.ino)).expect("commit");
+    // Owner override: the owner writes and reads a 0000 file.
+    run(e.fs.setattr(&alice, f.ino, &super::mode(0o000), None)).expect("chmod");
+    run(e.fs.write(
+        &alice,
+        f.ino,
+        0,
+        Bytes::from_static(b"B"),
+        Stability::Unstable,
+    ))
+    .expect("owner write");
+    assert_eq!(
+        &run(e.fs.read(&alice, f.ino, 0, 1)).expect("read").data[..],
+        b"B"
+    );
+}
+
+#[test]
+fn truncate_and_privilege_clearing() {
+    let e = env();
+    let root = Cred::root();
+    let bob = user(1001, 1001, &[]);
+    let f = e.file(&root, e.root, "f", 0o6777);
+    run(e.fs.write(
+        &root,
+        f.ino,
+        0,
+        Bytes::from_static(b"0123456789"),
+        Stability::Unstable,
+    ))
+    .expect("write");
+    assert_eq!(e.get(f.ino).mode, 0o6777, "root's writes keep set-id bits");
+    run(e.fs.write(
+        &bob,
+        f.ino,
+        0,
+        Bytes::from_static(b"x"),
+        Stability::Unstable,
+    ))
+    .expect("write");
+    assert_eq!(e.get(f.ino).mode, 0o0777);
+    let size = SetAttr {
+        size: Some(3),
+        ..SetAttr::default()
+    };
+    let w = run(e.fs.setattr(&bob, f.ino, &size, None)).expect("truncate");
+    assert_eq!(w.after.map(|a| a.size), Some(3));
+    let r = run(e.fs.read(&bob, f.ino, 0, 100)).expect("read");
+    assert_eq!(&r.data[..], b"x12");
+    // UNCHECKED create with size 0 truncates an existing file (O_TRUNC).
+    let c = run(e.fs.create(
+        &bob,
+        e.root,
+        b"f",
+        crate::fs::CreateMode::Unchecked,
+        &SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        },
+    ))
+    .expect("o_trunc");
+    assert_eq!((c.attr.ino, c.attr.size), (f.ino, 0));
+    // Removing the last link drops the content.
+    run(e.fs.remove(&root, e.root, b"f")).expect("remove");
+}
