@@ -69,11 +69,13 @@ pub async fn accept_loop(
                 log::debug!("core {core}: connection from {peer}");
                 let ctx = ctx.clone();
                 let shutdown = shutdown.clone();
-                if connections
-                    .spawn(serve_connection(stream, peer, ctx, limits, shutdown))
-                    .is_err()
-                {
-                    break;
+                // Dropping a glommio task handle cancels the task: detach it; the gate
+                // still tracks it for the drain.
+                match connections.spawn(serve_connection(stream, peer, ctx, limits, shutdown)) {
+                    Ok(task) => {
+                        task.detach();
+                    }
+                    Err(_) => break,
                 }
             }
             Some(Err(e)) => {
@@ -178,8 +180,11 @@ async fn serve_connection(
                             }
                         }
                     });
-                    if spawned.is_err() {
-                        break 'connection;
+                    match spawned {
+                        Ok(task) => {
+                            task.detach();
+                        }
+                        Err(_) => break 'connection,
                     }
                 }
                 Ok(None) => break,
