@@ -31,6 +31,7 @@ mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 # The config lives in OUT, which the guest sees at $KC_OUT (/run/kc/out). The data dir is on
 # the guest's /tmp (a fresh ext4 disk, O_DIRECT works there).
 cat > "$OUT/dittofs.toml" <<TOML
+data_dir = "/tmp/dittofs-data"
 listen = "127.0.0.1"
 cores = 2
 
@@ -48,6 +49,7 @@ name = "/export"
 metadata_store = "default"
 block_store = "default"
 root_mode = 511
+squash = "none"
 TOML
 
 # 64 MiB through the kernel client: write, sync, drop the page cache, read back, compare.
@@ -65,7 +67,7 @@ rm -f "$MNT/roundtrip.bin"'
 
 rc=0
 "$HERE/run.sh" --proto nfs --port $PORT --mount-port $PORT --export /export \
-  --server-cmd "RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml --data-dir /tmp/dittofs-data" \
+  --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml" \
   --share "$BIN" --pjdfstest "$PJ" --cmd "$ROUNDTRIP" --timeout "$TIMEOUT" --out "$OUT" || rc=$?
 
 echo "== kernel client results in $OUT"
