@@ -3,6 +3,10 @@ pyNfsClient connections to it, and the raw RPC client.
 
 The binary is $DITTOFS_BIN, else <repo>/target/release/dittofs (or $CARGO_TARGET_DIR/release).
 A missing binary fails the run; it is never skipped.
+
+To check the tests themselves against a reference server (e.g. NFS-Ganesha), set
+DITTOFS_TEST_SERVER=NFSPORT[:MOUNTPORT] (on 127.0.0.1, export /export); no binary is started
+then. Tests of dittofs-only behaviour (MOUNT and portmap on the NFS port) fail there.
 """
 import itertools
 import os
@@ -81,9 +85,26 @@ squash = "none"
 """
 
 
+class ExternalServer:
+    def __init__(self, spec):
+        ports = [int(p) for p in spec.split(":")]
+        self.port, self.mount_port = ports[0], ports[-1]
+        self.proc = None
+
+    def log_text(self):
+        return "(external server)"
+
+    def alive(self):
+        return True
+
+    def stop(self):
+        return 0, False
+
+
 class Server:
     def __init__(self, tmp):
         self.port = free_port()
+        self.mount_port = self.port
         self.dir = tmp
         data = os.path.join(tmp, "data")
         os.makedirs(data, exist_ok=True)
@@ -133,6 +154,9 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server():
+    if os.environ.get("DITTOFS_TEST_SERVER"):
+        yield ExternalServer(os.environ["DITTOFS_TEST_SERVER"])
+        return
     with tempfile.TemporaryDirectory(prefix="dittofs-pytest-") as tmp:
         try:
             s = Server(tmp)
@@ -158,7 +182,7 @@ ROOT_AUTH = auth(0, 0)
 
 @pytest.fixture(scope="session")
 def root_fh(server):
-    m = pyNfsClient.Mount(host="127.0.0.1", port=server.port, timeout=15, auth=ROOT_AUTH)
+    m = pyNfsClient.Mount(host="127.0.0.1", port=server.mount_port, timeout=15, auth=ROOT_AUTH)
     m.connect()
     try:
         res = m.mnt("/export")

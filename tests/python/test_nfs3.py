@@ -47,6 +47,13 @@ def new_handle(res):
     return r["obj"]["handle"]["data"]
 
 
+def write(nfs, h, offset, data, stable, auth=None):
+    """WRITE through pyNfsClient. It sends str(content).encode(), so only ASCII data
+    arrives intact: callers pass ASCII bytes."""
+    text = data.decode("ascii")
+    return nfs.write(h, offset, len(data), text, stable, auth=auth)
+
+
 def create(nfs, d, name, mode=0o644, how=UNCHECKED):
     return new_handle(nfs.create(d, name, how, mode=mode))
 
@@ -100,7 +107,7 @@ def test_getattr_root(nfs, root_fh):
 
 def test_setattr_mode_size_times(nfs, workdir):
     h = create(nfs, workdir, "f")
-    ok(nfs.write(h, 0, 100, b"x" * 100, FILE_SYNC))
+    ok(write(nfs, h, 0, b"x" * 100, FILE_SYNC))
     ok(nfs.setattr(h, mode=0o640, size=10, atime_flag=SET_TO_CLIENT_TIME, atime_s=1000000000,
                    atime_us=5, mtime_flag=SET_TO_CLIENT_TIME, mtime_s=1200000000, mtime_us=7))
     a = getattr_(nfs, h)
@@ -161,10 +168,10 @@ def test_readlink(nfs, workdir):
 def test_write_read_all_stabilities(nfs, workdir):
     h = create(nfs, workdir, "data")
     verfs = set()
-    blob = os.urandom(3 * 65536)
+    blob = os.urandom(3 * 65536 // 2).hex().encode()  # ASCII: see write()
     for i, stable in enumerate((UNSTABLE, DATA_SYNC, FILE_SYNC)):
         chunk = blob[i * 65536:(i + 1) * 65536]
-        r = ok(nfs.write(h, i * 65536, len(chunk), chunk, stable))
+        r = ok(write(nfs, h, i * 65536, chunk, stable))
         assert r["count"] == len(chunk)
         assert r["committed"] >= stable, r  # the server may commit more than asked
         verfs.add(r["verf"])
@@ -187,11 +194,11 @@ def test_write_read_all_stabilities(nfs, workdir):
 
 def test_write_verifier_stable_across_connections(server, nfs, workdir):
     h = create(nfs, workdir, "v")
-    v1 = ok(nfs.write(h, 0, 3, b"abc", UNSTABLE))["verf"]
+    v1 = ok(write(nfs, h, 0, b"abc", UNSTABLE))["verf"]
     other = NFSv3(host="127.0.0.1", port=server.port, timeout=15, auth=ROOT_AUTH)
     other.connect()
     try:
-        v2 = ok(other.write(h, 3, 3, b"def", UNSTABLE))["verf"]
+        v2 = ok(write(other, h, 3, b"def", UNSTABLE))["verf"]
         v3 = ok(other.commit(h, 0, 0))["verf"]
     finally:
         other.disconnect()
@@ -207,7 +214,7 @@ def test_read_of_directory_is_isdir(nfs, workdir):
 
 def test_create_modes(nfs, workdir):
     h = create(nfs, workdir, "u", how=UNCHECKED)
-    ok(nfs.write(h, 0, 5, b"hello", FILE_SYNC))
+    ok(write(nfs, h, 0, b"hello", FILE_SYNC))
     h2 = create(nfs, workdir, "u", how=UNCHECKED)  # UNCHECKED on an existing file: ok
     assert getattr_(nfs, h2)["fileid"] == getattr_(nfs, h)["fileid"]
     assert nfs.create(workdir, "u", GUARDED, mode=0o644)["status"] == NFS3ERR_EXIST
@@ -286,7 +293,7 @@ def test_rmdir(nfs, workdir):
 
 def test_rename(nfs, workdir):
     a = create(nfs, workdir, "a")
-    ok(nfs.write(a, 0, 1, b"A", FILE_SYNC))
+    ok(write(nfs, a, 0, b"A", FILE_SYNC))
     b = create(nfs, workdir, "b")
     ok(nfs.rename(workdir, "a", workdir, "b"))  # over an existing file
     assert lookup(nfs, workdir, "a")[0] == NFS3ERR_NOENT
@@ -401,9 +408,9 @@ def test_permission_denied_for_unprivileged_user(nfs, workdir):
     assert nfs.create(d, "nope", UNCHECKED, mode=0o644, auth=USER)["status"] == NFS3ERR_ACCES
     assert nfs.mkdir(d, "nope", mode=0o755, auth=USER)["status"] == NFS3ERR_ACCES
     f = create(nfs, workdir, "secret", mode=0o600)
-    ok(nfs.write(f, 0, 6, b"secret", FILE_SYNC))
+    ok(write(nfs, f, 0, b"secret", FILE_SYNC))
     assert nfs.read(f, 0, 10, auth=USER)["status"] == NFS3ERR_ACCES
-    assert nfs.write(f, 0, 1, b"x", FILE_SYNC, auth=USER)["status"] == NFS3ERR_ACCES
+    assert write(nfs, f, 0, b"x", FILE_SYNC, auth=USER)["status"] == NFS3ERR_ACCES
     st = nfs.setattr(f, mode=0o666, auth=USER)["status"]
     assert st in (NFS3ERR_PERM, NFS3ERR_ACCES), st
     # once the user owns it, it may
@@ -413,8 +420,8 @@ def test_permission_denied_for_unprivileged_user(nfs, workdir):
 
 # --- MOUNT ---
 
-def test_mount_protocol(server, raw):
-    m = Mount(host="127.0.0.1", port=server.port, timeout=15, auth=ROOT_AUTH)
+def test_mount_protocol(server):
+    m = Mount(host="127.0.0.1", port=server.mount_port, timeout=15, auth=ROOT_AUTH)
     m.connect()
     try:
         res = m.mnt("/export")
@@ -430,6 +437,11 @@ def test_mount_protocol(server, raw):
     finally:
         m.disconnect()
     # raw: NULL, MNT, DUMP, UMNT, UMNTALL all accepted and well formed
+    with rc.RpcClient("127.0.0.1", server.mount_port) as raw:
+        check_mount_raw(raw)
+
+
+def check_mount_raw(raw):
     assert raw.call(rc.MOUNT_PROG, 3, 0).accept_stat == rc.SUCCESS
     st, fh, _ = raw.mnt("/export")
     assert st == 0 and fh
@@ -507,3 +519,9 @@ def test_bad_record_closes_only_that_connection(server, bad):
     finally:
         good.close()
         evil.close()
+
+
+def test_mount_is_served_on_the_nfs_port(server, raw):
+    """dittofs serves MOUNT (and portmap) on the NFS port itself."""
+    st, fh, flavors = raw.mnt("/export")
+    assert st == 0 and fh and 1 in flavors
