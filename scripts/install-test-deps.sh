@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DITTOFS_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dittofs-tests}
 VENV=${DITTOFS_TEST_VENV:-$CACHE/venv}
 PJDFSTEST_VERSION=0.2.2
-PY_PKGS=(pyNfsClient==0.1.5 pytest pytest-timeout)
+PY_PKGS=(pyNfsClient==0.1.5 pytest==9.2.0 pytest-timeout==2.4.0)
 log() { echo "install-test-deps: $*" >&2; }
 
 # --- Debian packages ---
