@@ -159,9 +159,11 @@ def server():
         return
     with tempfile.TemporaryDirectory(prefix="dittofs-pytest-") as tmp:
         try:
-            s = Server(tmp)
+            s, err = Server(tmp), None
         except RuntimeError as e:
-            pytest.fail(str(e), pytrace=False)
+            s, err = None, str(e)
+        if err:
+            pytest.fail(err, pytrace=False)
         yield s
         crashed = not s.alive()
         rc, killed = s.stop()
