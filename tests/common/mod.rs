@@ -1,0 +1,286 @@
+//! Shared helpers for the integration tests: start the real `dittofs` binary on a free
+//! loopback port with a config written to a fresh temporary directory, wait until it
+//! accepts TCP, and stop it by PID (SIGTERM, bounded wait, then SIGKILL) on drop.
+//!
+//! The binary is `$DITTOFS_BIN` when set (scripts/test.sh sets it to the release build),
+//! else the one cargo built for this test (`CARGO_BIN_EXE_dittofs`).
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long the server may take to accept its first TCP connection.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to exit after SIGTERM before it is killed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The dittofs binary under test.
+pub fn dittofs_bin() -> PathBuf {
+    match std::env::var_os("DITTOFS_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_dittofs")),
+    }
+}
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dittofs-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// The config the tests run with: memory stores, one share `/export` (mode 0777, no squash).
+pub fn memory_config(port: u16, data_dir: &Path) -> String {
+    format!(
+        r#"data_dir = "{data_dir}"
+listen = "127.0.0.1"
+cores = 2
+
+[adapters.nfs]
+port = {port}
+
+[metadata_stores.default]
+type = "memory"
+
+[block_stores.default]
+type = "memory"
+
+[[shares]]
+name = "/export"
+metadata_store = "default"
+block_store = "default"
+root_mode = 511
+squash = "none"
+"#,
+        data_dir = data_dir.display()
+    )
+}
+
+/// A running `dittofs start` process; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: TempDir,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary with the default memory config on a free port.
+    pub fn start() -> Server {
+        Self::start_with(memory_config)
+    }
+
+    /// Starts the binary with the config `make_config(port, data_dir)` returns.
+    pub fn start_with(make_config: impl Fn(u16, &Path) -> String) -> Server {
+        // A port picked free can be taken before the server binds it; try a few.
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start(&make_config) {
+                Ok(s) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("dittofs did not start: {last_err}");
+    }
+
+    fn try_start(make_config: &impl Fn(u16, &Path) -> String) -> Result<Server, String> {
+        let dir = TempDir::new("server");
+        let port = free_port();
+        let data = dir.path().join("data");
+        fs::create_dir_all(&data).expect("create data dir");
+        let conf = dir.path().join("dittofs.toml");
+        fs::write(&conf, make_config(port, &data)).expect("write config");
+        let log = dir.path().join("server.log");
+        let log_file = fs::File::create(&log).expect("create server log");
+        let bin = dittofs_bin();
+        let child = Command::new(&bin)
+            .arg("start")
+            .arg("--config")
+            .arg(&conf)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("dup log"))
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        let mut server = Server {
+            child: Some(child),
+            port,
+            dir,
+            log,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(server);
+            }
+            if let Some(status) = server.child_mut().try_wait().expect("try_wait") {
+                let log = server.log_text();
+                server.child = None;
+                return Err(format!("exited early with {status}; log:\n{log}"));
+            }
+            if Instant::now() > deadline {
+                let log = server.log_text();
+                drop(server);
+                return Err(format!(
+                    "no TCP listener on 127.0.0.1:{port} after {START_TIMEOUT:?}; log:\n{log}"
+                ));
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("server already stopped")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server already stopped").id()
+    }
+
+    /// The server's stdout and stderr so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// libnfs URL of `path` (relative to the export) on this server.
+    pub fn nfs_url(&self, path: &str) -> String {
+        let p = self.port;
+        format!(
+            "nfs://127.0.0.1/export/{}?nfsport={p}&mountport={p}&version=3",
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; SIGKILL after STOP_TIMEOUT.
+    /// Returns the exit status and whether SIGKILL was needed.
+    pub fn stop(&mut self) -> (ExitStatus, bool) {
+        let mut child = self.child.take().expect("server already stopped");
+        signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return (status, false);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill(); // SIGKILL, by PID
+                return (child.wait().expect("wait after SIGKILL"), true);
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let (_status, killed) = self.stop();
+            if killed {
+                eprintln!("dittofs (port {}) needed SIGKILL after SIGTERM", self.port);
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; `pid` is our own
+    // child, not yet reaped (we hold its `Child` and have not waited on it successfully).
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// Panics with an actionable message when an external tool is not installed.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed (Debian package {package}); run scripts/install-test-deps.sh"
+    );
+}
+
+/// Runs a command with a wall-clock limit; kills it (by PID) when the limit passes.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| match e.kind() {
+            ErrorKind::NotFound => panic!("{desc}: command not found ({e})"),
+            _ => panic!("{desc}: {e}"),
+        });
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{desc}: still running after {limit:?}, killed");
+        }
+        sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t_out.join().expect("stdout reader"),
+        stderr: t_err.join().expect("stderr reader"),
+    }
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Runs the real Linux NFSv3 client (in a QEMU guest, see README.md) against dittofs:
+# pjdfstest on the mount plus a 64 MiB write/read-back roundtrip, then checks the results.
+# Builds nothing: pass the release binary.
+#
+# usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest all|none|PAT,..] [--min-pass N] [--timeout S]
+#                        [--mount-port N]
+#   BIN          the dittofs binary (must not live under /tmp, /run, /srv or /var/{log,cache,tmp},
+#                or it is shared into the guest with --share)
+#   --out        results (default: <repo>/target/kernel-client/nfs)
+#   --min-pass   with --pjdfstest all (the default): fail when fewer tests pass
+#                (default: the number in pjdfstest-min-pass)
+#   --mount-port only to check this script against a server whose MOUNT port is not the NFS port
+#                (e.g. NFS-Ganesha, 12048); dittofs serves MOUNT on 12049
+#   env DITTOFS_KC_RUST_LOG: the server's RUST_LOG in the guest (default info)
+# Exit 0 only when the guest mounted, the roundtrip matched, pjdfstest passed >= min-pass.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=${1:?usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest PAT] [--min-pass N] [--timeout S]}; shift
+OUT=$ROOT/target/kernel-client/nfs PJ=all MIN_PASS=$(tr -dc 0-9 < "$HERE/pjdfstest-min-pass") TIMEOUT=900 MOUNT_PORT=12049
+while [ $# -gt 0 ]; do
+  case $1 in
+    --out) OUT=$2;; --pjdfstest) PJ=$2;; --min-pass) MIN_PASS=$2;; --timeout) TIMEOUT=$2;; --mount-port) MOUNT_PORT=$2;;
+    *) echo "run-dittofs.sh: unknown option $1" >&2; exit 1;;
+  esac
+  shift 2
+done
+BIN=$(readlink -f "$BIN")
+[ -x "$BIN" ] || { echo "run-dittofs.sh: $BIN is not an executable" >&2; exit 1; }
+PORT=12049
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+
+# The config lives in OUT, which the guest sees at $KC_OUT (/run/kc/out). The data dir is on
+# the guest's /tmp (a fresh ext4 disk, O_DIRECT works there).
+cat > "$OUT/dittofs.toml" <<TOML
+data_dir = "/tmp/dittofs-data"
+listen = "127.0.0.1"
+cores = 2
+
+[adapters.nfs]
+port = $PORT
+
+[metadata_stores.default]
+type = "memory"
+
+[block_stores.default]
+type = "memory"
+
+[[shares]]
+name = "/export"
+metadata_store = "default"
+block_store = "default"
+root_mode = 511
+squash = "none"
+TOML
+
+# 64 MiB through the kernel client: write, sync, drop the page cache, read back, compare.
+ROUNDTRIP='set -e
+dd if=/dev/urandom of=/tmp/kc-roundtrip.src bs=1M count=64 status=none
+t0=$(date +%s.%N); cp /tmp/kc-roundtrip.src "$MNT/roundtrip.bin"; sync; t1=$(date +%s.%N)
+echo 3 > /proc/sys/vm/drop_caches
+a=$(sha256sum < /tmp/kc-roundtrip.src | cut -d" " -f1)
+t2=$(date +%s.%N); b=$(sha256sum < "$MNT/roundtrip.bin" | cut -d" " -f1); t3=$(date +%s.%N)
+size=$(stat -c %s "$MNT/roundtrip.bin")
+echo "roundtrip: size=$size write+sync=$(awk "BEGIN{print $t1 - $t0}")s read=$(awk "BEGIN{print $t3 - $t2}")s"
+echo "local=$a"; echo "nfs  =$b"
+[ "$a" = "$b" ] && [ "$size" = 67108864 ] && echo "roundtrip OK" || { echo "roundtrip MISMATCH"; exit 1; }
+rm -f "$MNT/roundtrip.bin"'
+
+rc=0
+"$HERE/run.sh" --proto nfs --port $PORT --mount-port "$MOUNT_PORT" --export /export \
+  --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml" \
+  --share "$BIN" --pjdfstest "$PJ" --cmd "$ROUNDTRIP" --timeout "$TIMEOUT" --out "$OUT" || rc=$?
+
+echo "== kernel client results in $OUT"
+[ -f "$OUT/cmd.txt" ] && sed 's/^/   cmd: /' "$OUT/cmd.txt"
+if [ -f "$OUT/pjdfstest.txt" ]; then
+  tail -1 "$OUT/pjdfstest.txt"
+  nf=$(grep -c ' FAILED$' "$OUT/pjdfstest.txt" || true)
+  if [ "$nf" != 0 ]; then
+    echo "pjdfstest failures ($nf):"
+    grep ' FAILED$' "$OUT/pjdfstest.txt" | sed 's/ *\.* *FAILED$//; s/^/   /'
+  fi
+fi
+[ $rc = 0 ] || { echo "run-dittofs.sh: run.sh failed (exit $rc); logs in $OUT" >&2; exit "$rc"; }
+read -r passed cmd_rc < <(python3 - "$OUT/result.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+pj = r.get("pjdfstest") or {}
+print(pj.get("passed", -1), r.get("cmd_rc"))
+PY
+)
+fail=0
+if [ "$cmd_rc" != 0 ]; then echo "run-dittofs.sh: the 64 MiB roundtrip failed (cmd_rc=$cmd_rc)" >&2; fail=1; fi
+if [ "$PJ" = all ] && [ "$passed" -lt "$MIN_PASS" ]; then
+  echo "run-dittofs.sh: pjdfstest passed $passed < minimum $MIN_PASS (tests/kernel-client/pjdfstest-min-pass)" >&2; fail=1
+fi
+[ $fail = 0 ] && echo "run-dittofs.sh: OK (pjdfstest passed $passed >= $MIN_PASS, roundtrip OK)"
+exit $fail
