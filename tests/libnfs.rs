@@ -197,3 +197,62 @@ fn sigterm_after_traffic_exits_zero() {
         server.log_text()
     );
 }
+
+#[test]
+fn a_second_server_on_a_busy_port_exits_1_with_a_clear_message() {
+    let server = Server::start();
+    let dir = common::TempDir::new("busy");
+    let conf = dir.path().join("dittofs.toml");
+    std::fs::write(&conf, common::memory_config(server.port, dir.path())).expect("write config");
+    let out = run_bounded(
+        Command::new(common::dittofs_bin())
+            .arg("start")
+            .arg("--config")
+            .arg(&conf),
+        TOOL_TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("already in use") && stderr.contains(&server.port.to_string()),
+        "stderr should say the port is in use:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn embedded_default_serves_export_and_prints_the_mount_command() {
+    // No config file anywhere: HOME points at an empty directory.
+    let home = common::TempDir::new("home");
+    let port = common::free_port();
+    let mut server = Server::start_command(
+        Command::new(common::dittofs_bin())
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .args([
+                "start",
+                "--listen",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--nfs-port",
+            ])
+            .arg(port.to_string()),
+        port,
+    );
+    let out = run_bounded(tool("nfs-ls").arg(server.nfs_url("")), TOOL_TIMEOUT);
+    ok(out, "nfs-ls on the embedded default", &server);
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!(
+            "mount -t nfs -o vers=3,proto=tcp,port={port},mountport={port},nolock 127.0.0.1:/export /mnt"
+        )),
+        "the mount command is missing from the output:\n{log}"
+    );
+    let (status, killed) = server.stop();
+    assert!(
+        !killed && status.success(),
+        "exit {status}; log:\n{}",
+        server.log_text()
+    );
+}

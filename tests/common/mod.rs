@@ -147,22 +147,53 @@ impl Server {
             dir,
             log,
         };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        match server.wait_listening() {
+            Ok(()) => Ok(server),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts `cmd` (a full `dittofs start …` command line) expected to listen on
+    /// 127.0.0.1:`port`; its output goes to the server log. Panics if it does not come up.
+    pub fn start_command(cmd: &mut Command, port: u16) -> Server {
+        let dir = TempDir::new("server");
+        let log = dir.path().join("server.log");
+        let log_file = fs::File::create(&log).expect("create server log");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("dup log"))
+            .stderr(log_file)
+            .spawn()
+            .expect("run dittofs");
+        let mut server = Server {
+            child: Some(child),
+            port,
+            dir,
+            log,
+        };
+        if let Err(e) = server.wait_listening() {
+            panic!("dittofs did not start: {e}");
+        }
+        server
+    }
+
+    /// Waits (bounded) until the server accepts TCP on its port.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(server);
+                return Ok(());
             }
-            if let Some(status) = server.child_mut().try_wait().expect("try_wait") {
-                let log = server.log_text();
-                server.child = None;
+            if let Some(status) = self.child_mut().try_wait().expect("try_wait") {
+                let log = self.log_text();
+                self.child = None;
                 return Err(format!("exited early with {status}; log:\n{log}"));
             }
             if Instant::now() > deadline {
-                let log = server.log_text();
-                drop(server);
                 return Err(format!(
-                    "no TCP listener on 127.0.0.1:{port} after {START_TIMEOUT:?}; log:\n{log}"
+                    "no TCP listener on {addr} after {START_TIMEOUT:?}; log:\n{}",
+                    self.log_text()
                 ));
             }
             sleep(Duration::from_millis(50));
