@@ -3,7 +3,7 @@
 //! A block store is a flat key → object map (memory, a local directory, an S3
 //! bucket). Objects are written whole and read by range.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -34,7 +34,7 @@ pub trait BlockStore: Send + Sync {
 /// Block store in process memory; content is lost at exit.
 #[derive(Default)]
 pub struct MemoryBlockStore {
-    objects: Mutex<HashMap<String, Bytes>>,
+    objects: Mutex<BTreeMap<String, Bytes>>,
 }
 
 impl MemoryBlockStore {

@@ -29,7 +29,12 @@ pub struct ContentKey {
 impl ContentKey {
     /// Object key of block `index` of this file.
     pub fn block_key(&self, index: u64) -> String {
-        format!("{}/{}/{}", self.share, self.ino, index)
+        format!("{}{}", self.prefix(), index)
+    }
+
+    /// Prefix of every object key of this file.
+    pub fn prefix(&self) -> String {
+        format!("{}/{}/", self.share, self.ino)
     }
 }
 
@@ -86,6 +91,29 @@ impl Shard {
         }
     }
 
+    /// The shard's state of `key`, created on first touch from the objects the
+    /// block store already holds (content written before a restart).
+    fn file(
+        &mut self,
+        key: ContentKey,
+        store: &dyn BlockStore,
+    ) -> Result<&mut FileContent, ContentError> {
+        use std::collections::hash_map::Entry;
+        match self.files.entry(key) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let prefix = key.prefix();
+                let mut file = FileContent::default();
+                for object in store.list(&prefix)? {
+                    if let Ok(index) = object[prefix.len()..].parse::<u64>() {
+                        file.sealed_blocks.insert(index);
+                    }
+                }
+                Ok(entry.insert(file))
+            }
+        }
+    }
+
     fn store(&self, key: ContentKey) -> Result<Arc<dyn BlockStore>, ContentError> {
         self.block_stores
             .get(&key.share)
@@ -120,10 +148,8 @@ impl Shard {
             return Err(ContentError::TooLarge);
         }
         let store = self.store(key)?;
-        let Some(file) = self.files.get(&key) else {
-            return Ok(Bytes::from(vec![0u8; len as usize]));
-        };
         let pieces: Vec<_> = self.pieces(offset, len).collect();
+        let file = self.file(key, &*store)?;
         // Zero copy when the whole read is one piece of one sealed block.
         if let [(index, inner, n)] = pieces[..] {
             if !file.open_blocks.contains_key(&index) && file.sealed_blocks.contains(&index) {
@@ -162,7 +188,7 @@ impl Shard {
         let store = self.store(key)?;
         let block_bytes = self.block_bytes as usize;
         let pieces: Vec<_> = self.pieces(offset, len).collect();
-        let file = self.files.entry(key).or_default();
+        let file = self.file(key, &*store)?;
         let mut consumed = 0usize;
         for (index, inner, n) in pieces {
             let block = open_block(file, &*store, key, index)?;
@@ -188,9 +214,7 @@ impl Shard {
         }
         let store = self.store(key)?;
         let block_bytes = self.block_bytes;
-        let Some(file) = self.files.get_mut(&key) else {
-            return Ok(());
-        };
+        let file = self.file(key, &*store)?;
         let first_gone = size.div_ceil(block_bytes);
         let gone: Vec<u64> = file.sealed_blocks.range(first_gone..).copied().collect();
         for index in gone {
@@ -228,6 +252,7 @@ impl Shard {
     /// Drops all content of the file.
     pub fn remove(&mut self, key: ContentKey) -> Result<(), ContentError> {
         let store = self.store(key)?;
+        self.file(key, &*store)?;
         if let Some(file) = self.files.remove(&key) {
             for index in file.sealed_blocks {
                 store.delete(&key.block_key(index))?;

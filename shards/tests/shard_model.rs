@@ -64,7 +64,11 @@ proptest! {
             let index: u64 = k.rsplit('/').next().unwrap().parse().unwrap();
             prop_assert!(index < blocks_needed, "stale block {} for size {}", index, model.len());
         }
-        shard.remove(key).unwrap();
+        // A new shard over the same store (a restart) sees the flushed content.
+        let mut reborn = Shard::new(vec![(1, store.clone())], BLOCK);
+        let all = reborn.read(key, 0, model.len() as u32).unwrap();
+        prop_assert_eq!(&all[..], &model[..]);
+        reborn.remove(key).unwrap();
         prop_assert!(store.list("1/7/").unwrap().is_empty());
     }
 }

@@ -66,6 +66,7 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     set_attr_rules(&*make()).await;
     readdir_stable_cookies(&*make()).await;
     stat_counts(&*make()).await;
+    block_map(&*make()).await;
 }
 
 /// Share roots are created once, are directories and their own parent.
@@ -530,4 +531,44 @@ pub async fn stat_counts(s: &dyn MetadataStore) {
         .await
         .expect("rm");
     assert_eq!(s.stat().await.expect("stat"), before);
+}
+
+/// The per-file block map: put replaces and returns the old entry, truncate drops
+/// the tail, files are independent.
+pub async fn block_map(s: &dyn MetadataStore) {
+    use super::BlockRef;
+    let r = root(s).await;
+    let f = mk(s, r, "f", FileType::Regular).await.ino;
+    let g = mk(s, r, "g", FileType::Regular).await.ino;
+    let blk = |i: u64, gen: u64| BlockRef {
+        key: format!("k/{i}/{gen}"),
+        len: 100 + i,
+        generation: gen,
+    };
+    assert_eq!(s.get_block(f, 0).await.expect("get"), None);
+    for i in 0..4 {
+        assert_eq!(s.put_block(f, i, blk(i, 1)).await.expect("put"), None);
+    }
+    s.put_block(g, 0, blk(0, 7)).await.expect("put g");
+    assert_eq!(
+        s.put_block(f, 2, blk(2, 2)).await.expect("replace"),
+        Some(blk(2, 1))
+    );
+    assert_eq!(s.get_block(f, 2).await.expect("get"), Some(blk(2, 2)));
+    let all = s.blocks(f).await.expect("blocks");
+    assert_eq!(
+        all,
+        vec![
+            (0, blk(0, 1)),
+            (1, blk(1, 1)),
+            (2, blk(2, 2)),
+            (3, blk(3, 1))
+        ]
+    );
+    let dropped = s.drop_blocks(f, 2).await.expect("drop tail");
+    assert_eq!(dropped, vec![(2, blk(2, 2)), (3, blk(3, 1))]);
+    assert_eq!(s.blocks(f).await.expect("blocks").len(), 2);
+    assert_eq!(s.drop_blocks(f, 0).await.expect("drop all").len(), 2);
+    assert!(s.blocks(f).await.expect("blocks").is_empty());
+    assert_eq!(s.get_block(g, 0).await.expect("g intact"), Some(blk(0, 7)));
 }

@@ -289,7 +289,19 @@ pub struct StoreStat {
     pub used_files: u64,
 }
 
-/// A store of inodes, directory entries and share roots.
+/// Where one block of a file's content lives in the block store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Object key in the share's block store.
+    pub key: String,
+    /// Bytes of the object (at most the block size).
+    pub len: u64,
+    /// Object generation: a rewritten block gets a new key and a higher generation,
+    /// so the superseded object can be garbage-collected once the map moved on.
+    pub generation: u64,
+}
+
+/// A store of inodes, directory entries, share roots and per-file block maps.
 ///
 /// See the module documentation for the design rules. All `now` arguments are
 /// the time stamps to write; all mutations are atomic.
@@ -375,4 +387,24 @@ pub trait MetadataStore: Send + Sync {
 
     /// Space and inode figures.
     fn stat(&self) -> MetaFuture<'_, StoreStat>;
+
+    /// Points block `index` of `ino` at `block`; returns the entry it replaced
+    /// (whose object the caller may now garbage-collect). The inode need not
+    /// exist any more (content outlives a racing remove until `drop_blocks`).
+    fn put_block(
+        &self,
+        ino: InodeId,
+        index: u64,
+        block: BlockRef,
+    ) -> MetaFuture<'_, Option<BlockRef>>;
+
+    /// The block map entry of block `index` of `ino`, if any.
+    fn get_block(&self, ino: InodeId, index: u64) -> MetaFuture<'_, Option<BlockRef>>;
+
+    /// The whole block map of `ino`, by block index.
+    fn blocks(&self, ino: InodeId) -> MetaFuture<'_, Vec<(u64, BlockRef)>>;
+
+    /// Removes the entries of `ino` with index `>= from_index` (truncate; 0 when
+    /// the file is gone) and returns them for garbage collection.
+    fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>>;
 }

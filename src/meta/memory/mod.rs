@@ -22,8 +22,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 mod state;
 
 use super::{
-    AttrChange, Created, DirListing, Linked, MetaError, MetaFuture, MetadataStore, NewInode,
-    OnExists, RemoveKind, Removed, RenameArgs, Renamed, StoreStat, DIR_SIZE, FIRST_COOKIE,
+    AttrChange, BlockRef, Created, DirListing, Linked, MetaError, MetaFuture, MetadataStore,
+    NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed, StoreStat, DIR_SIZE,
+    FIRST_COOKIE,
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec};
 
@@ -70,6 +71,9 @@ struct Node {
 struct State {
     nodes: HashMap<InodeId, Node>,
     shares: HashMap<String, InodeId>,
+    /// Per-file block maps (kept apart from `nodes`: content may outlive its inode
+    /// until the owner shard dropped it).
+    blocks: HashMap<InodeId, BTreeMap<u64, BlockRef>>,
     next_ino: InodeId,
     used_bytes: u64,
 }
@@ -306,6 +310,52 @@ impl MetadataStore for MemoryStore {
             used_files: st.nodes.len() as u64,
         };
         Box::pin(ready(Ok(stat)))
+    }
+
+    fn put_block(
+        &self,
+        ino: InodeId,
+        index: u64,
+        block: BlockRef,
+    ) -> MetaFuture<'_, Option<BlockRef>> {
+        let previous = self
+            .write()
+            .blocks
+            .entry(ino)
+            .or_default()
+            .insert(index, block);
+        Box::pin(ready(Ok(previous)))
+    }
+
+    fn get_block(&self, ino: InodeId, index: u64) -> MetaFuture<'_, Option<BlockRef>> {
+        let found = self
+            .read()
+            .blocks
+            .get(&ino)
+            .and_then(|m| m.get(&index).cloned());
+        Box::pin(ready(Ok(found)))
+    }
+
+    fn blocks(&self, ino: InodeId) -> MetaFuture<'_, Vec<(u64, BlockRef)>> {
+        let all = self
+            .read()
+            .blocks
+            .get(&ino)
+            .map(|m| m.iter().map(|(i, b)| (*i, b.clone())).collect())
+            .unwrap_or_default();
+        Box::pin(ready(Ok(all)))
+    }
+
+    fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>> {
+        let mut st = self.write();
+        let mut dropped = Vec::new();
+        if let Some(map) = st.blocks.get_mut(&ino) {
+            dropped = map.split_off(&from_index).into_iter().collect();
+            if map.is_empty() {
+                st.blocks.remove(&ino);
+            }
+        }
+        Box::pin(ready(Ok(dropped)))
     }
 }
 
