@@ -6,7 +6,6 @@
 //! which serves it and answers over a oneshot channel. Payloads are `Bytes`, so
 //! forwarding moves a reference count, not data.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -68,7 +67,7 @@ struct MeshLink {
 
 /// This core's handle on all content shards.
 pub struct Router {
-    local: Rc<RefCell<Shard>>,
+    local: Rc<Shard>,
     mesh: Option<MeshLink>,
 }
 
@@ -82,7 +81,7 @@ impl Router {
     /// A router over one shard on the calling thread.
     pub fn single(shard: Shard) -> Router {
         Router {
-            local: Rc::new(RefCell::new(shard)),
+            local: Rc::new(shard),
             mesh: None,
         }
     }
@@ -94,12 +93,14 @@ impl Router {
         let (senders, mut receivers) = mesh.join().await.map_err(|_| ContentError::ShardGone)?;
         let me = senders.peer_id();
         let shards = senders.nr_consumers();
-        let local = Rc::new(RefCell::new(shard));
+        let local = Rc::new(shard);
         for (_peer, stream) in receivers.streams() {
             let local = local.clone();
             glommio::spawn_local(async move {
                 while let Some(request) = stream.recv().await {
-                    serve(&local, request);
+                    // One task per request: a write waiting for WAL space or a
+                    // sync must not hold up the reads queued behind it.
+                    glommio::spawn_local(serve(local.clone(), request)).detach();
                 }
             })
             .detach();
@@ -131,12 +132,20 @@ impl Router {
         }
     }
 
-    async fn call<T>(
+    /// This core's shard.
+    pub fn shard(&self) -> &Rc<Shard> {
+        &self.local
+    }
+
+    async fn call<T, F>(
         &self,
         key: ContentKey,
-        local: impl FnOnce(&mut Shard) -> Result<T, ContentError>,
+        local: impl FnOnce(Rc<Shard>) -> F,
         remote: impl FnOnce(Reply<T>) -> ShardRequest,
-    ) -> Result<T, ContentError> {
+    ) -> Result<T, ContentError>
+    where
+        F: std::future::Future<Output = Result<T, ContentError>>,
+    {
         let owner = self.owner(key);
         match &self.mesh {
             Some(mesh) if owner != mesh.me => {
@@ -147,7 +156,7 @@ impl Router {
                     .map_err(|_| ContentError::ShardGone)?;
                 rx.await.map_err(|_| ContentError::ShardGone)?
             }
-            _ => local(&mut self.local.borrow_mut()),
+            _ => local(self.local.clone()).await,
         }
     }
 
@@ -161,7 +170,7 @@ impl Router {
     ) -> Result<Bytes, ContentError> {
         self.call(
             key,
-            |s| s.read(key, offset, len),
+            |s| async move { s.read(key, offset, len).await },
             |reply| ShardRequest::Read {
                 key,
                 offset,
@@ -182,7 +191,7 @@ impl Router {
         let local_data = data.clone();
         self.call(
             key,
-            move |s| s.write(key, offset, &local_data),
+            move |s| async move { s.write(key, offset, local_data).await },
             move |reply| ShardRequest::Write {
                 key,
                 offset,
@@ -197,7 +206,7 @@ impl Router {
     pub async fn truncate(&self, key: ContentKey, size: u64) -> Result<(), ContentError> {
         self.call(
             key,
-            |s| s.truncate(key, size),
+            |s| async move { s.truncate(key, size).await },
             |reply| ShardRequest::Truncate { key, size, reply },
         )
         .await
@@ -207,7 +216,7 @@ impl Router {
     pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {
         self.call(
             key,
-            |s| s.flush(key),
+            |s| async move { s.flush(key).await },
             |reply| ShardRequest::Flush { key, reply },
         )
         .await
@@ -217,7 +226,7 @@ impl Router {
     pub async fn remove(&self, key: ContentKey) -> Result<(), ContentError> {
         self.call(
             key,
-            |s| s.remove(key),
+            |s| async move { s.remove(key).await },
             |reply| ShardRequest::Remove { key, reply },
         )
         .await
@@ -235,8 +244,7 @@ pub fn owner_of(key: ContentKey, shards: usize) -> usize {
 
 /// Serves one forwarded request on the owner core. A dropped reply means the
 /// caller went away; there is nobody to tell.
-fn serve(shard: &RefCell<Shard>, request: ShardRequest) {
-    let mut shard = shard.borrow_mut();
+async fn serve(shard: Rc<Shard>, request: ShardRequest) {
     match request {
         ShardRequest::Read {
             key,
@@ -244,7 +252,7 @@ fn serve(shard: &RefCell<Shard>, request: ShardRequest) {
             len,
             reply,
         } => {
-            let _ = reply.send(shard.read(key, offset, len));
+            let _ = reply.send(shard.read(key, offset, len).await);
         }
         ShardRequest::Write {
             key,
@@ -252,16 +260,16 @@ fn serve(shard: &RefCell<Shard>, request: ShardRequest) {
             data,
             reply,
         } => {
-            let _ = reply.send(shard.write(key, offset, &data));
+            let _ = reply.send(shard.write(key, offset, data).await);
         }
         ShardRequest::Truncate { key, size, reply } => {
-            let _ = reply.send(shard.truncate(key, size));
+            let _ = reply.send(shard.truncate(key, size).await);
         }
         ShardRequest::Flush { key, reply } => {
-            let _ = reply.send(shard.flush(key));
+            let _ = reply.send(shard.flush(key).await);
         }
         ShardRequest::Remove { key, reply } => {
-            let _ = reply.send(shard.remove(key));
+            let _ = reply.send(shard.remove(key).await);
         }
     }
 }

@@ -1,23 +1,37 @@
-//! One core's content shard: the file content owned by this core.
+//! One core's content shard: the file content owned by this core, and its WAL.
 //!
-//! Content is cut into fixed blocks (`block_bytes`, 4 MiB by default). A block
-//! that is being written lives in the shard's cache as a growable buffer; once it
-//! is full, or the file is flushed, it is sealed: frozen and put into the block
-//! store under `{share}/{ino}/{index}`. A write into a sealed block copies it
-//! back into the cache first. Only the owning core touches a shard, so nothing
-//! here is locked. The durable WAL in front of the cache arrives with the
-//! data-path work; until then "flushed" means "in the block store".
+//! With a WAL every content change is logged before it is acknowledged:
+//! a WRITE is applied to the cache and its record queued (that is enough for
+//! UNSTABLE); `flush` (COMMIT, FILE_SYNC/DATA_SYNC writes) waits for a group
+//! fdatasync covering everything logged so far; truncate and remove wait for
+//! their own record to be durable before deleting objects from the block
+//! store. When every WAL segment is in use, the shard seals its dirty blocks
+//! into the block store, checkpoints, and only then lets writers go on: writers
+//! wait, they never fail for lack of log space. Without a WAL (no data_dir)
+//! `flush` seals the file's blocks into the block store, as before.
+//!
+//! Only the owning core touches a shard; the state sits in a `RefCell` that is
+//! never borrowed across an await.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use futures_lite::future::BoxedLocal;
 
 use crate::block_store::{BlockStore, BlockStoreError};
+use crate::cache::{Cache, Deferred};
+use crate::wal::{RecordKind, Recovered, Slot, Wal, WalError, WalOptions};
 
 /// Largest file size a shard accepts (2^63 - 1: NFS offsets are unsigned but
 /// POSIX `off_t` is signed).
 pub const FILE_BYTES_MAX: u64 = i64::MAX as u64;
+
+/// How long a writer waiting for WAL space sleeps between attempts to make space
+/// when sealing blocks into the block store fails (store down).
+const SPACE_RETRY_MS: u64 = 50;
 
 /// Which file's content: share id and inode id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,239 +76,288 @@ impl From<BlockStoreError> for ContentError {
     }
 }
 
-/// Content of one file held by its owner shard.
-#[derive(Default)]
-struct FileContent {
-    /// Blocks being written, by index; a buffer may be shorter than a block
-    /// (the rest reads as zeros).
-    open_blocks: BTreeMap<u64, BytesMut>,
-    /// Indices of blocks present in the block store.
-    sealed_blocks: BTreeSet<u64>,
+impl From<WalError> for ContentError {
+    fn from(e: WalError) -> Self {
+        match e {
+            WalError::NoSpace => ContentError::NoSpace,
+            other => ContentError::Io(other.to_string()),
+        }
+    }
+}
+
+/// What the shard asks of the metadata side during recovery.
+pub trait BlockIndex {
+    /// Whether inode `ino` of `share` still exists.
+    fn exists(&self, share: u32, ino: u64) -> BoxedLocal<Result<bool, ContentError>>;
+    /// Makes the file at least `size` bytes long (replayed writes past the
+    /// size the metadata recorded).
+    fn grow_size(&self, share: u32, ino: u64, size: u64) -> BoxedLocal<Result<(), ContentError>>;
+}
+
+/// What recovery did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Records replayed into the cache.
+    pub replayed: usize,
+    /// Records skipped: covered by a checkpoint.
+    pub skipped: usize,
+    /// Records dropped: their inode no longer exists.
+    pub dropped: usize,
+    /// Why the log ended early (torn tail, gap), if it did.
+    pub stopped: Option<String>,
 }
 
 /// The content owned by one core.
 pub struct Shard {
-    block_stores: HashMap<u32, Arc<dyn BlockStore>>,
-    block_bytes: u64,
-    files: HashMap<ContentKey, FileContent>,
+    cache: RefCell<Cache>,
+    wal: Option<Rc<Wal>>,
+    /// A task is sealing blocks to free WAL space.
+    making_space: Cell<bool>,
 }
 
 impl Shard {
-    /// A shard serving the given block stores (by share id) with blocks of `block_bytes`.
+    /// A shard without a WAL serving the given block stores (by share id) with
+    /// blocks of `block_bytes`: content is durable once sealed into the store.
     pub fn new(block_stores: Vec<(u32, Arc<dyn BlockStore>)>, block_bytes: u64) -> Shard {
-        assert!(block_bytes.is_power_of_two() && block_bytes >= 4096);
-        assert!(usize::try_from(block_bytes).is_ok());
         Shard {
-            block_stores: block_stores.into_iter().collect(),
-            block_bytes,
-            files: HashMap::new(),
+            cache: RefCell::new(Cache::new(block_stores, block_bytes)),
+            wal: None,
+            making_space: Cell::new(false),
         }
     }
 
-    /// The shard's state of `key`, created on first touch from the objects the
-    /// block store already holds (content written before a restart).
-    fn file(
-        &mut self,
-        key: ContentKey,
-        store: &dyn BlockStore,
-    ) -> Result<&mut FileContent, ContentError> {
-        use std::collections::hash_map::Entry;
-        match self.files.entry(key) {
-            Entry::Occupied(entry) => Ok(entry.into_mut()),
-            Entry::Vacant(entry) => {
-                let prefix = key.prefix();
-                let mut file = FileContent::default();
-                for object in store.list(&prefix)? {
-                    if let Ok(index) = object[prefix.len()..].parse::<u64>() {
-                        file.sealed_blocks.insert(index);
-                    }
+    /// A shard with a WAL in `wal.dir`. Replays what the log holds (dropping
+    /// records of inodes `index` says are gone, growing sizes the replay
+    /// extends), seals the replayed content into the block store and starts
+    /// the log afresh. Must run before the shard serves anything.
+    pub async fn open(
+        block_stores: Vec<(u32, Arc<dyn BlockStore>)>,
+        block_bytes: u64,
+        wal: WalOptions,
+        index: &dyn BlockIndex,
+    ) -> Result<(Shard, RecoveryReport), ContentError> {
+        let (wal, recovered) = Wal::open(wal).await?;
+        let shard = Shard {
+            cache: RefCell::new(Cache::new(block_stores, block_bytes)),
+            wal: Some(wal.clone()),
+            making_space: Cell::new(false),
+        };
+        let report = shard.replay(&recovered, index).await?;
+        wal.restart(&recovered).await?;
+        Ok((shard, report))
+    }
+
+    async fn replay(
+        &self,
+        recovered: &Recovered,
+        index: &dyn BlockIndex,
+    ) -> Result<RecoveryReport, ContentError> {
+        let mut report = RecoveryReport {
+            skipped: recovered.skipped,
+            stopped: recovered.stopped.clone(),
+            ..RecoveryReport::default()
+        };
+        let mut exists = std::collections::HashMap::new();
+        // Per file: end of the replayed content (reset by truncates).
+        let mut ends: std::collections::HashMap<ContentKey, u64> = Default::default();
+        for record in &recovered.records {
+            let h = &record.header;
+            let key = ContentKey {
+                share: h.share,
+                ino: h.ino,
+            };
+            let alive = match exists.get(&key) {
+                Some(&alive) => alive,
+                None => {
+                    let alive = index.exists(h.share, h.ino).await?;
+                    exists.insert(key, alive);
+                    alive
                 }
-                Ok(entry.insert(file))
+            };
+            if !alive {
+                report.dropped += 1;
+                continue;
+            }
+            let mut cache = self.cache.borrow_mut();
+            match h.kind {
+                RecordKind::Data => {
+                    cache.write(key, h.offset, &record.payload, None)?;
+                    let end = h.offset + record.payload.len() as u64;
+                    let e = ends.entry(key).or_insert(0);
+                    *e = (*e).max(end);
+                }
+                RecordKind::Truncate => {
+                    let deferred = cache.truncate(key, h.offset, None)?;
+                    cache.delete_deferred(deferred)?;
+                    ends.insert(key, h.offset);
+                }
+                RecordKind::Remove => {
+                    let deferred = cache.remove(key)?;
+                    cache.delete_deferred(deferred)?;
+                    ends.remove(&key);
+                }
+                RecordKind::Checkpoint => continue,
+            }
+            report.replayed += 1;
+        }
+        {
+            let mut cache = self.cache.borrow_mut();
+            for key in ends.keys() {
+                cache.flush_file(*key)?;
+            }
+        }
+        for (key, end) in ends {
+            index.grow_size(key.share, key.ino, end).await?;
+        }
+        Ok(report)
+    }
+
+    /// The WAL of this shard, if any.
+    pub fn wal(&self) -> Option<&Rc<Wal>> {
+        self.wal.as_ref()
+    }
+
+    /// A WAL slot for a record of `payload_len` bytes; waits (sealing dirty
+    /// blocks to free segments) while the log is full.
+    async fn reserve(&self, wal: &Wal, payload_len: usize) -> Result<Slot, ContentError> {
+        loop {
+            if let Some(slot) = wal.try_reserve(payload_len)? {
+                return Ok(slot);
+            }
+            self.make_space(wal).await;
+        }
+    }
+
+    /// Seals dirty blocks and checkpoints so WAL segments become free. Never
+    /// fails: on error it logs, sleeps and lets the caller retry.
+    async fn make_space(&self, wal: &Wal) {
+        if self.making_space.get() {
+            wal.changed().await;
+            return;
+        }
+        self.making_space.set(true);
+        let flushed = self.cache.borrow_mut().flush_dirty();
+        let lwm = self.low_water_mark(wal);
+        let freed = match flushed {
+            Ok(()) => wal.checkpoint(lwm).await,
+            Err(e) => Err(WalError::Io(e.to_string())),
+        };
+        self.making_space.set(false);
+        match freed {
+            Ok(n) if n > 0 => {}
+            Ok(_) => glommio::timer::sleep(Duration::from_millis(1)).await,
+            Err(e) => {
+                log::warn!("WAL full and sealing blocks failed ({e}); writers wait");
+                glommio::timer::sleep(Duration::from_millis(SPACE_RETRY_MS)).await;
             }
         }
     }
 
-    fn store(&self, key: ContentKey) -> Result<Arc<dyn BlockStore>, ContentError> {
-        self.block_stores
-            .get(&key.share)
-            .cloned()
-            .ok_or(ContentError::UnknownShare(key.share))
-    }
-
-    /// Splits `[offset, offset + len)` into per-block pieces `(index, offset in block, len)`.
-    fn pieces(&self, offset: u64, len: u64) -> impl Iterator<Item = (u64, usize, usize)> + '_ {
-        let end = offset + len;
-        let mut pos = offset;
-        std::iter::from_fn(move || {
-            if pos >= end {
-                return None;
-            }
-            let index = pos / self.block_bytes;
-            let inner = pos % self.block_bytes;
-            let n = (self.block_bytes - inner).min(end - pos);
-            pos += n;
-            // inner and n are below block_bytes, which fits usize (asserted in new).
-            Some((index, inner as usize, n as usize))
-        })
+    /// Every WAL record below this is reflected in the block store.
+    fn low_water_mark(&self, wal: &Wal) -> u64 {
+        self.cache
+            .borrow()
+            .lowest_pin()
+            .unwrap_or_else(|| wal.next_seq())
     }
 
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
-    pub fn read(&mut self, key: ContentKey, offset: u64, len: u32) -> Result<Bytes, ContentError> {
-        let len = u64::from(len);
+    pub async fn read(&self, key: ContentKey, offset: u64, len: u32) -> Result<Bytes, ContentError> {
+        self.cache.borrow_mut().read(key, offset, len)
+    }
+
+    /// Writes `data` at `offset`. Returns once the data is in the cache and its
+    /// log record is queued (UNSTABLE); call [`Shard::flush`] for stability.
+    pub async fn write(&self, key: ContentKey, offset: u64, data: Bytes) -> Result<(), ContentError> {
+        let Some(wal) = self.wal.clone() else {
+            return self.cache.borrow_mut().write(key, offset, &data, None);
+        };
         if offset
-            .checked_add(len)
+            .checked_add(data.len() as u64)
             .is_none_or(|end| end > FILE_BYTES_MAX)
         {
             return Err(ContentError::TooLarge);
         }
-        let store = self.store(key)?;
-        let pieces: Vec<_> = self.pieces(offset, len).collect();
-        let file = self.file(key, &*store)?;
-        // Zero copy when the whole read is one piece of one sealed block.
-        if let [(index, inner, n)] = pieces[..] {
-            if !file.open_blocks.contains_key(&index) && file.sealed_blocks.contains(&index) {
-                let data = store.get(&key.block_key(index), inner as u64, n as u64)?;
-                if data.len() == n {
-                    return Ok(data);
-                }
-            }
-        }
-        let mut out = BytesMut::with_capacity(len as usize);
-        for (index, inner, n) in pieces {
-            let start = out.len();
-            if let Some(block) = file.open_blocks.get(&index) {
-                let avail = block.len().saturating_sub(inner).min(n);
-                if avail > 0 {
-                    out.extend_from_slice(&block[inner..inner + avail]);
-                }
-            } else if file.sealed_blocks.contains(&index) {
-                let data = store.get(&key.block_key(index), inner as u64, n as u64)?;
-                out.extend_from_slice(&data[..data.len().min(n)]);
-            }
-            out.resize(start + n, 0);
-        }
-        Ok(out.freeze())
+        self.cache.borrow().store(key.share)?;
+        let slot = self.reserve(&wal, data.len()).await?;
+        // No await between the reservation and the cache update: the log
+        // order is the order of the cache updates.
+        let applied = self.cache.borrow_mut().write(key, offset, &data, Some(slot.seq));
+        glommio::spawn_local(async move {
+            // An error is remembered by the WAL and fails every later sync.
+            let _ = wal
+                .write(slot, RecordKind::Data, key.share, key.ino, offset, &data)
+                .await;
+        })
+        .detach();
+        applied
     }
 
-    /// Writes `data` at `offset`.
-    pub fn write(&mut self, key: ContentKey, offset: u64, data: &[u8]) -> Result<(), ContentError> {
-        let len = data.len() as u64;
-        if offset
-            .checked_add(len)
-            .is_none_or(|end| end > FILE_BYTES_MAX)
-        {
-            return Err(ContentError::TooLarge);
-        }
-        let store = self.store(key)?;
-        let block_bytes = self.block_bytes as usize;
-        let pieces: Vec<_> = self.pieces(offset, len).collect();
-        let file = self.file(key, &*store)?;
-        let mut consumed = 0usize;
-        for (index, inner, n) in pieces {
-            let block = open_block(file, &*store, key, index)?;
-            if block.len() < inner + n {
-                block.resize(inner + n, 0);
-            }
-            block[inner..inner + n].copy_from_slice(&data[consumed..consumed + n]);
-            consumed += n;
-            // A block written up to its end is sealed right away: sequential
-            // writers never keep more than one open block per file.
-            if inner + n == block_bytes {
-                seal_block(file, &*store, key, index)?;
-            }
-        }
-        debug_assert_eq!(consumed, data.len());
-        Ok(())
-    }
-
-    /// Cuts the content to `size` bytes (growing needs nothing: holes read as zeros).
-    pub fn truncate(&mut self, key: ContentKey, size: u64) -> Result<(), ContentError> {
+    /// Cuts the content to `size` bytes; durable when it returns.
+    pub async fn truncate(&self, key: ContentKey, size: u64) -> Result<(), ContentError> {
         if size > FILE_BYTES_MAX {
             return Err(ContentError::TooLarge);
         }
-        let store = self.store(key)?;
-        let block_bytes = self.block_bytes;
-        let file = self.file(key, &*store)?;
-        let first_gone = size.div_ceil(block_bytes);
-        let gone: Vec<u64> = file.sealed_blocks.range(first_gone..).copied().collect();
-        for index in gone {
-            store.delete(&key.block_key(index))?;
-            file.sealed_blocks.remove(&index);
-        }
-        file.open_blocks.split_off(&first_gone);
-        let tail = size % block_bytes;
-        if tail != 0 {
-            let index = size / block_bytes;
-            let had_block =
-                file.open_blocks.contains_key(&index) || file.sealed_blocks.contains(&index);
-            if had_block {
-                let block = open_block(file, &*store, key, index)?;
-                // tail < block_bytes, which fits usize.
-                block.truncate(tail as usize);
-            }
-        }
-        Ok(())
-    }
-
-    /// Seals every open block of the file into the block store.
-    pub fn flush(&mut self, key: ContentKey) -> Result<(), ContentError> {
-        let store = self.store(key)?;
-        let Some(file) = self.files.get_mut(&key) else {
-            return Ok(());
+        let Some(wal) = self.wal.clone() else {
+            let mut cache = self.cache.borrow_mut();
+            let deferred = cache.truncate(key, size, None)?;
+            return cache.delete_deferred(deferred);
         };
-        let open: Vec<u64> = file.open_blocks.keys().copied().collect();
-        for index in open {
-            seal_block(file, &*store, key, index)?;
-        }
-        Ok(())
+        self.cache.borrow().store(key.share)?;
+        let slot = self.reserve(&wal, 0).await?;
+        let deferred = self.cache.borrow_mut().truncate(key, size, Some(slot.seq));
+        self.logged_delete(&wal, slot, RecordKind::Truncate, key, size, deferred)
+            .await
     }
 
-    /// Drops all content of the file.
-    pub fn remove(&mut self, key: ContentKey) -> Result<(), ContentError> {
-        let store = self.store(key)?;
-        self.file(key, &*store)?;
-        if let Some(file) = self.files.remove(&key) {
-            for index in file.sealed_blocks {
-                store.delete(&key.block_key(index))?;
-            }
-        }
-        Ok(())
+    /// Drops all content of the file (its last link is gone); durable when it returns.
+    pub async fn remove(&self, key: ContentKey) -> Result<(), ContentError> {
+        let Some(wal) = self.wal.clone() else {
+            let mut cache = self.cache.borrow_mut();
+            let deferred = cache.remove(key)?;
+            return cache.delete_deferred(deferred);
+        };
+        self.cache.borrow().store(key.share)?;
+        let slot = self.reserve(&wal, 0).await?;
+        let deferred = self.cache.borrow_mut().remove(key);
+        self.logged_delete(&wal, slot, RecordKind::Remove, key, 0, deferred)
+            .await
     }
-}
 
-/// The open buffer of block `index`, loading it from the block store when sealed.
-fn open_block<'a>(
-    file: &'a mut FileContent,
-    store: &dyn BlockStore,
-    key: ContentKey,
-    index: u64,
-) -> Result<&'a mut BytesMut, ContentError> {
-    if !file.open_blocks.contains_key(&index) {
-        let mut block = BytesMut::new();
-        if file.sealed_blocks.contains(&index) {
-            let data = store.get(&key.block_key(index), 0, u64::MAX)?;
-            block.extend_from_slice(&data);
-        }
-        file.open_blocks.insert(index, block);
+    /// Writes the record of a truncate/remove, waits until it is durable, then
+    /// deletes the objects it made obsolete. The record stays pinned until then,
+    /// so a checkpoint cannot pass it while the old objects still exist.
+    async fn logged_delete(
+        &self,
+        wal: &Wal,
+        slot: Slot,
+        kind: RecordKind,
+        key: ContentKey,
+        offset: u64,
+        deferred: Result<Deferred, ContentError>,
+    ) -> Result<(), ContentError> {
+        self.cache.borrow_mut().pin(slot.seq);
+        let written = wal
+            .write(slot, kind, key.share, key.ino, offset, &[])
+            .await;
+        let result = match (written, deferred) {
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(deferred)) => match wal.sync_to(slot.seq).await {
+                Ok(()) => self.cache.borrow_mut().delete_deferred(deferred),
+                Err(e) => Err(e.into()),
+            },
+        };
+        self.cache.borrow_mut().unpin(slot.seq);
+        result
     }
-    Ok(file.open_blocks.get_mut(&index).expect("inserted above"))
-}
 
-/// Moves block `index` from the cache into the block store.
-fn seal_block(
-    file: &mut FileContent,
-    store: &dyn BlockStore,
-    key: ContentKey,
-    index: u64,
-) -> Result<(), ContentError> {
-    if let Some(block) = file.open_blocks.remove(&index) {
-        let data = block.freeze();
-        if let Err(e) = store.put(&key.block_key(index), data.clone()) {
-            // Keep the data: nothing acknowledged may be lost because a put failed.
-            file.open_blocks.insert(index, BytesMut::from(&data[..]));
-            return Err(e.into());
+    /// Makes all content written to `key` stable: with a WAL, a group
+    /// fdatasync of the log; without one, sealing the file's blocks.
+    pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {
+        match &self.wal {
+            Some(wal) => Ok(wal.sync_all().await?),
+            None => self.cache.borrow_mut().flush_file(key),
         }
-        file.sealed_blocks.insert(index);
     }
-    Ok(())
 }

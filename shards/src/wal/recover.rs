@@ -1,0 +1,150 @@
+//! Reading a core's WAL back at start: which records must be replayed.
+//!
+//! Every segment with a valid header is scanned on its own (records of the
+//! segment's epoch with consecutive sequence numbers from its `first_seq`).
+//! The replay chain starts at the segment holding the highest durable
+//! checkpoint (or the oldest segment when there is none) and continues while
+//! the next segment's `first_seq` follows the previous segment's last record.
+//! It ends at the first gap: nothing after a gap was ever acknowledged as
+//! stable, because a sync covers only a gap-free prefix of the log.
+
+use bytes::Bytes;
+use glommio::io::DmaFile;
+
+use super::fmt::{self, RecordHeader, RecordKind, Replay};
+use super::WalError;
+
+/// A record to replay, copied out of the segment buffer.
+#[derive(Debug, Clone)]
+pub struct OwnedRecord {
+    pub header: RecordHeader,
+    pub payload: Bytes,
+}
+
+/// What the scan found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Records to replay, in sequence order.
+    pub records: Vec<OwnedRecord>,
+    /// Epoch for new records (one above any seen).
+    pub epoch: u64,
+    /// Next sequence number (one above any seen).
+    pub next_seq: u64,
+    /// Next segment id.
+    pub next_segment_id: u64,
+    /// Segments with a valid header, oldest first (restart zeroes them in this order).
+    pub segments_oldest_first: Vec<usize>,
+    /// Highest checkpoint found.
+    pub checkpoint_seq: u64,
+    /// Records skipped because a checkpoint covers them.
+    pub skipped: usize,
+    /// Why the chain ended, when it ended before the last segment's valid records.
+    pub stopped: Option<String>,
+}
+
+struct ScannedSegment {
+    index: usize,
+    header: fmt::SegmentHeader,
+    /// Valid records: header and the byte range of the payload in `body`.
+    records: Vec<(RecordHeader, Bytes)>,
+}
+
+/// Scans every segment file; see the module docs.
+pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recovered, WalError> {
+    let mut scanned = Vec::new();
+    let mut out = Recovered::default();
+    for (index, file) in files.iter().enumerate() {
+        let data = file
+            .read_at_aligned(0, segment_bytes as usize)
+            .await
+            .map_err(|e| WalError::io("read segment", e))?;
+        let Ok(header) = fmt::decode_segment_header(&data) else {
+            continue;
+        };
+        out.epoch = out.epoch.max(header.epoch);
+        out.next_segment_id = out.next_segment_id.max(header.segment_id + 1);
+        out.next_seq = out.next_seq.max(header.first_seq);
+        let body = Bytes::copy_from_slice(&data[fmt::SEGMENT_HEADER_BYTES..]);
+        let mut records = Vec::new();
+        let mut pos = 0usize;
+        let mut expected = Some(header.first_seq);
+        while pos < body.len() {
+            let window = &body[pos..];
+            let slot = fmt::decode_record(window).map(|r| {
+                // Where the payload starts, whatever the header size of the format.
+                let at = r.payload.as_ptr() as usize - window.as_ptr() as usize;
+                (r.header, r.len, at, r.payload.len())
+            });
+            let header_only = slot.as_ref().map(|s| s.0).map_err(Clone::clone);
+            if fmt::recovery_decision(&header_only, expected, header.epoch, 0) != Replay::Apply {
+                break;
+            }
+            let Ok((h, len, at, payload_len)) = slot else {
+                break;
+            };
+            records.push((h, body.slice(pos + at..pos + at + payload_len)));
+            expected = Some(h.seq + 1);
+            out.next_seq = out.next_seq.max(h.seq + 1);
+            if h.kind == RecordKind::Checkpoint {
+                out.checkpoint_seq = out.checkpoint_seq.max(h.offset);
+            }
+            pos += len;
+        }
+        scanned.push(ScannedSegment {
+            index,
+            header,
+            records,
+        });
+    }
+    out.epoch += 1;
+    scanned.sort_by_key(|s| s.header.first_seq);
+    out.segments_oldest_first = scanned.iter().map(|s| s.index).collect();
+
+    // The chain starts at the last segment whose first record is at or below
+    // the checkpoint (records below it are in the block store already).
+    let start = scanned
+        .iter()
+        .rposition(|s| s.header.first_seq <= out.checkpoint_seq)
+        .unwrap_or(0);
+    let mut expected: Option<u64> = None;
+    for segment in &scanned[start.min(scanned.len())..] {
+        if let Some(e) = expected {
+            if segment.header.first_seq != e {
+                out.stopped = Some(format!(
+                    "gap: expected record {e}, next segment starts at {}",
+                    segment.header.first_seq
+                ));
+                break;
+            }
+        }
+        for (h, payload) in &segment.records {
+            let decision = fmt::recovery_decision(
+                &Ok(*h),
+                expected,
+                segment.header.epoch,
+                out.checkpoint_seq,
+            );
+            match decision {
+                Replay::Apply => {
+                    if h.kind != RecordKind::Checkpoint {
+                        out.records.push(OwnedRecord {
+                            header: *h,
+                            payload: payload.clone(),
+                        });
+                    }
+                }
+                Replay::SkipCheckpointed => out.skipped += 1,
+                other => {
+                    out.stopped = Some(format!("{other:?} at record {}", h.seq));
+                    return Ok(out);
+                }
+            }
+            expected = Some(h.seq + 1);
+        }
+        if segment.records.is_empty() {
+            expected = Some(segment.header.first_seq);
+        }
+    }
+    Ok(out)
+}
+
