@@ -8,21 +8,23 @@
 //! another core. SIGTERM/SIGINT stop the listeners, let every connection finish
 //! the requests it has read, and end the process with status 0.
 
+mod block_index;
 mod conn;
 mod shutdown;
 mod stores;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh};
+use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh, WalOptions};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::config::{Config, ShareConfig};
+use crate::config::{Config, ShareConfig, WalConfig};
 use crate::fs::{Fs, InodeId, ShareInfo};
 use crate::meta::MetadataStore;
 use crate::nfs::{Export, NfsContext};
@@ -80,6 +82,8 @@ struct CoreSetup {
     shutdown: Shutdown,
     drained_cores: Arc<AtomicUsize>,
     cores: usize,
+    /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
+    wal: Option<(PathBuf, WalConfig)>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -114,6 +118,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         shutdown: shutdown.clone(),
         drained_cores: Arc::new(AtomicUsize::new(0)),
         cores,
+        wal: config
+            .data_dir
+            .as_ref()
+            .map(|dir| (dir.join("wal"), config.wal.clone())),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -171,17 +179,22 @@ pub fn run(config: &Config) -> Result<(), StartError> {
 
 /// One core: join the shard mesh, bind, serve until shutdown, drain.
 async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(), StartError>>) {
-    let block_stores = setup
-        .shares
-        .iter()
-        .map(|s| (s.info.id, s.blocks.clone()))
-        .collect();
-    let router = match Router::join_mesh(
-        setup.mesh.clone(),
-        Shard::new(block_stores, setup.block_bytes),
-    )
-    .await
-    {
+    let shard = match open_shard(core, &setup).await {
+        Ok(shard) => shard,
+        Err(message) => {
+            let _ = ready.send(Err(StartError::Executor { core, message }));
+            // The other cores wait in the mesh for every core: join it with an
+            // empty shard so they can start and then see the shutdown.
+            if let Ok(router) =
+                Router::join_mesh(setup.mesh.clone(), Shard::new(Vec::new(), setup.block_bytes))
+                    .await
+            {
+                router.close();
+            }
+            return;
+        }
+    };
+    let router = match Router::join_mesh(setup.mesh.clone(), shard).await {
         Ok(router) => Rc::new(router),
         Err(e) => {
             let _ = ready.send(Err(StartError::Executor {
@@ -237,6 +250,51 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     }
     router.close();
     log::debug!("core {core} stopped");
+}
+
+/// This core's shard. With a data_dir it has a WAL in `<data_dir>/wal/core-<N>`,
+/// recovered here, before any listener accepts. Logs of cores that no longer
+/// exist (`cores` was lowered) are recovered by the core `N % cores` and
+/// left empty: recovery seals everything it replays into the block store.
+async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
+    let block_stores: Vec<(u32, Arc<dyn BlockStore>)> = setup
+        .shares
+        .iter()
+        .map(|s| (s.info.id, s.blocks.clone()))
+        .collect();
+    let Some((wal_dir, wal)) = &setup.wal else {
+        return Ok(Shard::new(block_stores, setup.block_bytes));
+    };
+    let index = block_index::MetaBlockIndex {
+        shares: setup
+            .shares
+            .iter()
+            .map(|s| (s.info.id, s.meta.clone()))
+            .collect(),
+    };
+    let options = |n: usize| WalOptions {
+        dir: wal_dir.join(format!("core-{n}")),
+        shard: n as u32,
+        segment_bytes: wal.segment_bytes,
+        segments: wal.segments_per_core,
+        group_commit_window_us: wal.group_commit_window_us,
+    };
+    let mut orphan = core + setup.cores;
+    while wal_dir.join(format!("core-{orphan}")).exists() {
+        let opts = options(orphan);
+        let (_, report) = Shard::open(block_stores.clone(), setup.block_bytes, opts, &index)
+            .await
+            .map_err(|e| format!("recovering WAL core-{orphan}: {e}"))?;
+        log::info!("core {core}: recovered WAL of former core {orphan}: {report:?}");
+        orphan += setup.cores;
+    }
+    let (shard, report) = Shard::open(block_stores, setup.block_bytes, options(core), &index)
+        .await
+        .map_err(|e| format!("opening WAL: {e}"))?;
+    if report.replayed + report.dropped > 0 || report.stopped.is_some() {
+        log::info!("core {core}: WAL recovery: {report:?}");
+    }
+    Ok(shard)
 }
 
 /// Fails early and clearly when another process holds the port: SO_REUSEPORT

@@ -71,6 +71,12 @@ pub fn memory_config(port: u16, data_dir: &Path) -> String {
 listen = "127.0.0.1"
 cores = 2
 
+# Small WAL segments: the default (64 MiB x 4 per core) is zero-filled at
+# first start, too slow and big for test servers.
+[wal]
+segment_bytes = 4194304
+segments_per_core = 4
+
 [adapters.nfs]
 port = {port}
 

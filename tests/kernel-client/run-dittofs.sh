@@ -38,6 +38,12 @@ data_dir = "/tmp/dittofs-data"
 listen = "127.0.0.1"
 cores = 2
 
+# Small WAL segments: the default (64 MiB x 4 per core) is zero-filled at
+# first start, too slow and big for test servers.
+[wal]
+segment_bytes = 4194304
+segments_per_core = 4
+
 [adapters.nfs]
 port = $PORT
 

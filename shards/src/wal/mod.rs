@@ -21,7 +21,7 @@
 //! segment's last record; it stops at the first torn, stale or missing record.
 //! See ARCHITECTURE.md, "Content shards".
 
-mod format;
+pub mod fmt;
 mod recover;
 
 use std::cell::RefCell;
@@ -33,7 +33,6 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use glommio::io::{DmaFile, OpenOptions};
 
-pub use format as fmt;
 pub use fmt::{RecordHeader, RecordKind};
 pub use recover::{OwnedRecord, Recovered};
 
@@ -469,6 +468,11 @@ impl Wal {
     pub async fn changed(&self) {
         let rx = self.state.borrow_mut().waiter();
         let _ = rx.await;
+    }
+
+    /// Every record below this sequence number is durable.
+    pub fn durable_below(&self) -> u64 {
+        self.state.borrow().durable_below
     }
 
     /// Free segments right now (for tests and metrics).
