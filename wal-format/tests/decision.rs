@@ -19,13 +19,16 @@ fn rec(seq: u64, epoch: u64) -> Result<RecordHeader, RecordError> {
 }
 
 /// (row, slot, expected_seq, checkpoint_seq, decision) — mirrors the table in FORMAT.md.
-fn table() -> Vec<(
+/// One row: (name, slot, expected_seq, checkpoint_seq, decision).
+type Row = (
     &'static str,
     Result<RecordHeader, RecordError>,
     Option<u64>,
     u64,
     Replay,
-)> {
+);
+
+fn table() -> Vec<Row> {
     vec![
         (
             "1 empty slot",
