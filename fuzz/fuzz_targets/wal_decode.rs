@@ -16,7 +16,11 @@ fn check_record(raw: &[u8], d: &DecodedRecord<'_>) {
     assert!(d.len <= raw.len() && used <= d.len);
     let mut again = vec![0; d.len];
     assert_eq!(encode_record(&d.header, d.payload, &mut again), Ok(d.len));
-    assert_eq!(&again[..used], &raw[..used], "record re-encodes differently");
+    assert_eq!(
+        &again[..used],
+        &raw[..used],
+        "record re-encodes differently"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -37,7 +41,12 @@ fuzz_target!(|data: &[u8]| {
             );
             h
         }
-        Err(_) => SegmentHeader { shard: 0, segment_id: 0, epoch: 1, first_seq: 1 },
+        Err(_) => SegmentHeader {
+            shard: 0,
+            segment_id: 0,
+            epoch: 1,
+            first_seq: 1,
+        },
     };
     let body = data.get(SEGMENT_HEADER_BYTES..).unwrap_or(data);
     let mut scanner = SegmentScanner::new(body, &header);
