@@ -94,10 +94,11 @@ async fn wal(dir: PathBuf, secs: u64, writers: usize, payload: usize, window_us:
                         }
                     }
                 };
+                let seq = slot.seq;
                 wal.write(slot, RecordKind::Data, 1, w as u64, 0, &data)
                     .await
                     .expect("write");
-                wal.sync_to(slot.seq).await.expect("sync");
+                wal.sync_to(seq).await.expect("sync");
                 lat.borrow_mut().push(t.elapsed());
             }
         }));

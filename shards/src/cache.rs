@@ -130,7 +130,12 @@ impl Cache {
     }
 
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
-    pub(crate) fn read(&mut self, key: ContentKey, offset: u64, len: u32) -> Result<Bytes, ContentError> {
+    pub(crate) fn read(
+        &mut self,
+        key: ContentKey,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, ContentError> {
         let len = u64::from(len);
         check_range(offset, len)?;
         let store = self.store(key.share)?;
@@ -237,8 +242,8 @@ impl Cache {
                 // tail < block_bytes, which fits usize.
                 block.truncate(tail as usize);
                 if let Some(seq) = seq {
-                    if !file.dirty.contains_key(&index) {
-                        file.dirty.insert(index, seq);
+                    if let std::collections::btree_map::Entry::Vacant(e) = file.dirty.entry(index) {
+                        e.insert(seq);
                         pin_tail = true;
                     }
                 }
@@ -277,7 +282,11 @@ impl Cache {
             return Ok(());
         };
         let store = self.store(key.share)?;
-        let resealed = self.files.get(&key).map(|f| f.sealed_blocks.clone()).unwrap_or_default();
+        let resealed = self
+            .files
+            .get(&key)
+            .map(|f| f.sealed_blocks.clone())
+            .unwrap_or_default();
         for index in deferred.indices {
             if !resealed.contains(&index) {
                 store.delete(&key.block_key(index))?;

@@ -14,7 +14,5 @@ pub mod wal;
 
 pub use block_store::{BlockStore, BlockStoreError, MemoryBlockStore};
 pub use router::{owner_of, shard_mesh, Router, ShardMesh, ShardRequest, BLOCK_BYTES_DEFAULT};
-pub use shard::{
-    BlockIndex, ContentError, ContentKey, RecoveryReport, Shard, FILE_BYTES_MAX,
-};
+pub use shard::{BlockIndex, ContentError, ContentKey, RecoveryReport, Shard, FILE_BYTES_MAX};
 pub use wal::{Wal, WalError, WalOptions};

@@ -262,13 +262,23 @@ impl Shard {
     }
 
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
-    pub async fn read(&self, key: ContentKey, offset: u64, len: u32) -> Result<Bytes, ContentError> {
+    pub async fn read(
+        &self,
+        key: ContentKey,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, ContentError> {
         self.cache.borrow_mut().read(key, offset, len)
     }
 
     /// Writes `data` at `offset`. Returns once the data is in the cache and its
     /// log record is queued (UNSTABLE); call [`Shard::flush`] for stability.
-    pub async fn write(&self, key: ContentKey, offset: u64, data: Bytes) -> Result<(), ContentError> {
+    pub async fn write(
+        &self,
+        key: ContentKey,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<(), ContentError> {
         let Some(wal) = self.wal.clone() else {
             return self.cache.borrow_mut().write(key, offset, &data, None);
         };
@@ -282,7 +292,8 @@ impl Shard {
         let slot = self.reserve(&wal, data.len()).await?;
         // No await between the reservation and the cache update: the log
         // order is the order of the cache updates.
-        let applied = self.cache.borrow_mut().write(key, offset, &data, Some(slot.seq));
+        let seq = slot.seq;
+        let applied = self.cache.borrow_mut().write(key, offset, &data, Some(seq));
         glommio::spawn_local(async move {
             // An error is remembered by the WAL and fails every later sync.
             let _ = wal
@@ -305,7 +316,8 @@ impl Shard {
         };
         self.cache.borrow().store(key.share)?;
         let slot = self.reserve(&wal, 0).await?;
-        let deferred = self.cache.borrow_mut().truncate(key, size, Some(slot.seq));
+        let seq = slot.seq;
+        let deferred = self.cache.borrow_mut().truncate(key, size, Some(seq));
         self.logged_delete(&wal, slot, RecordKind::Truncate, key, size, deferred)
             .await
     }
@@ -336,19 +348,18 @@ impl Shard {
         offset: u64,
         deferred: Result<Deferred, ContentError>,
     ) -> Result<(), ContentError> {
-        self.cache.borrow_mut().pin(slot.seq);
-        let written = wal
-            .write(slot, kind, key.share, key.ino, offset, &[])
-            .await;
+        let seq = slot.seq;
+        self.cache.borrow_mut().pin(seq);
+        let written = wal.write(slot, kind, key.share, key.ino, offset, &[]).await;
         let result = match (written, deferred) {
             (Err(e), _) => Err(e.into()),
             (Ok(()), Err(e)) => Err(e),
-            (Ok(()), Ok(deferred)) => match wal.sync_to(slot.seq).await {
+            (Ok(()), Ok(deferred)) => match wal.sync_to(seq).await {
                 Ok(()) => self.cache.borrow_mut().delete_deferred(deferred),
                 Err(e) => Err(e.into()),
             },
         };
-        self.cache.borrow_mut().unpin(slot.seq);
+        self.cache.borrow_mut().unpin(seq);
         result
     }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use dittofs_shards::{BlockIndex, BlockStore, ContentError, ContentKey, MemoryBlockStore, Shard, WalOptions};
+use dittofs_shards::{
+    BlockIndex, BlockStore, ContentError, ContentKey, MemoryBlockStore, Shard, WalOptions,
+};
 use futures_lite::future::BoxedLocal;
 use glommio::LocalExecutorBuilder;
 use proptest::prelude::*;
@@ -44,7 +46,7 @@ impl BlockIndex for AllExist {
 fn run<T: Send + 'static>(f: impl FnOnce() -> BoxedLocal<T> + Send + 'static) -> T {
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
-        .spawn(move || f())
+        .spawn(f)
         .unwrap()
         .join()
         .unwrap()
@@ -78,7 +80,10 @@ async fn check(ops: Vec<Op>, wal_dir: Option<std::path::PathBuf>) -> Result<(), 
         match op {
             Op::Write { offset, len, fill } => {
                 let data: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
-                shard.write(key, offset, Bytes::from(data.clone())).await.unwrap();
+                shard
+                    .write(key, offset, Bytes::from(data.clone()))
+                    .await
+                    .unwrap();
                 let end = offset as usize + len;
                 if model.len() < end {
                     model.resize(end, 0);
@@ -176,11 +181,17 @@ fn oversized_offsets_are_refused() {
             let store: Arc<dyn BlockStore> = Arc::new(MemoryBlockStore::new());
             let shard = Shard::new(vec![(1, store)], BLOCK);
             let key = ContentKey { share: 1, ino: 1 };
-            assert!(shard.write(key, u64::MAX - 1, Bytes::from_static(b"xy")).await.is_err());
+            assert!(shard
+                .write(key, u64::MAX - 1, Bytes::from_static(b"xy"))
+                .await
+                .is_err());
             assert!(shard.read(key, u64::MAX, 10).await.is_err());
             assert!(shard.truncate(key, u64::MAX).await.is_err());
             let unknown = ContentKey { share: 9, ino: 1 };
-            assert!(shard.write(unknown, 0, Bytes::from_static(b"x")).await.is_err());
+            assert!(shard
+                .write(unknown, 0, Bytes::from_static(b"x"))
+                .await
+                .is_err());
         })
     });
 }

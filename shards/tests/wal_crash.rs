@@ -112,7 +112,10 @@ async fn run_until_crash(
             }
             8 => {
                 let size = rng.below(FILE_BYTES_MAX as u64) as usize;
-                shard.truncate(key(ino), size as u64).await.expect("truncate");
+                shard
+                    .truncate(key(ino), size as u64)
+                    .await
+                    .expect("truncate");
                 file.resize(size, 0);
                 states.push(model.clone());
                 last_stable = states.len() - 1;
@@ -262,7 +265,8 @@ fn acknowledged_stable_bytes_survive_crashes() {
             let how = damage(&dir, durable, &mut rng);
             let (s, d) = (store.clone(), dir.clone());
             let ops = states.len() - 1;
-            let result = on_executor(move || Box::pin(recover_and_check(s, d, states, last_stable)));
+            let result =
+                on_executor(move || Box::pin(recover_and_check(s, d, states, last_stable)));
             match result {
                 Ok(recovered) => {
                     eprintln!(

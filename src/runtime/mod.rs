@@ -185,9 +185,11 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             let _ = ready.send(Err(StartError::Executor { core, message }));
             // The other cores wait in the mesh for every core: join it with an
             // empty shard so they can start and then see the shutdown.
-            if let Ok(router) =
-                Router::join_mesh(setup.mesh.clone(), Shard::new(Vec::new(), setup.block_bytes))
-                    .await
+            if let Ok(router) = Router::join_mesh(
+                setup.mesh.clone(),
+                Shard::new(Vec::new(), setup.block_bytes),
+            )
+            .await
             {
                 router.close();
             }

@@ -21,7 +21,6 @@
 //! segment's last record; it stops at the first torn, stale or missing record.
 //! See ARCHITECTURE.md, "Content shards".
 
-pub mod fmt;
 mod recover;
 
 use std::cell::RefCell;
@@ -33,6 +32,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use glommio::io::{DmaFile, OpenOptions};
 
+pub use dittofs_wal_format as fmt;
 pub use fmt::{RecordHeader, RecordKind};
 pub use recover::{OwnedRecord, Recovered};
 
@@ -76,10 +76,12 @@ pub struct WalOptions {
 }
 
 /// A reserved place for one record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Slot {
     pub seq: u64,
     segment: usize,
+    /// Epoch of the segment use this record belongs to.
+    epoch: u64,
     /// Byte position of the record in its segment.
     pos: u64,
     /// Set when this record opens a (reused) segment: the header goes first.
@@ -93,9 +95,12 @@ struct Segment {
 }
 
 struct State {
+    /// Epoch of the next segment use: every use of a segment gets a new,
+    /// higher one, so records of an earlier use are recognised as stale.
+    next_epoch: u64,
+    /// Epoch of the current segment use.
     epoch: u64,
     next_seq: u64,
-    next_segment_id: u64,
     segments: Vec<Segment>,
     current: usize,
     pos: u64,
@@ -173,14 +178,11 @@ impl Wal {
                 .map_err(|e| WalError::Io(format!("fsync {}: {e}", opts.dir.display())))?;
         }
         let recovered = recover::scan(&files, opts.segment_bytes).await?;
-        let segments = vec![
-            Segment { last_seq: None };
-            files.len()
-        ];
+        let segments = vec![Segment { last_seq: None }; files.len()];
         let state = State {
-            epoch: recovered.epoch,
+            next_epoch: recovered.epoch,
+            epoch: 0,
             next_seq: recovered.next_seq,
-            next_segment_id: recovered.next_segment_id,
             segments,
             current: 0,
             pos: opts.segment_bytes, // forces a fresh segment on first use
@@ -247,6 +249,7 @@ impl Wal {
             Slot {
                 seq,
                 segment: st.current,
+                epoch: st.epoch,
                 pos: st.pos,
                 header: None,
             }
@@ -260,17 +263,19 @@ impl Wal {
             }
             st.current = next;
             st.segments[next] = Segment { last_seq: None };
-            let id = st.next_segment_id;
-            st.next_segment_id += 1;
+            let epoch = st.next_epoch;
+            st.next_epoch += 1;
+            st.epoch = epoch;
             st.pos = header;
             Slot {
                 seq,
                 segment: next,
+                epoch,
                 pos: header,
                 header: Some(fmt::SegmentHeader {
                     shard: self.opts.shard,
-                    segment_id: id,
-                    epoch: st.epoch,
+                    segment_id: next as u64,
+                    epoch,
                     first_seq: seq,
                 }),
             }
@@ -293,17 +298,18 @@ impl Wal {
         offset: u64,
         payload: &[u8],
     ) -> Result<(), WalError> {
+        let (seq, segment) = (slot.seq, slot.segment);
         let result = self
             .write_inner(slot, kind, share, ino, offset, payload)
             .await;
         let mut st = self.state.borrow_mut();
-        st.in_flight.remove(&slot.seq);
+        st.in_flight.remove(&seq);
         match &result {
             Ok(()) => {
-                st.dirty.insert(slot.segment);
+                st.dirty.insert(segment);
             }
             Err(e) => {
-                log::error!("WAL write of record {} failed: {e}", slot.seq);
+                log::error!("WAL write of record {seq} failed: {e}");
                 st.failed.get_or_insert_with(|| e.clone());
             }
         }
@@ -320,8 +326,9 @@ impl Wal {
         offset: u64,
         payload: &[u8],
     ) -> Result<(), WalError> {
-        let epoch = self.state.borrow().epoch;
-        let payload_len = u32::try_from(payload.len()).map_err(|_| WalError::TooLarge(payload.len()))?;
+        let epoch = slot.epoch;
+        let payload_len =
+            u32::try_from(payload.len()).map_err(|_| WalError::TooLarge(payload.len()))?;
         let record = RecordHeader {
             seq: slot.seq,
             epoch,
@@ -445,9 +452,11 @@ impl Wal {
             Some(slot) => slot,
             None => return Ok(0),
         };
-        self.write(slot, RecordKind::Checkpoint, 0, 0, lwm, &[])
+        let seq = slot.seq;
+        // The format's checkpoint covers every record with seq <= offset.
+        self.write(slot, RecordKind::Checkpoint, 0, 0, lwm - 1, &[])
             .await?;
-        self.sync_to(slot.seq).await?;
+        self.sync_to(seq).await?;
         let mut st = self.state.borrow_mut();
         st.checkpoint = st.checkpoint.max(lwm);
         let mut freed = 0;

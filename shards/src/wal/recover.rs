@@ -30,11 +30,9 @@ pub struct Recovered {
     pub epoch: u64,
     /// Next sequence number (one above any seen).
     pub next_seq: u64,
-    /// Next segment id.
-    pub next_segment_id: u64,
     /// Segments with a valid header, oldest first (restart zeroes them in this order).
     pub segments_oldest_first: Vec<usize>,
-    /// Highest checkpoint found.
+    /// Highest checkpoint found (records with seq <= it need no replay).
     pub checkpoint_seq: u64,
     /// Records skipped because a checkpoint covers them.
     pub skipped: usize,
@@ -62,33 +60,26 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
             continue;
         };
         out.epoch = out.epoch.max(header.epoch);
-        out.next_segment_id = out.next_segment_id.max(header.segment_id + 1);
         out.next_seq = out.next_seq.max(header.first_seq);
         let body = Bytes::copy_from_slice(&data[fmt::SEGMENT_HEADER_BYTES..]);
         let mut records = Vec::new();
-        let mut pos = 0usize;
         let mut expected = Some(header.first_seq);
-        while pos < body.len() {
-            let window = &body[pos..];
-            let slot = fmt::decode_record(window).map(|r| {
-                // Where the payload starts, whatever the header size of the format.
-                let at = r.payload.as_ptr() as usize - window.as_ptr() as usize;
-                (r.header, r.len, at, r.payload.len())
-            });
-            let header_only = slot.as_ref().map(|s| s.0).map_err(Clone::clone);
-            if fmt::recovery_decision(&header_only, expected, header.epoch, 0) != Replay::Apply {
+        let mut scanner = fmt::SegmentScanner::new(&body, &header);
+        for r in scanner.by_ref() {
+            let slot = Ok(r.header.clone());
+            if fmt::recovery_decision(&slot, expected, header.epoch, 0) != Replay::Apply {
                 break;
             }
-            let Ok((h, len, at, payload_len)) = slot else {
-                break;
-            };
-            records.push((h, body.slice(pos + at..pos + at + payload_len)));
+            // Where the payload starts inside the body (no copy: a slice of `body`).
+            let at = r.payload.as_ptr() as usize - body.as_ptr() as usize;
+            let h = r.header.clone();
             expected = Some(h.seq + 1);
             out.next_seq = out.next_seq.max(h.seq + 1);
             if h.kind == RecordKind::Checkpoint {
+                // The format's checkpoint covers seq <= offset.
                 out.checkpoint_seq = out.checkpoint_seq.max(h.offset);
             }
-            pos += len;
+            records.push((h, body.slice(at..at + r.payload.len())));
         }
         scanned.push(ScannedSegment {
             index,
@@ -97,14 +88,16 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
         });
     }
     out.epoch += 1;
+    // Sequence numbers start at 1 (0 means "nothing checkpointed").
+    out.next_seq = out.next_seq.max(1);
     scanned.sort_by_key(|s| s.header.first_seq);
     out.segments_oldest_first = scanned.iter().map(|s| s.index).collect();
 
-    // The chain starts at the last segment whose first record is at or below
-    // the checkpoint (records below it are in the block store already).
+    // The chain starts at the segment holding the first record after the
+    // checkpoint (records up to it are in the block store already).
     let start = scanned
         .iter()
-        .rposition(|s| s.header.first_seq <= out.checkpoint_seq)
+        .rposition(|s| s.header.first_seq <= out.checkpoint_seq.saturating_add(1))
         .unwrap_or(0);
     let mut expected: Option<u64> = None;
     for segment in &scanned[start.min(scanned.len())..] {
@@ -119,7 +112,7 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
         }
         for (h, payload) in &segment.records {
             let decision = fmt::recovery_decision(
-                &Ok(*h),
+                &Ok(h.clone()),
                 expected,
                 segment.header.epoch,
                 out.checkpoint_seq,
@@ -128,7 +121,7 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
                 Replay::Apply => {
                     if h.kind != RecordKind::Checkpoint {
                         out.records.push(OwnedRecord {
-                            header: *h,
+                            header: h.clone(),
                             payload: payload.clone(),
                         });
                     }
@@ -147,4 +140,3 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
     }
     Ok(out)
 }
-
