@@ -205,9 +205,15 @@ impl Cache {
             }
         }
         // A block written up to its end is sealed right away: sequential
-        // writers never keep more than one open block per file.
+        // writers never keep more than one open block per file. With a WAL the
+        // write is already safe, so a failing store only delays the seal (the
+        // block stays dirty and pinned; WAL space pressure retries it).
         for index in full {
-            self.seal(key, index)?;
+            match (self.seal(key, index), seq) {
+                (Ok(()), _) => {}
+                (Err(e), Some(_)) => log::warn!("sealing block {index} of {key:?} failed: {e}"),
+                (Err(e), None) => return Err(e),
+            }
         }
         Ok(())
     }
