@@ -113,7 +113,7 @@ fn store_down_delays_writers(no_space: bool) {
         .spawn(move || async move {
             let shard = Rc::new(open(s.clone(), &d).await);
             let key = ContentKey { share: 1, ino: 5 };
-            let mut model = vec![0u8; 64 * 12 << 10];
+            let mut model = vec![0u8; 64 * (12 << 10)];
             for (i, chunk) in model.chunks_mut(12 << 10).enumerate() {
                 chunk.fill(i as u8 + 1);
             }
