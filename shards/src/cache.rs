@@ -6,8 +6,9 @@
 //! A write into a sealed block copies it back first. Every open block written
 //! since its last seal is *dirty* and pins the sequence number of the first WAL
 //! record that dirtied it: the WAL may only reuse space below the lowest pin.
-//! Everything here is synchronous and owned by one core; the async glue (WAL,
-//! waiting) is in `shard.rs`.
+//! Owned by one core and used under the shard's lock; block store calls go
+//! through `StoreIo` (the uploader pool) and are awaited, never made inline
+//! on a data core. The WAL glue is in `shard.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::block_store::BlockStore;
 use crate::shard::{ContentError, ContentKey, FILE_BYTES_MAX};
+use crate::uploader::StoreIo;
 
 /// Content of one file held by its owner shard.
 #[derive(Default)]
@@ -40,6 +42,7 @@ pub(crate) struct Deferred {
 /// All content of one shard.
 pub(crate) struct Cache {
     block_stores: HashMap<u32, Arc<dyn BlockStore>>,
+    io: StoreIo,
     pub(crate) block_bytes: u64,
     files: HashMap<ContentKey, FileContent>,
     /// WAL sequence number → number of dirty blocks (and pending deletes) pinning it.
@@ -57,11 +60,16 @@ fn check_range(offset: u64, len: u64) -> Result<(), ContentError> {
 }
 
 impl Cache {
-    pub(crate) fn new(block_stores: Vec<(u32, Arc<dyn BlockStore>)>, block_bytes: u64) -> Cache {
+    pub(crate) fn new(
+        block_stores: Vec<(u32, Arc<dyn BlockStore>)>,
+        block_bytes: u64,
+        io: StoreIo,
+    ) -> Cache {
         assert!(block_bytes.is_power_of_two() && block_bytes >= 4096);
         assert!(usize::try_from(block_bytes).is_ok());
         Cache {
             block_stores: block_stores.into_iter().collect(),
+            io,
             block_bytes,
             files: HashMap::new(),
             pins: BTreeMap::new(),
@@ -95,22 +103,36 @@ impl Cache {
 
     /// The state of `key`, created on first touch from the objects the block
     /// store already holds (content written before a restart).
-    fn file(&mut self, key: ContentKey) -> Result<&mut FileContent, ContentError> {
-        use std::collections::hash_map::Entry;
-        let store = self.store(key.share)?;
-        match self.files.entry(key) {
-            Entry::Occupied(entry) => Ok(entry.into_mut()),
-            Entry::Vacant(entry) => {
-                let prefix = key.prefix();
-                let mut file = FileContent::default();
-                for object in store.list(&prefix)? {
-                    if let Ok(index) = object[prefix.len()..].parse::<u64>() {
-                        file.sealed_blocks.insert(index);
-                    }
+    async fn file(&mut self, key: ContentKey) -> Result<&mut FileContent, ContentError> {
+        if !self.files.contains_key(&key) {
+            let store = self.store(key.share)?;
+            let prefix = key.prefix();
+            let p = prefix.clone();
+            let objects = self.io.call(move || store.list(&p)).await?;
+            let mut file = FileContent::default();
+            for object in objects {
+                if let Ok(index) = object[prefix.len()..].parse::<u64>() {
+                    file.sealed_blocks.insert(index);
                 }
-                Ok(entry.insert(file))
             }
+            self.files.insert(key, file);
         }
+        self.files
+            .get_mut(&key)
+            .ok_or_else(|| ContentError::Io("file state vanished".into()))
+    }
+
+    /// Ranged read of block `index` of `key` from the store.
+    async fn get(
+        &self,
+        key: ContentKey,
+        index: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ContentError> {
+        let store = self.store(key.share)?;
+        let object = key.block_key(index);
+        self.io.call(move || store.get(&object, offset, len)).await
     }
 
     /// Splits `[offset, offset + len)` into per-block pieces `(index, offset in block, len)`.
@@ -130,7 +152,7 @@ impl Cache {
     }
 
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
-    pub(crate) fn read(
+    pub(crate) async fn read(
         &mut self,
         key: ContentKey,
         offset: u64,
@@ -138,13 +160,13 @@ impl Cache {
     ) -> Result<Bytes, ContentError> {
         let len = u64::from(len);
         check_range(offset, len)?;
-        let store = self.store(key.share)?;
+        self.store(key.share)?;
         let pieces = self.pieces(offset, len);
-        let file = self.file(key)?;
+        let file = self.file(key).await?;
         // Zero copy when the whole read is one piece of one sealed block.
         if let [(index, inner, n)] = pieces[..] {
             if !file.open_blocks.contains_key(&index) && file.sealed_blocks.contains(&index) {
-                let data = store.get(&key.block_key(index), inner as u64, n as u64)?;
+                let data = self.get(key, index, inner as u64, n as u64).await?;
                 if data.len() == n {
                     return Ok(data);
                 }
@@ -153,13 +175,22 @@ impl Cache {
         let mut out = BytesMut::with_capacity(len as usize);
         for (index, inner, n) in pieces {
             let start = out.len();
-            if let Some(block) = file.open_blocks.get(&index) {
-                let avail = block.len().saturating_sub(inner).min(n);
-                if avail > 0 {
-                    out.extend_from_slice(&block[inner..inner + avail]);
+            let (sealed, copied) = match self.files.get(&key) {
+                Some(f) => {
+                    let mut copied = false;
+                    if let Some(block) = f.open_blocks.get(&index) {
+                        copied = true;
+                        let avail = block.len().saturating_sub(inner).min(n);
+                        if avail > 0 {
+                            out.extend_from_slice(&block[inner..inner + avail]);
+                        }
+                    }
+                    (f.sealed_blocks.contains(&index), copied)
                 }
-            } else if file.sealed_blocks.contains(&index) {
-                let data = store.get(&key.block_key(index), inner as u64, n as u64)?;
+                None => (false, false),
+            };
+            if !copied && sealed {
+                let data = self.get(key, index, inner as u64, n as u64).await?;
                 out.extend_from_slice(&data[..data.len().min(n)]);
             }
             out.resize(start + n, 0);
@@ -169,7 +200,7 @@ impl Cache {
 
     /// Writes `data` at `offset`; the dirtied blocks pin `seq` (when given).
     /// Blocks written up to their end are sealed right away.
-    pub(crate) fn write(
+    pub(crate) async fn write(
         &mut self,
         key: ContentKey,
         offset: u64,
@@ -182,9 +213,13 @@ impl Cache {
         let mut consumed = 0usize;
         let mut full = Vec::new();
         for (index, inner, n) in pieces {
-            let store = self.store(key.share)?;
-            let file = self.file(key)?;
-            let block = open_block(file, &*store, key, index)?;
+            self.load_block(key, index).await?;
+            let Some(file) = self.files.get_mut(&key) else {
+                return Err(ContentError::Io("file state vanished".into()));
+            };
+            let Some(block) = file.open_blocks.get_mut(&index) else {
+                return Err(ContentError::Io("open block vanished".into()));
+            };
             if block.len() < inner + n {
                 block.resize(inner + n, 0);
             }
@@ -209,7 +244,7 @@ impl Cache {
         // write is already safe, so a failing store only delays the seal (the
         // block stays dirty and pinned; WAL space pressure retries it).
         for index in full {
-            match (self.seal(key, index), seq) {
+            match (self.seal(key, index).await, seq) {
                 (Ok(()), _) => {}
                 (Err(e), Some(_)) => log::warn!("sealing block {index} of {key:?} failed: {e}"),
                 (Err(e), None) => return Err(e),
@@ -220,7 +255,7 @@ impl Cache {
 
     /// Cuts the content to `size`; the tail block (if any) pins `seq`. Returns
     /// the objects to delete once the truncation is durable.
-    pub(crate) fn truncate(
+    pub(crate) async fn truncate(
         &mut self,
         key: ContentKey,
         size: u64,
@@ -230,8 +265,7 @@ impl Cache {
             return Err(ContentError::TooLarge);
         }
         let block_bytes = self.block_bytes;
-        let store = self.store(key.share)?;
-        let file = self.file(key)?;
+        let file = self.file(key).await?;
         let first_gone = size.div_ceil(block_bytes);
         let gone: Vec<u64> = file.sealed_blocks.range(first_gone..).copied().collect();
         for index in &gone {
@@ -239,14 +273,18 @@ impl Cache {
         }
         file.open_blocks.split_off(&first_gone);
         let unpinned: Vec<u64> = file.dirty.split_off(&first_gone).into_values().collect();
+        let index = size / block_bytes;
+        let had_tail_block =
+            file.open_blocks.contains_key(&index) || file.sealed_blocks.contains(&index);
         let tail = size % block_bytes;
         let mut pin_tail = false;
-        if tail != 0 {
-            let index = size / block_bytes;
-            if file.open_blocks.contains_key(&index) || file.sealed_blocks.contains(&index) {
-                let block = open_block(file, &*store, key, index)?;
-                // tail < block_bytes, which fits usize.
-                block.truncate(tail as usize);
+        if tail != 0 && had_tail_block {
+            self.load_block(key, index).await?;
+            if let Some(file) = self.files.get_mut(&key) {
+                if let Some(block) = file.open_blocks.get_mut(&index) {
+                    // tail < block_bytes, which fits usize.
+                    block.truncate(tail as usize);
+                }
                 if let Some(seq) = seq {
                     if let std::collections::btree_map::Entry::Vacant(e) = file.dirty.entry(index) {
                         e.insert(seq);
@@ -268,8 +306,8 @@ impl Cache {
     }
 
     /// Drops all content of the file; returns the objects to delete once durable.
-    pub(crate) fn remove(&mut self, key: ContentKey) -> Result<Deferred, ContentError> {
-        self.file(key)?;
+    pub(crate) async fn remove(&mut self, key: ContentKey) -> Result<Deferred, ContentError> {
+        self.file(key).await?;
         let Some(file) = self.files.remove(&key) else {
             return Ok(Deferred::default());
         };
@@ -283,7 +321,7 @@ impl Cache {
     }
 
     /// Deletes deferred objects, except blocks sealed again in the meantime.
-    pub(crate) fn delete_deferred(&mut self, deferred: Deferred) -> Result<(), ContentError> {
+    pub(crate) async fn delete_deferred(&mut self, deferred: Deferred) -> Result<(), ContentError> {
         let Some(key) = deferred.key else {
             return Ok(());
         };
@@ -295,51 +333,62 @@ impl Cache {
             .unwrap_or_default();
         for index in deferred.indices {
             if !resealed.contains(&index) {
-                store.delete(&key.block_key(index))?;
+                let (store, object) = (store.clone(), key.block_key(index));
+                self.io.call(move || store.delete(&object)).await?;
             }
         }
         Ok(())
     }
 
     /// Seals every open block of the file.
-    pub(crate) fn flush_file(&mut self, key: ContentKey) -> Result<(), ContentError> {
+    pub(crate) async fn flush_file(&mut self, key: ContentKey) -> Result<(), ContentError> {
         let Some(file) = self.files.get(&key) else {
             return Ok(());
         };
         let open: Vec<u64> = file.open_blocks.keys().copied().collect();
         for index in open {
-            self.seal(key, index)?;
+            self.seal(key, index).await?;
         }
         Ok(())
     }
 
     /// Seals every dirty block of every file (to let the WAL reuse space).
-    pub(crate) fn flush_dirty(&mut self) -> Result<(), ContentError> {
+    pub(crate) async fn flush_dirty(&mut self) -> Result<(), ContentError> {
         let dirty: Vec<(ContentKey, u64)> = self
             .files
             .iter()
             .flat_map(|(k, f)| f.dirty.keys().map(move |&i| (*k, i)))
             .collect();
         for (key, index) in dirty {
-            self.seal(key, index)?;
+            self.seal(key, index).await?;
         }
         Ok(())
     }
 
-    /// Moves block `index` from the cache into the block store.
-    fn seal(&mut self, key: ContentKey, index: u64) -> Result<(), ContentError> {
+    /// Moves block `index` from the cache into the block store. The block
+    /// stays readable in the cache until the store has it.
+    async fn seal(&mut self, key: ContentKey, index: u64) -> Result<(), ContentError> {
         let store = self.store(key.share)?;
-        let Some(file) = self.files.get_mut(&key) else {
+        let Some(block) = self
+            .files
+            .get_mut(&key)
+            .and_then(|f| f.open_blocks.remove(&index))
+        else {
             return Ok(());
         };
-        let Some(block) = file.open_blocks.remove(&index) else {
-            return Ok(());
-        };
+        // The shard's lock is held for the whole call, so nobody looks for the
+        // block while it is out of the map.
         let data = block.freeze();
-        if let Err(e) = store.put(&key.block_key(index), data.clone()) {
-            // Keep the data: nothing acknowledged may be lost because a put failed.
+        let object = key.block_key(index);
+        let sent = data.clone();
+        let put = self.io.call(move || store.put(&object, sent)).await;
+        let Some(file) = self.files.get_mut(&key) else {
+            return put;
+        };
+        if let Err(e) = put {
+            // Keep the data, still dirty: nothing acknowledged may be lost.
             file.open_blocks.insert(index, BytesMut::from(&data[..]));
-            return Err(e.into());
+            return Err(e);
         }
         file.sealed_blocks.insert(index);
         if let Some(seq) = file.dirty.remove(&index) {
@@ -347,25 +396,22 @@ impl Cache {
         }
         Ok(())
     }
-}
 
-/// The open buffer of block `index`, loading it from the block store when sealed.
-fn open_block<'a>(
-    file: &'a mut FileContent,
-    store: &dyn BlockStore,
-    key: ContentKey,
-    index: u64,
-) -> Result<&'a mut BytesMut, ContentError> {
-    use std::collections::btree_map::Entry;
-    match file.open_blocks.entry(index) {
-        Entry::Occupied(e) => Ok(e.into_mut()),
-        Entry::Vacant(e) => {
-            let mut block = BytesMut::new();
-            if file.sealed_blocks.contains(&index) {
-                let data = store.get(&key.block_key(index), 0, u64::MAX)?;
-                block.extend_from_slice(&data);
-            }
-            Ok(e.insert(block))
+    /// Makes block `index` of `key` open, loading it from the block store when sealed.
+    async fn load_block(&mut self, key: ContentKey, index: u64) -> Result<(), ContentError> {
+        let file = self.file(key).await?;
+        if file.open_blocks.contains_key(&index) {
+            return Ok(());
         }
+        let sealed = file.sealed_blocks.contains(&index);
+        let mut block = BytesMut::new();
+        if sealed {
+            let data = self.get(key, index, 0, u64::MAX).await?;
+            block.extend_from_slice(&data);
+        }
+        if let Some(file) = self.files.get_mut(&key) {
+            file.open_blocks.insert(index, block);
+        }
+        Ok(())
     }
 }

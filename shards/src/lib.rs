@@ -10,9 +10,11 @@ pub mod block_store;
 mod cache;
 pub mod router;
 pub mod shard;
+pub mod uploader;
 pub mod wal;
 
 pub use block_store::{BlockStore, BlockStoreError, MemoryBlockStore};
 pub use router::{owner_of, shard_mesh, Router, ShardMesh, ShardRequest, BLOCK_BYTES_DEFAULT};
 pub use shard::{BlockIndex, ContentError, ContentKey, RecoveryReport, Shard, FILE_BYTES_MAX};
+pub use uploader::Uploader;
 pub use wal::{Wal, WalError, WalOptions};

@@ -10,19 +10,23 @@
 //! wait, they never fail for lack of log space. Without a WAL (no data_dir)
 //! `flush` seals the file's blocks into the block store, as before.
 //!
-//! Only the owning core touches a shard; the state sits in a `RefCell` that is
-//! never borrowed across an await.
+//! Only the owning core touches a shard. Its cache sits behind an async lock
+//! held for each whole operation (block store calls are awaited on the
+//! uploader pool meanwhile), so operations of one shard are serialized and a
+//! record's sequence number is reserved under the same lock that applies it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::future::BoxedLocal;
+use glommio::sync::{RwLock, RwLockWriteGuard};
 
 use crate::block_store::{BlockStore, BlockStoreError};
 use crate::cache::{Cache, Deferred};
+use crate::uploader::{StoreIo, Uploader};
 use crate::wal::{RecordKind, Recovered, Slot, Wal, WalError, WalOptions};
 
 /// Largest file size a shard accepts (2^63 - 1: NFS offsets are unsigned but
@@ -109,7 +113,7 @@ pub struct RecoveryReport {
 
 /// The content owned by one core.
 pub struct Shard {
-    cache: RefCell<Cache>,
+    cache: RwLock<Cache>,
     wal: Option<Rc<Wal>>,
     /// A task is sealing blocks to free WAL space.
     making_space: Cell<bool>,
@@ -119,8 +123,22 @@ impl Shard {
     /// A shard without a WAL serving the given block stores (by share id) with
     /// blocks of `block_bytes`: content is durable once sealed into the store.
     pub fn new(block_stores: Vec<(u32, Arc<dyn BlockStore>)>, block_bytes: u64) -> Shard {
+        Shard::with_uploader(block_stores, block_bytes, None)
+    }
+
+    /// Like [`Shard::new`], with block store calls on `uploader`'s threads
+    /// (inline when `None`).
+    pub fn with_uploader(
+        block_stores: Vec<(u32, Arc<dyn BlockStore>)>,
+        block_bytes: u64,
+        uploader: Option<Arc<Uploader>>,
+    ) -> Shard {
         Shard {
-            cache: RefCell::new(Cache::new(block_stores, block_bytes)),
+            cache: RwLock::new(Cache::new(
+                block_stores,
+                block_bytes,
+                StoreIo::new(uploader),
+            )),
             wal: None,
             making_space: Cell::new(false),
         }
@@ -135,10 +153,15 @@ impl Shard {
         block_bytes: u64,
         wal: WalOptions,
         index: &dyn BlockIndex,
+        uploader: Option<Arc<Uploader>>,
     ) -> Result<(Shard, RecoveryReport), ContentError> {
         let (wal, recovered) = Wal::open(wal).await?;
         let shard = Shard {
-            cache: RefCell::new(Cache::new(block_stores, block_bytes)),
+            cache: RwLock::new(Cache::new(
+                block_stores,
+                block_bytes,
+                StoreIo::new(uploader),
+            )),
             wal: Some(wal.clone()),
             making_space: Cell::new(false),
         };
@@ -178,22 +201,22 @@ impl Shard {
                 report.dropped += 1;
                 continue;
             }
-            let mut cache = self.cache.borrow_mut();
+            let mut cache = self.lock().await?;
             match h.kind {
                 RecordKind::Data => {
-                    cache.write(key, h.offset, &record.payload, None)?;
+                    cache.write(key, h.offset, &record.payload, None).await?;
                     let end = h.offset + record.payload.len() as u64;
                     let e = ends.entry(key).or_insert(0);
                     *e = (*e).max(end);
                 }
                 RecordKind::Truncate => {
-                    let deferred = cache.truncate(key, h.offset, None)?;
-                    cache.delete_deferred(deferred)?;
+                    let deferred = cache.truncate(key, h.offset, None).await?;
+                    cache.delete_deferred(deferred).await?;
                     ends.insert(key, h.offset);
                 }
                 RecordKind::Remove => {
-                    let deferred = cache.remove(key)?;
-                    cache.delete_deferred(deferred)?;
+                    let deferred = cache.remove(key).await?;
+                    cache.delete_deferred(deferred).await?;
                     ends.remove(&key);
                 }
                 RecordKind::Checkpoint => continue,
@@ -201,9 +224,9 @@ impl Shard {
             report.replayed += 1;
         }
         {
-            let mut cache = self.cache.borrow_mut();
+            let mut cache = self.lock().await?;
             for key in ends.keys() {
-                cache.flush_file(*key)?;
+                cache.flush_file(*key).await?;
             }
         }
         for (key, end) in ends {
@@ -212,18 +235,32 @@ impl Shard {
         Ok(report)
     }
 
+    async fn lock(&self) -> Result<RwLockWriteGuard<'_, Cache>, ContentError> {
+        self.cache
+            .write()
+            .await
+            .map_err(|_| ContentError::ShardGone)
+    }
+
     /// The WAL of this shard, if any.
     pub fn wal(&self) -> Option<&Rc<Wal>> {
         self.wal.as_ref()
     }
 
-    /// A WAL slot for a record of `payload_len` bytes; waits (sealing dirty
-    /// blocks to free segments) while the log is full.
-    async fn reserve(&self, wal: &Wal, payload_len: usize) -> Result<Slot, ContentError> {
+    /// The cache, locked, with a WAL slot for a record of `payload_len` bytes
+    /// reserved under that lock; waits (sealing dirty blocks to free segments)
+    /// while the log is full.
+    async fn lock_and_reserve(
+        &self,
+        wal: &Wal,
+        payload_len: usize,
+    ) -> Result<(RwLockWriteGuard<'_, Cache>, Slot), ContentError> {
         loop {
+            let cache = self.lock().await?;
             if let Some(slot) = wal.try_reserve(payload_len)? {
-                return Ok(slot);
+                return Ok((cache, slot));
             }
+            drop(cache);
             self.make_space(wal).await;
         }
     }
@@ -236,8 +273,16 @@ impl Shard {
             return;
         }
         self.making_space.set(true);
-        let flushed = self.cache.borrow_mut().flush_dirty();
-        let lwm = self.low_water_mark(wal);
+        let (flushed, lwm) = match self.lock().await {
+            Ok(mut cache) => {
+                let flushed = cache.flush_dirty().await;
+                (
+                    flushed,
+                    cache.lowest_pin().unwrap_or_else(|| wal.next_seq()),
+                )
+            }
+            Err(e) => (Err(e), 0),
+        };
         let freed = match flushed {
             Ok(()) => wal.checkpoint(lwm).await,
             Err(e) => Err(WalError::Io(e.to_string())),
@@ -253,14 +298,6 @@ impl Shard {
         }
     }
 
-    /// Every WAL record below this is reflected in the block store.
-    fn low_water_mark(&self, wal: &Wal) -> u64 {
-        self.cache
-            .borrow()
-            .lowest_pin()
-            .unwrap_or_else(|| wal.next_seq())
-    }
-
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
     pub async fn read(
         &self,
@@ -268,7 +305,7 @@ impl Shard {
         offset: u64,
         len: u32,
     ) -> Result<Bytes, ContentError> {
-        self.cache.borrow_mut().read(key, offset, len)
+        self.lock().await?.read(key, offset, len).await
     }
 
     /// Writes `data` at `offset`. Returns once the data is in the cache and its
@@ -280,7 +317,7 @@ impl Shard {
         data: Bytes,
     ) -> Result<(), ContentError> {
         let Some(wal) = self.wal.clone() else {
-            return self.cache.borrow_mut().write(key, offset, &data, None);
+            return self.lock().await?.write(key, offset, &data, None).await;
         };
         if offset
             .checked_add(data.len() as u64)
@@ -288,12 +325,12 @@ impl Shard {
         {
             return Err(ContentError::TooLarge);
         }
-        self.cache.borrow().store(key.share)?;
-        let slot = self.reserve(&wal, data.len()).await?;
-        // No await between the reservation and the cache update: the log
-        // order is the order of the cache updates.
+        self.lock().await?.store(key.share)?;
+        // Reserved and applied under one lock: log order is cache order.
+        let (mut cache, slot) = self.lock_and_reserve(&wal, data.len()).await?;
         let seq = slot.seq;
-        let applied = self.cache.borrow_mut().write(key, offset, &data, Some(seq));
+        let applied = cache.write(key, offset, &data, Some(seq)).await;
+        drop(cache);
         glommio::spawn_local(async move {
             // An error is remembered by the WAL and fails every later sync.
             let _ = wal
@@ -310,14 +347,19 @@ impl Shard {
             return Err(ContentError::TooLarge);
         }
         let Some(wal) = self.wal.clone() else {
-            let mut cache = self.cache.borrow_mut();
-            let deferred = cache.truncate(key, size, None)?;
-            return cache.delete_deferred(deferred);
+            let mut cache = self.lock().await?;
+            let deferred = cache.truncate(key, size, None).await?;
+            return cache.delete_deferred(deferred).await;
         };
-        self.cache.borrow().store(key.share)?;
-        let slot = self.reserve(&wal, 0).await?;
+        self.lock().await?.store(key.share)?;
+        let (mut cache, slot) = self.lock_and_reserve(&wal, 0).await?;
         let seq = slot.seq;
-        let deferred = self.cache.borrow_mut().truncate(key, size, Some(seq));
+        let deferred = cache.truncate(key, size, Some(seq)).await;
+        if deferred.is_ok() {
+            // Pinned until the deletes are done (see logged_delete).
+            cache.pin(seq);
+        }
+        drop(cache);
         self.logged_delete(&wal, slot, RecordKind::Truncate, key, size, deferred)
             .await
     }
@@ -325,13 +367,17 @@ impl Shard {
     /// Drops all content of the file (its last link is gone); durable when it returns.
     pub async fn remove(&self, key: ContentKey) -> Result<(), ContentError> {
         let Some(wal) = self.wal.clone() else {
-            let mut cache = self.cache.borrow_mut();
-            let deferred = cache.remove(key)?;
-            return cache.delete_deferred(deferred);
+            let mut cache = self.lock().await?;
+            let deferred = cache.remove(key).await?;
+            return cache.delete_deferred(deferred).await;
         };
-        self.cache.borrow().store(key.share)?;
-        let slot = self.reserve(&wal, 0).await?;
-        let deferred = self.cache.borrow_mut().remove(key);
+        self.lock().await?.store(key.share)?;
+        let (mut cache, slot) = self.lock_and_reserve(&wal, 0).await?;
+        let deferred = cache.remove(key).await;
+        if deferred.is_ok() {
+            cache.pin(slot.seq);
+        }
+        drop(cache);
         self.logged_delete(&wal, slot, RecordKind::Remove, key, 0, deferred)
             .await
     }
@@ -349,17 +395,24 @@ impl Shard {
         deferred: Result<Deferred, ContentError>,
     ) -> Result<(), ContentError> {
         let seq = slot.seq;
-        self.cache.borrow_mut().pin(seq);
+        let pinned = deferred.is_ok();
         let written = wal.write(slot, kind, key.share, key.ino, offset, &[]).await;
         let result = match (written, deferred) {
             (Err(e), _) => Err(e.into()),
             (Ok(()), Err(e)) => Err(e),
             (Ok(()), Ok(deferred)) => match wal.sync_to(seq).await {
-                Ok(()) => self.cache.borrow_mut().delete_deferred(deferred),
+                Ok(()) => match self.lock().await {
+                    Ok(mut cache) => cache.delete_deferred(deferred).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e.into()),
             },
         };
-        self.cache.borrow_mut().unpin(seq);
+        if pinned {
+            if let Ok(mut cache) = self.lock().await {
+                cache.unpin(seq);
+            }
+        }
         result
     }
 
@@ -368,7 +421,7 @@ impl Shard {
     pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {
         match &self.wal {
             Some(wal) => Ok(wal.sync_all().await?),
-            None => self.cache.borrow_mut().flush_file(key),
+            None => self.lock().await?.flush_file(key).await,
         }
     }
 }

@@ -63,10 +63,16 @@ async fn open(store: &Arc<dyn BlockStore>, wal_dir: Option<&std::path::Path>) ->
                 segments: 3,
                 group_commit_window_us: 0,
             };
-            Shard::open(vec![(1, store.clone())], BLOCK, opts, &AllExist)
-                .await
-                .unwrap()
-                .0
+            Shard::open(
+                vec![(1, store.clone())],
+                BLOCK,
+                opts,
+                &AllExist,
+                Some(dittofs_shards::Uploader::start(2).unwrap()),
+            )
+            .await
+            .unwrap()
+            .0
         }
     }
 }

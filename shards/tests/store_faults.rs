@@ -93,10 +93,16 @@ async fn open(store: Arc<FaultyStore>, dir: &std::path::Path) -> Shard {
         group_commit_window_us: 0,
     };
     let store: Arc<dyn BlockStore> = store;
-    Shard::open(vec![(1, store)], BLOCK_BYTES, opts, &AllExist)
-        .await
-        .expect("open")
-        .0
+    Shard::open(
+        vec![(1, store)],
+        BLOCK_BYTES,
+        opts,
+        &AllExist,
+        Some(dittofs_shards::Uploader::start(2).expect("uploader")),
+    )
+    .await
+    .expect("open")
+    .0
 }
 
 /// Writes 64 × 12 KiB with a COMMIT each into one file while the store is down
@@ -178,7 +184,8 @@ fn store_enospc_delays_writers_and_loses_nothing() {
 }
 
 /// A store that answers every call after 30 ms: writes, commits and reads all
-/// complete, and the content is intact.
+/// complete, the content is intact, and the data core never blocks on the
+/// store (a 1 ms ticker on the same executor keeps ticking).
 #[test]
 fn hanging_store_only_slows_down() {
     let dir = temp("slow");
@@ -189,6 +196,19 @@ fn hanging_store_only_slows_down() {
         .spawn(move || async move {
             let shard = open(store, &dir).await;
             let key = ContentKey { share: 1, ino: 9 };
+            let stop = Rc::new(std::cell::Cell::new(false));
+            let worst = Rc::new(std::cell::Cell::new(Duration::ZERO));
+            let ticker = {
+                let (stop, worst) = (stop.clone(), worst.clone());
+                glommio::spawn_local(async move {
+                    let mut last = Instant::now();
+                    while !stop.get() {
+                        glommio::timer::sleep(Duration::from_millis(1)).await;
+                        worst.set(worst.get().max(last.elapsed()));
+                        last = Instant::now();
+                    }
+                })
+            };
             let data: Vec<u8> = (0..(100 << 10)).map(|i| (i % 251) as u8).collect();
             for (i, chunk) in data.chunks(10 << 10).enumerate() {
                 shard
@@ -199,6 +219,14 @@ fn hanging_store_only_slows_down() {
             shard.flush(key).await.expect("commit");
             let got = shard.read(key, 0, data.len() as u32).await.expect("read");
             assert!(got[..] == data[..]);
+            stop.set(true);
+            ticker.await;
+            // Each store call takes 30 ms; a blocked core would stall the ticker that long.
+            assert!(
+                worst.get() < Duration::from_millis(25),
+                "the data core stalled {:?}",
+                worst.get()
+            );
             let _ = std::fs::remove_dir_all(&dir);
         })
         .expect("executor")

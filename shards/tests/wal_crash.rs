@@ -77,9 +77,15 @@ async fn run_until_crash(
     start: Model,
     ops_max: u64,
 ) -> (Vec<Model>, usize, u64) {
-    let (shard, _) = Shard::open(vec![(1, store)], BLOCK_BYTES, wal_options(&dir), &AllExist)
-        .await
-        .expect("open shard");
+    let (shard, _) = Shard::open(
+        vec![(1, store)],
+        BLOCK_BYTES,
+        wal_options(&dir),
+        &AllExist,
+        Some(dittofs_shards::Uploader::start(2).expect("uploader")),
+    )
+    .await
+    .expect("open shard");
     let shard = std::rc::Rc::new(shard);
     let mut rng = Rng(seed);
     let crash_after = 1 + rng.below(ops_max);
@@ -203,9 +209,15 @@ async fn recover_and_check(
     states: Vec<Model>,
     last_stable: usize,
 ) -> Result<Model, String> {
-    let (shard, report) = Shard::open(vec![(1, store)], BLOCK_BYTES, wal_options(&dir), &AllExist)
-        .await
-        .map_err(|e| format!("recovery failed: {e}"))?;
+    let (shard, report) = Shard::open(
+        vec![(1, store)],
+        BLOCK_BYTES,
+        wal_options(&dir),
+        &AllExist,
+        Some(dittofs_shards::Uploader::start(2).expect("uploader")),
+    )
+    .await
+    .map_err(|e| format!("recovery failed: {e}"))?;
     let mut recovered = Vec::new();
     for ino in 1..=FILES {
         let got = shard

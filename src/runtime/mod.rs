@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh, WalOptions};
+use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh, Uploader, WalOptions};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -36,6 +36,9 @@ const MESH_QUEUE_LEN: usize = 256;
 /// io_uring buffer memory per executor; the data path does not use registered
 /// buffers yet, so this stays small and fits the default RLIMIT_MEMLOCK.
 const EXECUTOR_IO_MEMORY_BYTES: usize = 512 << 10;
+/// Threads doing block store calls (uploads, read-backs, deletes) for all
+/// shards: bounds the parallel uploads of the process.
+const UPLOAD_THREADS: usize = 8;
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN_TIMEOUT_MS: u64 = 10_000;
 
@@ -82,6 +85,8 @@ struct CoreSetup {
     shutdown: Shutdown,
     drained_cores: Arc<AtomicUsize>,
     cores: usize,
+    /// Threads doing the blocking block store calls of every shard.
+    uploader: Arc<Uploader>,
     /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
     wal: Option<(PathBuf, WalConfig)>,
 }
@@ -118,6 +123,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         shutdown: shutdown.clone(),
         drained_cores: Arc::new(AtomicUsize::new(0)),
         cores,
+        uploader: Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
+            core: 0,
+            message: format!("cannot start the uploader threads: {e}"),
+        })?,
         wal: config
             .data_dir
             .as_ref()
@@ -265,7 +274,11 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
         .map(|s| (s.info.id, s.blocks.clone()))
         .collect();
     let Some((wal_dir, wal)) = &setup.wal else {
-        return Ok(Shard::new(block_stores, setup.block_bytes));
+        return Ok(Shard::with_uploader(
+            block_stores,
+            setup.block_bytes,
+            Some(setup.uploader.clone()),
+        ));
     };
     let index = block_index::MetaBlockIndex {
         shares: setup
@@ -284,15 +297,27 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
     let mut orphan = core + setup.cores;
     while wal_dir.join(format!("core-{orphan}")).exists() {
         let opts = options(orphan);
-        let (_, report) = Shard::open(block_stores.clone(), setup.block_bytes, opts, &index)
-            .await
-            .map_err(|e| format!("recovering WAL core-{orphan}: {e}"))?;
+        let (_, report) = Shard::open(
+            block_stores.clone(),
+            setup.block_bytes,
+            opts,
+            &index,
+            Some(setup.uploader.clone()),
+        )
+        .await
+        .map_err(|e| format!("recovering WAL core-{orphan}: {e}"))?;
         log::info!("core {core}: recovered WAL of former core {orphan}: {report:?}");
         orphan += setup.cores;
     }
-    let (shard, report) = Shard::open(block_stores, setup.block_bytes, options(core), &index)
-        .await
-        .map_err(|e| format!("opening WAL: {e}"))?;
+    let (shard, report) = Shard::open(
+        block_stores,
+        setup.block_bytes,
+        options(core),
+        &index,
+        Some(setup.uploader.clone()),
+    )
+    .await
+    .map_err(|e| format!("opening WAL: {e}"))?;
     if report.replayed + report.dropped > 0 || report.stopped.is_some() {
         log::info!("core {core}: WAL recovery: {report:?}");
     }
