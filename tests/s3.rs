@@ -42,8 +42,7 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn open(moto: &MotoServer, cfg: &S3BlockStoreConfig) -> S3BlockStore {
-    S3BlockStore::open(cfg)
-        .unwrap_or_else(|e| panic!("open: {e}; moto log:\n{}", moto.log_text()))
+    S3BlockStore::open(cfg).unwrap_or_else(|e| panic!("open: {e}; moto log:\n{}", moto.log_text()))
 }
 
 #[test]
@@ -175,7 +174,10 @@ fn refused_credentials_are_denied_without_retries() {
     let BlockStoreError::Denied(msg) = &err else {
         panic!("expected Denied, got {err:?}");
     };
-    assert!(msg.contains("locked") && msg.contains(&moto.endpoint()), "{msg}");
+    assert!(
+        msg.contains("locked") && msg.contains(&moto.endpoint()),
+        "{msg}"
+    );
 
     let before = s.requests_sent();
     assert!(matches!(s.get("k", 0, 1), Err(BlockStoreError::Denied(_))));
@@ -292,7 +294,9 @@ root_mode = 511
         objects.len()
     );
     assert!(
-        server.log_text().contains("S3 block store: bucket share-blocks"),
+        server
+            .log_text()
+            .contains("S3 block store: bucket share-blocks"),
         "server log:\n{}",
         server.log_text()
     );

@@ -296,7 +296,10 @@ mod tests {
         h.set_ops(&[Op::Put]);
         h.fail_all(FaultHandle::io_error());
         assert!(s.put("k", data()).is_err());
-        assert!(matches!(s.get("k", 0, 1), Err(BlockStoreError::NotFound(_))));
+        assert!(matches!(
+            s.get("k", 0, 1),
+            Err(BlockStoreError::NotFound(_))
+        ));
         assert_eq!(s.list("").unwrap(), Vec::<String>::new());
     }
 

@@ -96,9 +96,10 @@ impl S3BlockStore {
                 name: cfg.region.clone(),
                 endpoint: url.clone(),
             },
-            None => cfg.region.parse::<Region>().map_err(|e| {
-                BlockStoreError::Io(format!("S3 region {:?}: {e}", cfg.region))
-            })?,
+            None => cfg
+                .region
+                .parse::<Region>()
+                .map_err(|e| BlockStoreError::Io(format!("S3 region {:?}: {e}", cfg.region)))?,
         };
         let needs_tls = endpoint.as_ref().is_none_or(|e| e.starts_with("https://"));
         let client = {
@@ -199,7 +200,9 @@ impl S3BlockStore {
         }
         match &self.runtime {
             Some(rt) => rt.block_on(fut),
-            None => Err(BlockStoreError::Io("S3 block store is shut down".to_owned())),
+            None => Err(BlockStoreError::Io(
+                "S3 block store is shut down".to_owned(),
+            )),
         }
     }
 
@@ -255,7 +258,9 @@ impl S3BlockStore {
         match failure {
             Failure::NotFound => BlockStoreError::NotFound(key.to_owned()),
             Failure::Denied(msg) => {
-                let msg = format!("{at}: access denied ({msg}); check the credentials and the bucket policy");
+                let msg = format!(
+                    "{at}: access denied ({msg}); check the credentials and the bucket policy"
+                );
                 if !self.denied_logged.swap(true, Ordering::Relaxed) {
                     log::error!("{msg}");
                 } else {
@@ -438,7 +443,7 @@ impl S3BlockStore {
                             // The object exists but ends before `offset`.
                             Failure::RangeNotSatisfiable => Ok(Bytes::new()),
                             f => Err(f),
-                        }
+                        };
                     }
                 };
                 let capacity = out.content_length.unwrap_or(0).clamp(0, 64 << 20) as usize;
@@ -511,7 +516,10 @@ impl S3BlockStore {
                 })
                 .await?;
             for object in page.contents.unwrap_or_default() {
-                if let Some(key) = object.key.as_deref().and_then(|k| k.strip_prefix(&self.prefix))
+                if let Some(key) = object
+                    .key
+                    .as_deref()
+                    .and_then(|k| k.strip_prefix(&self.prefix))
                 {
                     keys.push(key.to_owned());
                 }

@@ -245,7 +245,10 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err(format!("{endpoint:?} has no host"));
     }
-    if endpoint.chars().any(|c| c.is_whitespace() || c.is_control()) || rest.contains(['?', '#'])
+    if endpoint
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+        || rest.contains(['?', '#'])
     {
         return Err(format!(
             "{endpoint:?} must be a plain URL (no spaces, query or fragment)"
@@ -330,6 +333,46 @@ mod tests {
         assert!(crate::config::Config::from_toml_str(&unknown, "x.toml".as_ref()).is_err());
     }
 
+    /// The commented `[block_stores.s3]` table of config.toml.example, uncommented.
+    fn example_s3_table() -> String {
+        let example = crate::config::EXAMPLE_TOML;
+        let start = example
+            .find("# [block_stores.s3]")
+            .expect("config.toml.example has a commented [block_stores.s3] table");
+        example[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn example_s3_table_parses_validates_and_names_every_key() {
+        let text = example_s3_table();
+        let config = crate::config::Config::from_toml_str(&text, "example".as_ref()).unwrap();
+        let Some(crate::config::BlockStoreConfig::S3(s3)) = config.block_stores.get("s3") else {
+            panic!("no s3 store in {text}");
+        };
+        s3.validate("block_stores.s3").unwrap();
+        let mut all = S3BlockStoreConfig::new("x");
+        all.endpoint = Some("http://h".into());
+        all.access_key_id = Some("k".into());
+        all.secret_access_key = Some("s".into());
+        let toml::Value::Table(keys) = toml::Value::try_from(&all).unwrap() else {
+            panic!("not a table");
+        };
+        for key in keys.keys() {
+            assert!(text.contains(&format!("\n{key} = ")), "example lacks {key}");
+        }
+        // Apart from the placeholders, the example shows the defaults.
+        let mut want = S3BlockStoreConfig::new("dittofs-blocks");
+        want.endpoint = s3.endpoint.clone();
+        want.access_key_id = s3.access_key_id.clone();
+        want.secret_access_key = s3.secret_access_key.clone();
+        assert_eq!(*s3, want);
+    }
+
     #[test]
     fn bucket_rules() {
         rejects(|c| c.bucket = "ab".into(), "bucket", "3 to 63");
@@ -351,19 +394,47 @@ mod tests {
             c.endpoint = Some(ok.into());
             c.validate("x").unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        rejects(|c| c.endpoint = Some("ftp://x".into()), "endpoint", "http://");
-        rejects(|c| c.endpoint = Some("127.0.0.1:9000".into()), "endpoint", "http://");
-        rejects(|c| c.endpoint = Some("http://".into()), "endpoint", "no host");
-        rejects(|c| c.endpoint = Some("http://h:99999".into()), "endpoint", "port");
-        rejects(|c| c.endpoint = Some("http://u:p@h".into()), "endpoint", "credentials");
-        rejects(|c| c.endpoint = Some("http://h/a b".into()), "endpoint", "plain URL");
+        rejects(
+            |c| c.endpoint = Some("ftp://x".into()),
+            "endpoint",
+            "http://",
+        );
+        rejects(
+            |c| c.endpoint = Some("127.0.0.1:9000".into()),
+            "endpoint",
+            "http://",
+        );
+        rejects(
+            |c| c.endpoint = Some("http://".into()),
+            "endpoint",
+            "no host",
+        );
+        rejects(
+            |c| c.endpoint = Some("http://h:99999".into()),
+            "endpoint",
+            "port",
+        );
+        rejects(
+            |c| c.endpoint = Some("http://u:p@h".into()),
+            "endpoint",
+            "credentials",
+        );
+        rejects(
+            |c| c.endpoint = Some("http://h/a b".into()),
+            "endpoint",
+            "plain URL",
+        );
     }
 
     #[test]
     fn number_and_credential_rules() {
         rejects(|c| c.path_style = false, "path_style", "path-style");
         rejects(|c| c.region = " ".into(), "region", "empty");
-        rejects(|c| c.access_key_id = Some("k".into()), "access_key_id", "both");
+        rejects(
+            |c| c.access_key_id = Some("k".into()),
+            "access_key_id",
+            "both",
+        );
         rejects(
             |c| c.multipart_threshold_bytes = MIB,
             "multipart_threshold_bytes",
@@ -372,8 +443,16 @@ mod tests {
         rejects(|c| c.list_page_keys = 0, "list_page_keys", "outside");
         rejects(|c| c.list_page_keys = 1001, "list_page_keys", "outside");
         rejects(|c| c.retries_max = 21, "retries_max", "exceeds");
-        rejects(|c| c.retry_base_delay_ms = 0, "retry_base_delay_ms", "outside");
-        rejects(|c| c.request_timeout_ms = 10, "request_timeout_ms", "outside");
+        rejects(
+            |c| c.retry_base_delay_ms = 0,
+            "retry_base_delay_ms",
+            "outside",
+        );
+        rejects(
+            |c| c.request_timeout_ms = 10,
+            "request_timeout_ms",
+            "outside",
+        );
     }
 
     #[test]

@@ -101,7 +101,11 @@ impl MotoServer {
                     return Ok(server);
                 }
             }
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 server.child = None;
                 return Err(format!("exited with {status}; log:\n{}", server.log_text()));
             }
@@ -132,8 +136,8 @@ impl MotoServer {
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .map_err(|e| e.to_string())?;
+        let mut s =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
         let head = format!(
