@@ -301,3 +301,44 @@ root_mode = 511
         server.log_text()
     );
 }
+
+#[test]
+fn dittofs_exits_1_naming_a_missing_bucket() {
+    let moto = MotoServer::start();
+    let dir = common::TempDir::new("s3-missing");
+    let conf = dir.path().join("dittofs.toml");
+    let port = common::free_port();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"listen = "127.0.0.1"
+cores = 1
+
+[adapters.nfs]
+port = {port}
+
+[block_stores.default]
+type = "s3"
+endpoint = "{}"
+bucket = "no-such-bucket"
+access_key_id = "testing"
+secret_access_key = "testing"
+"#,
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let out = run_bounded(
+        Command::new(common::dittofs_bin())
+            .arg("start")
+            .arg("--config")
+            .arg(&conf),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("no-such-bucket") && stderr.contains("does not exist"),
+        "stderr:\n{stderr}"
+    );
+}
