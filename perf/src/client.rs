@@ -161,8 +161,7 @@ async fn write_calls(
             if call.len() <= COALESCE_CALL_BYTES_MAX {
                 out.extend_from_slice(&call);
             } else {
-                if writer.write_all(&out).await.is_err() || writer.write_all(&call).await.is_err()
-                {
+                if writer.write_all(&out).await.is_err() || writer.write_all(&call).await.is_err() {
                     return;
                 }
                 out.clear();

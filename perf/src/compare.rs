@@ -117,7 +117,11 @@ pub fn compare(
 /// The human table of a comparison.
 pub fn compare_table(c: &CompareReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}: A = {}  B = {}  ({} rounds, medians)", c.workload, c.a, c.b, c.rounds);
+    let _ = writeln!(
+        s,
+        "{}: A = {}  B = {}  ({} rounds, medians)",
+        c.workload, c.a, c.b, c.rounds
+    );
     let _ = writeln!(
         s,
         "phase          A ops/s    B ops/s   A MB/s   B MB/s  A p99 us  B p99 us   B/A"
@@ -126,7 +130,14 @@ pub fn compare_table(c: &CompareReport) -> String {
         let _ = writeln!(
             s,
             "{:<12} {:>9.0} {:>10.0} {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>6.2}",
-            p.phase, p.a_ops_per_s, p.b_ops_per_s, p.a_mb_per_s, p.b_mb_per_s, p.a_p99_us, p.b_p99_us, p.ratio_b_over_a
+            p.phase,
+            p.a_ops_per_s,
+            p.b_ops_per_s,
+            p.a_mb_per_s,
+            p.b_mb_per_s,
+            p.a_p99_us,
+            p.b_p99_us,
+            p.ratio_b_over_a
         );
     }
     s

@@ -273,10 +273,16 @@ mod tests {
     #[test]
     fn urls_parse() {
         let t = Target::parse("nfs://127.0.0.1:12049/export", Some(12048)).unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.mount_port), ("127.0.0.1", 12049, 12048));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.mount_port),
+            ("127.0.0.1", 12049, 12048)
+        );
         assert_eq!(t.export, "/export");
         let t = Target::parse("nfs://server/a/b/", None).unwrap();
-        assert_eq!((t.port, t.mount_port, t.export.as_str()), (2049, 2049, "/a/b"));
+        assert_eq!(
+            (t.port, t.mount_port, t.export.as_str()),
+            (2049, 2049, "/a/b")
+        );
         assert!(Target::parse("http://x/e", None).is_err());
         assert!(Target::parse("nfs://:1/e", None).is_err());
         assert!(Target::parse("nfs://h:x/e", None).is_err());

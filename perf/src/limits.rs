@@ -62,7 +62,9 @@ pub fn tcp_throughput() -> std::io::Result<f64> {
         s.write_all(&buf)?;
     }
     drop(s);
-    let n = rx.join().map_err(|_| std::io::Error::other("receiver panicked"))??;
+    let n = rx
+        .join()
+        .map_err(|_| std::io::Error::other("receiver panicked"))??;
     Ok(n as f64 / start.elapsed().as_secs_f64() / 1e6)
 }
 

@@ -11,7 +11,11 @@ use dittofs_perf::config::{parse_duration, parse_size, RunConfig, StableMode, Ta
 use dittofs_perf::report::{error_banner, run_table};
 
 #[derive(Parser)]
-#[command(name = "dittofs-perf", version, about = "NFSv3 benchmark harness for dittofs (works against any NFSv3 server)")]
+#[command(
+    name = "dittofs-perf",
+    version,
+    about = "NFSv3 benchmark harness for dittofs (works against any NFSv3 server)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -187,7 +191,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
             print!("{}", compare_table(&c));
             write_json(&opts.json, &c)?;
             Ok(if c.error_count() > 0 {
-                eprintln!("!!! {} ERRORS during the comparison (see above)", c.error_count());
+                eprintln!(
+                    "!!! {} ERRORS during the comparison (see above)",
+                    c.error_count()
+                );
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use bytes::Bytes;
 use dittofs::fs::{SetAttr, Stability};
 use dittofs::nfs::args::{
-    CommitArgs, CreateArgs, CreateHow, HandleArgs, MkdirArgs, NfsArgs, ReadArgs,
-    ReaddirplusArgs, RenameArgs, WriteArgs,
+    CommitArgs, CreateArgs, CreateHow, HandleArgs, MkdirArgs, NfsArgs, ReadArgs, ReaddirplusArgs,
+    RenameArgs, WriteArgs,
 };
 use dittofs::nfs::handle::WireHandle;
 use dittofs::nfs::mount::{MntRes, MountArgs};
@@ -70,7 +70,9 @@ pub async fn mount(addr: SocketAddr, export: &str, cred: Auth) -> Result<WireHan
     let conn = RpcConn::connect(addr, cred).await?;
     let args = MountArgs::Mnt(export.to_string());
     let mut r = conn
-        .call(MOUNT_PROGRAM, MOUNT_VERSION, args.proc_(), |w| args.encode(w))
+        .call(MOUNT_PROGRAM, MOUNT_VERSION, args.proc_(), |w| {
+            args.encode(w)
+        })
         .await?;
     match MntRes::decode(&mut r).map_err(ClientError::from)? {
         MntRes::Ok { fhandle, .. } => WireHandle::from_bytes(&fhandle).ok_or(OpError::NoHandle),
@@ -128,7 +130,12 @@ impl Nfs {
         Ok(ok.object)
     }
 
-    async fn created(&self, dir: WireHandle, name: &str, ok: CreateOk3) -> Result<WireHandle, OpError> {
+    async fn created(
+        &self,
+        dir: WireHandle,
+        name: &str,
+        ok: CreateOk3,
+    ) -> Result<WireHandle, OpError> {
         match ok.obj {
             Some(h) => Ok(h),
             None => self.lookup(dir, name).await,
@@ -165,7 +172,11 @@ impl Nfs {
     }
 
     /// MKDIR, or LOOKUP when the name exists already (another thread made it).
-    pub async fn mkdir_or_lookup(&self, dir: WireHandle, name: &str) -> Result<WireHandle, OpError> {
+    pub async fn mkdir_or_lookup(
+        &self,
+        dir: WireHandle,
+        name: &str,
+    ) -> Result<WireHandle, OpError> {
         match self.mkdir(dir, name).await {
             Err(OpError::Nfs(Nfsstat3::Exist)) => self.lookup(dir, name).await,
             other => other,
@@ -189,7 +200,12 @@ impl Nfs {
         .await
     }
 
-    pub async fn read(&self, file: WireHandle, offset: u64, count: u32) -> Result<ReadOk3, OpError> {
+    pub async fn read(
+        &self,
+        file: WireHandle,
+        offset: u64,
+        count: u32,
+    ) -> Result<ReadOk3, OpError> {
         self.call::<_, dittofs::nfs::wire::PostOpAttr>(&NfsArgs::Read(ReadArgs {
             file,
             offset,
@@ -199,13 +215,13 @@ impl Nfs {
     }
 
     pub async fn commit(&self, file: WireHandle) -> Result<(), OpError> {
-        self.call::<dittofs::nfs::results::CommitOk, dittofs::nfs::wire::WccData>(
-            &NfsArgs::Commit(CommitArgs {
+        self.call::<dittofs::nfs::results::CommitOk, dittofs::nfs::wire::WccData>(&NfsArgs::Commit(
+            CommitArgs {
                 file,
                 offset: 0,
                 count: 0,
-            }),
-        )
+            },
+        ))
         .await
         .map(|_| ())
     }

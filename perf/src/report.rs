@@ -12,7 +12,15 @@ pub const PHASE_HEADER: &str =
 pub fn phase_row(p: &PhaseReport) -> String {
     format!(
         "{:<12} {:>8} {:>10.0} {:>8.1} {:>9.0} {:>8.0} {:>8.0} {:>9.0} {:>7}",
-        p.name, p.ops, p.ops_per_s, p.mb_per_s, p.items_per_s, p.p50_us, p.p99_us, p.p999_us, p.error_count
+        p.name,
+        p.ops,
+        p.ops_per_s,
+        p.mb_per_s,
+        p.items_per_s,
+        p.p50_us,
+        p.p99_us,
+        p.p999_us,
+        p.error_count
     )
 }
 
@@ -39,7 +47,10 @@ pub fn error_banner(r: &RunReport) -> String {
         return String::new();
     }
     let mut s = String::new();
-    let _ = writeln!(s, "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    let _ = writeln!(
+        s,
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    );
     let _ = writeln!(s, "!!! {n} ERRORS in {} on {}", r.workload, r.target);
     for p in &r.phases {
         for (k, v) in &p.errors {
@@ -49,6 +60,9 @@ pub fn error_banner(r: &RunReport) -> String {
     if r.stray_replies > 0 {
         let _ = writeln!(s, "!!!   replies matching no call: {}", r.stray_replies);
     }
-    let _ = writeln!(s, "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    let _ = writeln!(
+        s,
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    );
     s
 }

@@ -156,7 +156,12 @@ impl Ctx {
     }
 
     /// Runs one timed phase after all threads reach it; `f` gets the recorder and budget.
-    pub async fn phase<F, Fut>(&self, name: &str, bounded: bool, f: F) -> Result<PhaseStats, RunError>
+    pub async fn phase<F, Fut>(
+        &self,
+        name: &str,
+        bounded: bool,
+        f: F,
+    ) -> Result<PhaseStats, RunError>
     where
         F: FnOnce(Recorder, Budget) -> Fut,
         Fut: Future<Output = ()>,
@@ -283,8 +288,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
     for t in 0..threads {
         let mut tcfg = cfg.clone();
         tcfg.connections = connections;
-        let (tbarrier, progress, ops_left, cred) =
-            (barrier.clone(), progress.clone(), ops_left.clone(), cred.clone());
+        let (tbarrier, progress, ops_left, cred) = (
+            barrier.clone(),
+            progress.clone(),
+            ops_left.clone(),
+            cred.clone(),
+        );
         let my_conns = (0..connections).filter(|c| c % threads == t).count();
         let h = executor(format!("perf-t{t}")).spawn(move || async move {
             let b = tbarrier.clone();

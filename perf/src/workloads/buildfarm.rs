@@ -87,7 +87,11 @@ async fn write_all(
 type Handles = Rc<RefCell<Vec<Option<WireHandle>>>>;
 
 fn handle(h: &Handles, i: usize) -> Result<WireHandle, OpError> {
-    h.borrow().get(i).copied().flatten().ok_or(OpError::NoHandle)
+    h.borrow()
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or(OpError::NoHandle)
 }
 
 pub async fn run(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
@@ -132,7 +136,9 @@ pub async fn run(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
                             },
                         };
                         let start = Instant::now();
-                        if let Some(h) = rec.op(start, c.conn(i).mkdir(parent, &format!("d{i:04}")).await) {
+                        if let Some(h) =
+                            rec.op(start, c.conn(i).mkdir(parent, &format!("d{i:04}")).await)
+                        {
                             d.borrow_mut()[i] = Some(h);
                         }
                         Ok(())
@@ -245,7 +251,10 @@ pub async fn run(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
                 .await;
             }
             let start = Instant::now();
-            rec.op(start, c.conn(0).rmdir(c.dir, &format!("bf-t{}", c.thread)).await);
+            rec.op(
+                start,
+                c.conn(0).rmdir(c.dir, &format!("bf-t{}", c.thread)).await,
+            );
         })
         .await?,
     );
@@ -312,7 +321,11 @@ mod tests {
         let a = make_tree(42, 200, 4000);
         let b = make_tree(42, 200, 4000);
         assert_eq!(a.files.len(), 4000);
-        assert!(a.files.iter().zip(&b.files).all(|(x, y)| x.size == y.size && x.dir == y.dir));
+        assert!(a
+            .files
+            .iter()
+            .zip(&b.files)
+            .all(|(x, y)| x.size == y.size && x.dir == y.dir));
         let small = a.files.iter().filter(|f| f.size <= 16 << 10).count();
         let big = a.files.iter().filter(|f| f.size > 100 << 10).count();
         assert!(small > 2400 && small < 3200, "small files: {small}");

@@ -35,9 +35,16 @@ async fn prepare(ctx: &Rc<Ctx>, prefix: &str, fill: bool) -> Result<Files, RunEr
         if fill {
             let io = ctx.seq_io_bytes;
             let depth = ctx.cfg.depth.max(1);
-            fill_file(nfs, h, pattern::seed_of(&name), ctx.cfg.file_size_bytes, io, depth)
-                .await
-                .map_err(&err)?;
+            fill_file(
+                nfs,
+                h,
+                pattern::seed_of(&name),
+                ctx.cfg.file_size_bytes,
+                io,
+                depth,
+            )
+            .await
+            .map_err(&err)?;
         }
         names.push(name);
         handles.push(h);
@@ -72,7 +79,8 @@ async fn write(ctx: Rc<Ctx>, random: bool) -> Result<Vec<PhaseStats>, RunError> 
     let stable = ctx.cfg.stable;
     // Written data: a fixed pattern buffer; the clone per write costs no copy.
     let data = Bytes::from(pattern::make(ctx.cfg.seed, 0, io as usize));
-    let cursors: Rc<Vec<Cell<u64>>> = Rc::new((0..files.handles.len()).map(|_| Cell::new(0)).collect());
+    let cursors: Rc<Vec<Cell<u64>>> =
+        Rc::new((0..files.handles.len()).map(|_| Cell::new(0)).collect());
     let depth = ctx.cfg.depth.max(1);
     let name = if random { "rand-write" } else { "seq-write" };
     let c2 = ctx.clone();
@@ -94,7 +102,9 @@ async fn write(ctx: Rc<Ctx>, random: bool) -> Result<Vec<PhaseStats>, RunError> 
                     let ci = s / depth;
                     let nfs = ctx.conn(ci).clone();
                     let fh = files.handles[ci];
-                    let mut rng = fastrand::Rng::with_seed(ctx.cfg.seed ^ (s as u64) << 8 ^ ctx.thread as u64);
+                    let mut rng = fastrand::Rng::with_seed(
+                        ctx.cfg.seed ^ (s as u64) << 8 ^ ctx.thread as u64,
+                    );
                     let mut written = 0u64;
                     while budget.take() {
                         let (off, wrapped) = if random {
@@ -105,13 +115,19 @@ async fn write(ctx: Rc<Ctx>, random: bool) -> Result<Vec<PhaseStats>, RunError> 
                             (b * io, b + 1 == blocks)
                         };
                         let t = Instant::now();
-                        let r = nfs.write(fh, off, data.clone(), stable.write_stability()).await;
+                        let r = nfs
+                            .write(fh, off, data.clone(), stable.write_stability())
+                            .await;
                         if let Some(ok) = rec.op(t, r) {
                             rec.add_bytes(u64::from(ok.count));
                         }
                         written += 1;
                         let commit_now = stable == StableMode::Commit
-                            && if random { written % RAND_COMMIT_EVERY == 0 } else { wrapped };
+                            && if random {
+                                written % RAND_COMMIT_EVERY == 0
+                            } else {
+                                wrapped
+                            };
                         if commit_now {
                             let t = Instant::now();
                             rec.op(t, nfs.commit(fh).await);
@@ -141,7 +157,8 @@ pub async fn read(ctx: Rc<Ctx>, random: bool) -> Result<Vec<PhaseStats>, RunErro
     });
     let size = ctx.cfg.file_size_bytes.max(io);
     let blocks = size / io;
-    let cursors: Rc<Vec<Cell<u64>>> = Rc::new((0..files.handles.len()).map(|_| Cell::new(0)).collect());
+    let cursors: Rc<Vec<Cell<u64>>> =
+        Rc::new((0..files.handles.len()).map(|_| Cell::new(0)).collect());
     let depth = ctx.cfg.depth.max(1);
     let verify = ctx.cfg.verify;
     let name = if random { "rand-read" } else { "seq-read" };
@@ -150,14 +167,21 @@ pub async fn read(ctx: Rc<Ctx>, random: bool) -> Result<Vec<PhaseStats>, RunErro
         .phase(name, true, move |rec, budget| async move {
             let (ctx, files) = (c2, f2);
             run_streams(ctx.streams(), |s| {
-                let (ctx, files, rec, budget, cursors) =
-                    (ctx.clone(), files.clone(), rec.clone(), budget.clone(), cursors.clone());
+                let (ctx, files, rec, budget, cursors) = (
+                    ctx.clone(),
+                    files.clone(),
+                    rec.clone(),
+                    budget.clone(),
+                    cursors.clone(),
+                );
                 async move {
                     let ci = s / depth;
                     let nfs = ctx.conn(ci).clone();
                     let fh = files.handles[ci];
                     let seed = pattern::seed_of(&files.names[ci]);
-                    let mut rng = fastrand::Rng::with_seed(ctx.cfg.seed ^ (s as u64) << 8 ^ ctx.thread as u64);
+                    let mut rng = fastrand::Rng::with_seed(
+                        ctx.cfg.seed ^ (s as u64) << 8 ^ ctx.thread as u64,
+                    );
                     while budget.take() {
                         let off = if random {
                             rng.u64(0..blocks) * io

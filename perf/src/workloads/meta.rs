@@ -63,7 +63,8 @@ pub async fn create(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
                         let t = Instant::now();
                         let r = async {
                             let fh = nfs.create(dir, &name).await?;
-                            nfs.write(fh, 0, data.clone(), stable.write_stability()).await?;
+                            nfs.write(fh, 0, data.clone(), stable.write_stability())
+                                .await?;
                             if stable != StableMode::FileSync {
                                 nfs.commit(fh).await?;
                             }
@@ -103,7 +104,9 @@ pub async fn stat(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
                 );
                 async move {
                     let nfs = ctx.conn(s).clone();
-                    let mut rng = fastrand::Rng::with_seed(ctx.cfg.seed ^ ((s as u64) << 8) ^ ctx.thread as u64);
+                    let mut rng = fastrand::Rng::with_seed(
+                        ctx.cfg.seed ^ ((s as u64) << 8) ^ ctx.thread as u64,
+                    );
                     let mut lookup = s % 2 == 0;
                     while budget.take() {
                         let i = rng.usize(0..names.len());
@@ -185,8 +188,13 @@ pub async fn delete(ctx: Rc<Ctx>) -> Result<Vec<PhaseStats>, RunError> {
         .phase("delete", true, move |rec, budget| async move {
             let ctx = c2;
             run_streams(ctx.streams(), |s| {
-                let (ctx, rec, budget, names, next) =
-                    (ctx.clone(), rec.clone(), budget.clone(), names.clone(), next.clone());
+                let (ctx, rec, budget, names, next) = (
+                    ctx.clone(),
+                    rec.clone(),
+                    budget.clone(),
+                    names.clone(),
+                    next.clone(),
+                );
                 async move {
                     let nfs = ctx.conn(s).clone();
                     loop {

@@ -82,7 +82,11 @@ pub(crate) async fn create_files(
         }
     })
     .await?;
-    let v = out.borrow().iter().map(|h| h.ok_or(OpError::NoHandle)).collect();
+    let v = out
+        .borrow()
+        .iter()
+        .map(|h| h.ok_or(OpError::NoHandle))
+        .collect();
     v
 }
 
@@ -103,6 +107,10 @@ pub(crate) async fn lookup_files(
         }
     })
     .await?;
-    let v = out.borrow().iter().map(|h| h.ok_or(OpError::NoHandle)).collect();
+    let v = out
+        .borrow()
+        .iter()
+        .map(|h| h.ok_or(OpError::NoHandle))
+        .collect();
     v
 }
