@@ -229,17 +229,20 @@ impl RunConfig {
     }
 }
 
-/// Parses `4096`, `64K`, `256M`, `1G` (binary units).
+/// Parses `4096`, `64K`, `256M`, `256MiB`, `1G` (binary units).
 pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 1u64 << 10),
         Some('M') => (&t[..t.len() - 1], 1 << 20),
         Some('G') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    num.trim_end_matches(['i', 'B'])
-        .parse::<u64>()
+    num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| ConfigError::BadSize(s.to_string()))
