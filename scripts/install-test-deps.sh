@@ -4,7 +4,8 @@
 #     kernel-client harness needs (qemu-system-x86, busybox-static, nfs-common, ...);
 #   - pjdfstest 0.2.2 from crates.io (skipped when already installed);
 #   - cargo-nextest (only when missing; scripts/test.sh falls back to `cargo test`);
-#   - a Python venv with pyNfsClient and pytest from PyPI;
+#   - a Python venv with pyNfsClient and pytest from PyPI, plus moto's S3 server
+#     (`moto_server`, the S3-protocol server tests/s3.rs runs on loopback);
 #   - the kernel-client cache (stock Debian kernel + initramfs), via tests/kernel-client/setup.sh
 #     unless DITTOFS_SKIP_KERNEL_CLIENT=1.
 # Prints the venv path on the last line of stdout as `VENV=<path>`.
@@ -64,6 +65,16 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.dittofs-stamp" 2>/dev/null)" 
   echo "$stamp" > "$VENV/.dittofs-stamp"
 fi
 "$VENV/bin/python" -c 'import pyNfsClient, pytest' || { log "venv $VENV is broken; delete it and rerun"; exit 1; }
+
+# --- moto's S3 server in the same venv (tests/s3.rs starts `$VENV/bin/moto_server`) ---
+# Installed apart from PY_PKGS so adding it does not rebuild an existing venv.
+MOTO_PKG='moto[server]==5.2.5'
+if ! "$VENV/bin/python" -c 'import moto, flask' 2>/dev/null || [ ! -x "$VENV/bin/moto_server" ] \
+   || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)')" != 5.2.5 ]; then
+  log "pip installing $MOTO_PKG into $VENV"
+  timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "$MOTO_PKG"
+fi
+[ -x "$VENV/bin/moto_server" ] || { log "moto_server missing from $VENV after install"; exit 1; }
 
 # --- kernel-client cache (kernel package, initramfs; pjdfstest is already there) ---
 if [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" != 1 ]; then

@@ -17,6 +17,9 @@ pub enum BlockStoreError {
     NoSpace,
     #[error("block store I/O error: {0}")]
     Io(String),
+    /// The store refused our credentials (HTTP 401/403); retrying cannot help.
+    #[error("block store access denied: {0}")]
+    Denied(String),
 }
 
 /// A store of immutable objects addressed by key.

@@ -75,7 +75,9 @@ impl From<BlockStoreError> for ContentError {
     fn from(e: BlockStoreError) -> Self {
         match e {
             BlockStoreError::NoSpace => ContentError::NoSpace,
-            other => ContentError::Io(other.to_string()),
+            e @ (BlockStoreError::NotFound(_)
+            | BlockStoreError::Io(_)
+            | BlockStoreError::Denied(_)) => ContentError::Io(e.to_string()),
         }
     }
 }

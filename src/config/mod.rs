@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub mod cidr;
 mod error;
 mod overrides;
+pub mod s3;
 pub mod validate;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ mod tests;
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ConfigSource};
 pub use overrides::Overrides;
+pub use s3::S3BlockStoreConfig;
 
 /// The commented example configuration: every key with its default.
 /// `dittofs init` writes exactly this text.
@@ -253,6 +255,8 @@ pub enum MetadataStoreConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BlockStoreConfig {
     Memory {},
+    /// An S3 bucket (AWS or any S3-protocol server); see [`S3BlockStoreConfig`].
+    S3(S3BlockStoreConfig),
 }
 
 /// Permission granted to callers that have no explicit grant.

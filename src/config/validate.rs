@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::{Cidr, Config, ConfigError, ShareConfig};
+use super::{BlockStoreConfig, Cidr, Config, ConfigError, ShareConfig};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -40,7 +40,18 @@ impl Config {
         self.validate_top()?;
         self.validate_adapters()?;
         self.validate_cache_and_wal()?;
+        self.validate_block_stores()?;
         self.validate_shares()
+    }
+
+    fn validate_block_stores(&self) -> Result<(), ConfigError> {
+        for (name, store) in &self.block_stores {
+            match store {
+                BlockStoreConfig::Memory {} => {}
+                BlockStoreConfig::S3(s3) => s3.validate(&format!("block_stores.{name}"))?,
+            }
+        }
+        Ok(())
     }
 
     fn validate_top(&self) -> Result<(), ConfigError> {

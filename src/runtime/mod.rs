@@ -54,6 +54,8 @@ pub enum StartError {
     },
     #[error("metadata store {store:?}: {message}")]
     MetadataStore { store: String, message: String },
+    #[error("block store {store:?}: {message}")]
+    BlockStore { store: String, message: String },
     #[error("{0}")]
     Unsupported(String),
     #[error("cannot start executor for core {core}: {message}")]

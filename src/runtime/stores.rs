@@ -6,6 +6,7 @@ use std::sync::Arc;
 use dittofs_shards::{BlockStore, MemoryBlockStore};
 
 use super::{ShareSetup, StartError};
+use crate::blocks::S3BlockStore;
 use crate::config::{BlockStoreConfig, Config, MetadataStoreConfig};
 use crate::fs::ShareInfo;
 use crate::meta::memory::MemoryStore;
@@ -29,10 +30,16 @@ pub(super) fn build_shares(config: &Config) -> Result<Vec<ShareSetup>, StartErro
         .map(|(name, store)| {
             let store: Arc<dyn BlockStore> = match store {
                 BlockStoreConfig::Memory {} => Arc::new(MemoryBlockStore::new()),
+                BlockStoreConfig::S3(s3) => {
+                    Arc::new(S3BlockStore::open(s3).map_err(|e| StartError::BlockStore {
+                        store: name.clone(),
+                        message: e.to_string(),
+                    })?)
+                }
             };
-            (name.as_str(), store)
+            Ok((name.as_str(), store))
         })
-        .collect();
+        .collect::<Result<_, StartError>>()?;
 
     let mut shares = Vec::with_capacity(config.shares.len());
     for (index, share) in config.shares.iter().enumerate() {
