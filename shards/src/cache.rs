@@ -29,6 +29,8 @@ pub(crate) struct FileContent {
     sealed_blocks: BTreeSet<u64>,
     /// Open blocks not yet in the block store: index → pinning WAL sequence number.
     dirty: BTreeMap<u64, u64>,
+    /// Last write or truncate (for idle sealing).
+    last_change: Option<std::time::Instant>,
 }
 
 /// Object deletions that must wait until the WAL record of the operation that
@@ -217,6 +219,7 @@ impl Cache {
             let Some(file) = self.files.get_mut(&key) else {
                 return Err(ContentError::Io("file state vanished".into()));
             };
+            file.last_change = Some(std::time::Instant::now());
             let Some(block) = file.open_blocks.get_mut(&index) else {
                 return Err(ContentError::Io("open block vanished".into()));
             };
@@ -266,6 +269,7 @@ impl Cache {
         }
         let block_bytes = self.block_bytes;
         let file = self.file(key).await?;
+        file.last_change = Some(std::time::Instant::now());
         let first_gone = size.div_ceil(block_bytes);
         let gone: Vec<u64> = file.sealed_blocks.range(first_gone..).copied().collect();
         for index in &gone {
@@ -363,6 +367,24 @@ impl Cache {
             self.seal(key, index).await?;
         }
         Ok(())
+    }
+
+    /// Seals the dirty blocks of files not changed for `idle`; returns how many.
+    pub(crate) async fn seal_idle(
+        &mut self,
+        idle: std::time::Duration,
+    ) -> Result<usize, ContentError> {
+        let now = std::time::Instant::now();
+        let idle_blocks: Vec<(ContentKey, u64)> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.last_change.is_none_or(|t| now.duration_since(t) >= idle))
+            .flat_map(|(k, f)| f.dirty.keys().map(move |&i| (*k, i)))
+            .collect();
+        for &(key, index) in &idle_blocks {
+            self.seal(key, index).await?;
+        }
+        Ok(idle_blocks.len())
     }
 
     /// Moves block `index` from the cache into the block store. The block

@@ -300,6 +300,45 @@ impl Shard {
         }
     }
 
+    /// Starts the task that seals the dirty blocks of files idle for
+    /// `flush_delay` (so content reaches the block store and WAL space is
+    /// freed without waiting for pressure) and then checkpoints the WAL. The
+    /// task ends when the shard is dropped.
+    pub fn start_idle_sealer(self: &Rc<Self>, flush_delay: Duration) {
+        let shard = Rc::downgrade(self);
+        let tick = (flush_delay / 2).max(Duration::from_millis(10));
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(tick).await;
+                let Some(shard) = shard.upgrade() else {
+                    return;
+                };
+                let sealed = match shard.lock().await {
+                    Ok(mut cache) => cache.seal_idle(flush_delay).await,
+                    Err(_) => return,
+                };
+                match sealed {
+                    Ok(0) => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        log::debug!("idle sealing failed (retried): {e}");
+                        continue;
+                    }
+                }
+                if let Some(wal) = shard.wal.clone() {
+                    let lwm = match shard.lock().await {
+                        Ok(cache) => cache.lowest_pin().unwrap_or_else(|| wal.next_seq()),
+                        Err(_) => return,
+                    };
+                    if let Err(e) = wal.checkpoint(lwm).await {
+                        log::warn!("WAL checkpoint failed: {e}");
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
     pub async fn read(
         &self,

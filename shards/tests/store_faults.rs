@@ -233,3 +233,42 @@ fn hanging_store_only_slows_down() {
         .join()
         .expect("executor thread");
 }
+
+/// A partial block of a file left idle is sealed into the store after
+/// `flush_delay` without any COMMIT or WAL pressure; while the store is down
+/// it stays in the cache and is sealed once the store is back.
+#[test]
+fn idle_files_are_sealed_after_the_flush_delay() {
+    let dir = temp("idle");
+    let store = Arc::new(FaultyStore::default());
+    LocalExecutorBuilder::default()
+        .io_memory(1 << 20)
+        .spawn(move || async move {
+            let shard = Rc::new(open(store.clone(), &dir).await);
+            shard.start_idle_sealer(Duration::from_millis(40));
+            let key = ContentKey { share: 1, ino: 3 };
+            store.down.store(true, Ordering::SeqCst);
+            shard
+                .write(key, 100, Bytes::from_static(b"idle bytes"))
+                .await
+                .expect("write");
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            assert!(store.inner.list("1/3/").expect("list").is_empty());
+            assert!(
+                store.failed_puts.load(Ordering::SeqCst) > 0,
+                "no seal was tried"
+            );
+            store.down.store(false, Ordering::SeqCst);
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            assert_eq!(
+                store.inner.list("1/3/").expect("list"),
+                vec!["1/3/0".to_owned()]
+            );
+            let object = store.inner.get("1/3/0", 100, 10).expect("get");
+            assert_eq!(&object[..], b"idle bytes");
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .expect("executor")
+        .join()
+        .expect("executor thread");
+}

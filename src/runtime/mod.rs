@@ -81,6 +81,7 @@ struct CoreSetup {
     mesh: ShardMesh,
     nfs_addr: SocketAddr,
     block_bytes: u64,
+    flush_delay_ms: u64,
     record_bytes_max: usize,
     requests_in_flight_max: usize,
     write_verifier: [u8; 8],
@@ -119,6 +120,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         mesh: shard_mesh(cores, MESH_QUEUE_LEN),
         nfs_addr,
         block_bytes: config.cache.block_bytes,
+        flush_delay_ms: config.cache.flush_delay_ms,
         record_bytes_max: config.adapters.nfs.record_bytes_max as usize,
         requests_in_flight_max: config.adapters.nfs.requests_in_flight_max as usize,
         write_verifier: write_verifier(),
@@ -208,7 +210,12 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         }
     };
     let router = match Router::join_mesh(setup.mesh.clone(), shard).await {
-        Ok(router) => Rc::new(router),
+        Ok(router) => {
+            router
+                .shard()
+                .start_idle_sealer(Duration::from_millis(setup.flush_delay_ms));
+            Rc::new(router)
+        }
         Err(e) => {
             let _ = ready.send(Err(StartError::Executor {
                 core,
