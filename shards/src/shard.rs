@@ -367,19 +367,32 @@ impl Shard {
             return Err(ContentError::TooLarge);
         }
         self.lock().await?.store(key.share)?;
-        // Reserved and applied under one lock: log order is cache order.
-        let (mut cache, slot) = self.lock_and_reserve(&wal, data.len()).await?;
-        let seq = slot.seq;
-        let applied = cache.write(key, offset, &data, Some(seq)).await;
-        drop(cache);
-        glommio::spawn_local(async move {
-            // An error is remembered by the WAL and fails every later sync.
-            let _ = wal
-                .write(slot, RecordKind::Data, key.share, key.ino, offset, &data)
-                .await;
-        })
-        .detach();
-        applied
+        // A write larger than a segment can hold goes into several records.
+        let step = wal.payload_bytes_max().max(1);
+        let mut done = 0usize;
+        while done < data.len() || data.is_empty() {
+            let piece = data.slice(done..(done + step).min(data.len()));
+            let at = offset + done as u64;
+            // Reserved and applied under one lock: log order is cache order.
+            let (mut cache, slot) = self.lock_and_reserve(&wal, piece.len()).await?;
+            let seq = slot.seq;
+            let applied = cache.write(key, at, &piece, Some(seq)).await;
+            drop(cache);
+            let wal = wal.clone();
+            done += piece.len();
+            glommio::spawn_local(async move {
+                // An error is remembered by the WAL and fails every later sync.
+                let _ = wal
+                    .write(slot, RecordKind::Data, key.share, key.ino, at, &piece)
+                    .await;
+            })
+            .detach();
+            applied?;
+            if data.is_empty() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Cuts the content to `size` bytes; durable when it returns.

@@ -201,3 +201,30 @@ fn oversized_offsets_are_refused() {
         })
     });
 }
+
+/// A write larger than a WAL segment is logged as several records, and comes
+/// back whole, before and after a restart.
+#[test]
+fn writes_larger_than_a_segment_are_split() {
+    let dir = tempdir();
+    let path = dir.0.clone();
+    run(move || {
+        Box::pin(async move {
+            let store: Arc<dyn BlockStore> = Arc::new(MemoryBlockStore::new());
+            let shard = open(&store, Some(&path)).await;
+            let key = ContentKey { share: 1, ino: 2 };
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+            shard
+                .write(key, 777, Bytes::from(data.clone()))
+                .await
+                .unwrap();
+            shard.flush(key).await.unwrap();
+            let got = shard.read(key, 777, data.len() as u32).await.unwrap();
+            assert!(got[..] == data[..]);
+            drop(shard);
+            let reborn = open(&store, Some(&path)).await;
+            let got = reborn.read(key, 777, data.len() as u32).await.unwrap();
+            assert!(got[..] == data[..]);
+        })
+    });
+}

@@ -228,6 +228,16 @@ impl Wal {
         self.state.borrow().next_seq
     }
 
+    /// Largest payload one record may carry in this log (a segment holds its
+    /// header, the record and one spare slot for a checkpoint).
+    pub fn payload_bytes_max(&self) -> usize {
+        let align = fmt::ALIGN_BYTES as u64;
+        let room = self.opts.segment_bytes - fmt::SEGMENT_HEADER_BYTES as u64 - align;
+        // record_len rounds header + payload up to the alignment.
+        let payload = (room / align * align).saturating_sub(fmt::RECORD_HEADER_BYTES as u64);
+        (payload as usize).min(fmt::MAX_PAYLOAD_BYTES)
+    }
+
     /// Reserves a slot for a record with `payload_len` bytes of payload, or
     /// `Ok(None)` when every segment is in use (the caller makes space and retries).
     pub fn try_reserve(&self, payload_len: usize) -> Result<Option<Slot>, WalError> {
