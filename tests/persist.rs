@@ -42,7 +42,11 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
 
 fn stop_cleanly(server: &mut Server) {
     let (status, killed) = server.stop();
-    assert!(!killed, "server needed SIGKILL; log:\n{}", server.log_text());
+    assert!(
+        !killed,
+        "server needed SIGKILL; log:\n{}",
+        server.log_text()
+    );
     assert!(status.success(), "server exited with {status}");
 }
 
@@ -86,8 +90,14 @@ fn namespace_content_and_handles_survive_restart() {
     assert_eq!(c.lookup(a, "renamed").unwrap().expect("lookup").object, f);
     assert_eq!(c.lookup(b, "hard").unwrap().expect("lookup").object, f);
     assert_eq!(c.lookup(root, "a").unwrap().expect("lookup a").object, a);
-    assert!(c.lookup(a, "small").unwrap().is_err(), "old name still there");
-    assert!(c.lookup(root, "gone").unwrap().is_err(), "removed dir is back");
+    assert!(
+        c.lookup(a, "small").unwrap().is_err(),
+        "old name still there"
+    );
+    assert!(
+        c.lookup(root, "gone").unwrap().is_err(),
+        "removed dir is back"
+    );
     assert_eq!(c.readlink(s).unwrap().expect("readlink"), b"b/hard");
     assert_eq!(c.read(f, 0, 4096).unwrap().expect("read"), small);
     let mut names: Vec<String> = c
@@ -105,9 +115,16 @@ fn namespace_content_and_handles_survive_restart() {
     let back = local.path().join("big.back");
     nfs_cp(&server, &server.nfs_url("big"), back.to_str().unwrap());
     assert!(fs::read(&back).unwrap() == big, "big differs after restart");
-    let linked = c.lookup(b, "big-link").unwrap().expect("a/b/big-link").object;
+    let linked = c
+        .lookup(b, "big-link")
+        .unwrap()
+        .expect("a/b/big-link")
+        .object;
     assert_eq!(linked, big_fh);
-    assert_eq!(c.read(big_fh, 5 << 20, 100).unwrap().expect("read"), &big[5 << 20..(5 << 20) + 100]);
+    assert_eq!(
+        c.read(big_fh, 5 << 20, 100).unwrap().expect("read"),
+        &big[5 << 20..(5 << 20) + 100]
+    );
     // New inodes do not reuse old ids.
     let n = c.create(root, "new").unwrap().expect("create new");
     let n_attr = c.getattr(n).unwrap().expect("getattr new");
@@ -144,8 +161,14 @@ fn embedded_default_persists_under_home() {
     drop(c);
     stop_cleanly(&mut server);
     let data_dir = home.path().join(".local/share/dittofs");
-    assert!(data_dir.join("meta").is_dir(), "no LMDB store under {data_dir:?}");
-    assert!(data_dir.join("blocks").is_dir(), "no block store under {data_dir:?}");
+    assert!(
+        data_dir.join("meta").is_dir(),
+        "no LMDB store under {data_dir:?}"
+    );
+    assert!(
+        data_dir.join("blocks").is_dir(),
+        "no block store under {data_dir:?}"
+    );
 
     let mut server = start(home.path());
     let mut c = NfsClient::connect(port).expect("connect after restart");

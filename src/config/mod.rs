@@ -78,7 +78,12 @@ fn default_data_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Pa
     let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
     if let Some(state) = var("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
         // systemd may pass several, colon-separated: the first is ours.
-        let first = state.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+        let first = state
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned();
         if Path::new(&first).is_absolute() {
             return PathBuf::from(first);
         }

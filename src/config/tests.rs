@@ -549,9 +549,13 @@ fn persistent_store_types_parse() {
 
 #[test]
 fn lmdb_map_sizes_are_checked() {
-    let small = parse("[metadata_stores.default]\ntype = \"lmdb\"\nmap_size_bytes = 4096\n").unwrap();
+    let small =
+        parse("[metadata_stores.default]\ntype = \"lmdb\"\nmap_size_bytes = 4096\n").unwrap();
     let err = small.validate().unwrap_err().to_string();
-    assert!(err.contains("metadata_stores.default.map_size_bytes"), "{err}");
+    assert!(
+        err.contains("metadata_stores.default.map_size_bytes"),
+        "{err}"
+    );
     let inverted = parse(
         "[metadata_stores.default]\ntype = \"lmdb\"\nmap_size_bytes = 1073741824\n\
          map_size_max_bytes = 1048576\n",

@@ -67,11 +67,10 @@ fn open_meta(
                 map_size_bytes: *map_size_bytes,
                 map_size_max_bytes: *map_size_max_bytes,
             };
-            let store =
-                LmdbStore::open(&path, options).map_err(|e| StartError::MetadataStore {
-                    store: name.to_owned(),
-                    message: e.to_string(),
-                })?;
+            let store = LmdbStore::open(&path, options).map_err(|e| StartError::MetadataStore {
+                store: name.to_owned(),
+                message: e.to_string(),
+            })?;
             log::info!("metadata store {name:?}: LMDB at {}", path.display());
             Arc::new(store)
         }

@@ -56,9 +56,9 @@ impl Shared {
             let name = String::from_utf8_lossy(name);
             match nodes.get(&ino) {
                 None => problem(format!("share {name}: root inode {ino} missing")),
-                Some(r) if !r.is_dir() || r.parent != ino => {
-                    problem(format!("share {name}: root {ino} is not a self-parented directory"))
-                }
+                Some(r) if !r.is_dir() || r.parent != ino => problem(format!(
+                    "share {name}: root {ino} is not a self-parented directory"
+                )),
                 Some(_) => {}
             }
             roots.insert(ino);

@@ -211,6 +211,13 @@ impl LmdbStore {
         )
     }
 
+    /// Id of the last committed write transaction: it grows by one per commit
+    /// (that changed anything), across restarts, so the difference between two
+    /// readings counts commits (fsyncs) in between.
+    pub fn last_txn_id(&self) -> u64 {
+        self.shared.env.info().last_txn_id as u64
+    }
+
     /// Checks the consistency of the whole store (see [`FsckReport`]).
     pub fn fsck(&self) -> MetaResult<FsckReport> {
         self.read(|shared, txn| shared.fsck(txn))

@@ -44,10 +44,7 @@ pub struct RenameOwned {
 impl Shared {
     /// Allocates the next inode id (ids are never reused).
     fn alloc_ino(&self, txn: &mut RwTxn<'_>) -> OpResult<InodeId> {
-        let ino = self
-            .dbs
-            .meta_u64(txn, codec::META_NEXT_INO)?
-            .unwrap_or(1);
+        let ino = self.dbs.meta_u64(txn, codec::META_NEXT_INO)?.unwrap_or(1);
         self.dbs.set_meta_u64(txn, codec::META_NEXT_INO, ino + 1)?;
         Ok(ino)
     }
@@ -198,7 +195,12 @@ impl Shared {
     }
 
     /// Whether `ino` is `ancestor` or lies below it.
-    fn is_within(&self, txn: &mut RwTxn<'_>, mut ino: InodeId, ancestor: InodeId) -> OpResult<bool> {
+    fn is_within(
+        &self,
+        txn: &mut RwTxn<'_>,
+        mut ino: InodeId,
+        ancestor: InodeId,
+    ) -> OpResult<bool> {
         let bound = self.dbs.inodes.len(txn)?;
         for _ in 0..=bound {
             if ino == ancestor {
@@ -251,7 +253,12 @@ impl Shared {
         })
     }
 
-    pub fn op_rename(&self, txn: &mut RwTxn<'_>, a: &RenameOwned, now: Timespec) -> OpResult<Renamed> {
+    pub fn op_rename(
+        &self,
+        txn: &mut RwTxn<'_>,
+        a: &RenameOwned,
+        now: Timespec,
+    ) -> OpResult<Renamed> {
         check_entry_name(&a.from_name)?;
         check_entry_name(&a.to_name)?;
         let d = &self.dbs;
@@ -451,7 +458,9 @@ impl Shared {
             Some(v) => Some(codec::decode_block(v)?),
             None => None,
         };
-        self.dbs.blocks.put(txn, &key, &codec::encode_block(block))?;
+        self.dbs
+            .blocks
+            .put(txn, &key, &codec::encode_block(block))?;
         Ok(previous)
     }
 

@@ -78,10 +78,7 @@ impl Shared {
     }
 
     pub fn q_stat(&self, txn: &RoTxn<'_>) -> OpResult<StoreStat> {
-        let used = self
-            .dbs
-            .meta_u64(txn, codec::META_USED_BYTES)?
-            .unwrap_or(0);
+        let used = self.dbs.meta_u64(txn, codec::META_USED_BYTES)?.unwrap_or(0);
         Ok(StoreStat {
             total_bytes: self.total_bytes,
             used_bytes: used.min(self.total_bytes),

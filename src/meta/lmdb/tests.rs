@@ -51,8 +51,12 @@ fn state_and_generation_survive_reopen() {
     let (root, sub, f, gen) = {
         let s = open(dir.path());
         let root = block_on(s.share_root("/export", 0o755)).unwrap();
-        let sub = block_on(s.create(root, b"sub", &dir_inode(), now)).unwrap().attr;
-        let f = block_on(s.create(sub.ino, b"f", &file(0o600), now)).unwrap().attr;
+        let sub = block_on(s.create(root, b"sub", &dir_inode(), now))
+            .unwrap()
+            .attr;
+        let f = block_on(s.create(sub.ino, b"f", &file(0o600), now))
+            .unwrap()
+            .attr;
         block_on(s.link(f.ino, root, b"f2", now)).unwrap();
         block_on(s.put_block(
             f.ino,
@@ -72,7 +76,9 @@ fn state_and_generation_survive_reopen() {
     assert_eq!((a.ino, a.generation, a.nlink), (f, gen, 2));
     assert_eq!(block_on(s.get_block(f, 0)).unwrap().unwrap().key, "k0");
     // Ids are not reused after a reopen.
-    let g = block_on(s.create(root, b"g", &file(0o600), now)).unwrap().attr;
+    let g = block_on(s.create(root, b"g", &file(0o600), now))
+        .unwrap()
+        .attr;
     assert!(g.ino > f);
     assert!(s.fsck().unwrap().problems.is_empty());
 }

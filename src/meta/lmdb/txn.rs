@@ -67,6 +67,9 @@ impl OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
+/// One `cookies` entry: (cookie, name).
+pub type CookieName = (u64, Vec<u8>);
+
 /// The named databases of one environment.
 #[derive(Debug, Clone, Copy)]
 pub struct Dbs {
@@ -187,7 +190,7 @@ impl Dbs {
         dir: InodeId,
         start: u64,
         max: usize,
-    ) -> OpResult<(Vec<(u64, Vec<u8>)>, bool)> {
+    ) -> OpResult<(Vec<CookieName>, bool)> {
         let lo = pair(dir, start);
         let hi = pair(dir, u64::MAX);
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) =
