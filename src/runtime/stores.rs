@@ -66,6 +66,7 @@ fn open_meta(
             let options = LmdbOptions {
                 map_size_bytes: *map_size_bytes,
                 map_size_max_bytes: *map_size_max_bytes,
+                no_sync: false,
             };
             let store = LmdbStore::open(&path, options).map_err(|e| StartError::MetadataStore {
                 store: name.to_owned(),

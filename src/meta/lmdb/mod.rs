@@ -65,6 +65,10 @@ const MAX_READERS: u32 = 4096;
 pub struct LmdbOptions {
     pub map_size_bytes: u64,
     pub map_size_max_bytes: u64,
+    /// Skip the fsync of each commit (MDB_NOSYNC). For tests only: changes then
+    /// survive a process crash (they are in the page cache) but not a power
+    /// loss. Not a configuration key.
+    pub no_sync: bool,
 }
 
 impl Default for LmdbOptions {
@@ -72,6 +76,7 @@ impl Default for LmdbOptions {
         LmdbOptions {
             map_size_bytes: DEFAULT_MAP_SIZE_BYTES,
             map_size_max_bytes: DEFAULT_MAP_SIZE_MAX_BYTES,
+            no_sync: false,
         }
     }
 }
@@ -139,11 +144,19 @@ impl LmdbStore {
             .map_size(map_size)
             .max_dbs(Dbs::COUNT)
             .max_readers(MAX_READERS);
+        if options.no_sync {
+            // SAFETY: MDB_NOSYNC only drops the fsync at commit; LMDB stays
+            // consistent after a process crash (it may lose the last commits on
+            // a system crash), which is what the tests that ask for it accept.
+            unsafe {
+                env_options.flags(heed::EnvFlags::NO_SYNC);
+            }
+        }
         // SAFETY: heed marks `open` unsafe because the memory map must not be
         // corrupted behind LMDB's back: the environment lives in a directory that
         // belongs to this store alone, it is opened once per process (heed keeps
         // a registry of open paths and hands back the same `Env`), and it is
-        // opened with LMDB's default, safe flags (no WRITEMAP/NOSYNC/NOLOCK).
+        // opened without WRITEMAP or NOLOCK (NOSYNC only when a test asks).
         let env = unsafe { env_options.open(&path) }.map_err(|e| backend("open", &path, e))?;
         let mut wtxn = env.write_txn().map_err(|e| backend("open", &path, e))?;
         let dbs = Dbs::create(&env, &mut wtxn).map_err(|e| backend("open", &path, e))?;
