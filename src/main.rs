@@ -31,7 +31,8 @@ enum Command {
     /// Run the server in the foreground until SIGTERM or SIGINT.
     ///
     /// Without --config, reads the default path if a file is there and otherwise
-    /// starts on the embedded default (one share /export on memory stores).
+    /// starts on the embedded default: one share /export on an LMDB metadata store
+    /// and a filesystem block store under the data directory (persistent).
     Start(StartArgs),
     /// Work with configuration files.
     #[command(subcommand)]
@@ -226,8 +227,10 @@ fn start(args: &StartArgs) -> Result<(), Failure> {
         ConfigSource::File(path) => log::info!("configuration: {}", path.display()),
         ConfigSource::Embedded => log::info!(
             "no configuration file at {}; starting on the embedded default \
-             (one share /export, memory stores; `dittofs init` writes a file to edit)",
-            config::default_config_path().display()
+             (one share /export on LMDB + filesystem blocks under {}; \
+             `dittofs init` writes a file to edit)",
+            config::default_config_path().display(),
+            config.effective_data_dir().display()
         ),
     }
     for (key, flag) in &overridden {

@@ -229,6 +229,11 @@ fn embedded_default_serves_export_and_prints_the_mount_command() {
         Command::new(common::dittofs_bin())
             .env("HOME", home.path())
             .env_remove("XDG_CONFIG_HOME")
+            // The embedded default stores under the data dir: keep it inside HOME.
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("INVOCATION_ID")
+            .env_remove("NOTIFY_SOCKET")
             .args([
                 "start",
                 "--listen",

@@ -63,7 +63,63 @@ fn default_config_path_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) ->
     config_home.join("dittofs").join("config.toml")
 }
 
+/// Where persistent stores keep their files when `data_dir` is not set.
+///
+/// `$STATE_DIRECTORY` when systemd provides one (`StateDirectory=`); else, under
+/// systemd (same detection as [`default_config_path`]), `/var/lib/dittofs`;
+/// otherwise `$XDG_DATA_HOME/dittofs`, falling back to `~/.local/share/dittofs`,
+/// and to `/var/lib/dittofs` if `$HOME` is unset.
+pub fn default_data_dir() -> PathBuf {
+    default_data_dir_from(|name| std::env::var_os(name))
+}
+
+/// The system-wide data directory (systemd deployments).
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/dittofs";
+
+fn default_data_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if let Some(state) = var("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd may pass several, colon-separated: the first is ours.
+        let first = state
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        if Path::new(&first).is_absolute() {
+            return PathBuf::from(first);
+        }
+    }
+    if set("INVOCATION_ID") || set("NOTIFY_SOCKET") {
+        return PathBuf::from(SYSTEM_DATA_DIR);
+    }
+    let data_home = match var("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => match var("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local").join("share"),
+            None => return PathBuf::from(SYSTEM_DATA_DIR),
+        },
+    };
+    data_home.join("dittofs")
+}
+
 impl Config {
+    /// `data_dir`, or [`default_data_dir`] when unset.
+    pub fn effective_data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// Whether any configured store keeps files under the data directory.
+    pub fn uses_data_dir(&self) -> bool {
+        self.metadata_stores
+            .values()
+            .any(|m| matches!(m, MetadataStoreConfig::Lmdb { path: None, .. }))
+            || self
+                .block_stores
+                .values()
+                .any(|b| matches!(b, BlockStoreConfig::Filesystem { path: None }))
+    }
+
     /// Reads and parses a configuration file. Does not validate: apply
     /// overrides first, then call [`Config::validate`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -247,16 +303,57 @@ pub struct WalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MetadataStoreConfig {
+    /// In-process, lost at exit.
     Memory {},
+    /// Embedded LMDB environment (the default).
+    Lmdb {
+        /// Directory of the environment; default `<data_dir>/meta` for the store
+        /// named "default", `<data_dir>/meta-NAME` for others.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+        /// Initial size of the memory map; it doubles when full.
+        #[serde(default = "default_map_size_bytes")]
+        map_size_bytes: u64,
+        /// The map never grows past this; then writes fail with "no space".
+        #[serde(default = "default_map_size_max_bytes")]
+        map_size_max_bytes: u64,
+    },
+}
+
+fn default_map_size_bytes() -> u64 {
+    crate::meta::lmdb::DEFAULT_MAP_SIZE_BYTES
+}
+
+fn default_map_size_max_bytes() -> u64 {
+    crate::meta::lmdb::DEFAULT_MAP_SIZE_MAX_BYTES
 }
 
 /// `[block_stores.NAME]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BlockStoreConfig {
+    /// In-process, lost at exit.
     Memory {},
     /// An S3 bucket (AWS or any S3-protocol server); see [`S3BlockStoreConfig`].
     S3(S3BlockStoreConfig),
+    /// One file per block under a local directory (the default).
+    Filesystem {
+        /// Default `<data_dir>/blocks` for the store named "default",
+        /// `<data_dir>/blocks-NAME` for others.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+}
+
+/// Default path of a persistent store: `<data_dir>/<kind>` for the store named
+/// "default", `<data_dir>/<kind>-<name>` for the others (so two stores never
+/// share a directory).
+pub fn default_store_path(data_dir: &Path, kind: &str, name: &str) -> PathBuf {
+    if name == "default" {
+        data_dir.join(kind)
+    } else {
+        data_dir.join(format!("{kind}-{name}"))
+    }
 }
 
 /// Permission granted to callers that have no explicit grant.
@@ -319,9 +416,16 @@ impl Default for Config {
             wal: WalConfig::default(),
             metadata_stores: BTreeMap::from([(
                 "default".to_owned(),
-                MetadataStoreConfig::Memory {},
+                MetadataStoreConfig::Lmdb {
+                    path: None,
+                    map_size_bytes: default_map_size_bytes(),
+                    map_size_max_bytes: default_map_size_max_bytes(),
+                },
             )]),
-            block_stores: BTreeMap::from([("default".to_owned(), BlockStoreConfig::Memory {})]),
+            block_stores: BTreeMap::from([(
+                "default".to_owned(),
+                BlockStoreConfig::Filesystem { path: None },
+            )]),
             shares: vec![ShareConfig::default()],
         }
     }

@@ -479,3 +479,88 @@ fn default_path_selection() {
         Path::new(SYSTEM_CONFIG_PATH)
     );
 }
+
+#[test]
+fn default_data_dir_selection() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| std::ffi::OsString::from(v))
+        }
+    };
+    assert_eq!(
+        default_data_dir_from(env(&[("HOME", "/home/u")])),
+        Path::new("/home/u/.local/share/dittofs")
+    );
+    assert_eq!(
+        default_data_dir_from(env(&[("HOME", "/home/u"), ("XDG_DATA_HOME", "/x")])),
+        Path::new("/x/dittofs")
+    );
+    assert_eq!(
+        default_data_dir_from(env(&[("HOME", "/home/u"), ("INVOCATION_ID", "abc")])),
+        Path::new(SYSTEM_DATA_DIR)
+    );
+    assert_eq!(
+        default_data_dir_from(env(&[
+            ("INVOCATION_ID", "abc"),
+            ("STATE_DIRECTORY", "/var/lib/ditto2:/var/lib/other")
+        ])),
+        Path::new("/var/lib/ditto2")
+    );
+    assert_eq!(default_data_dir_from(env(&[])), Path::new(SYSTEM_DATA_DIR));
+}
+
+#[test]
+fn persistent_store_types_parse() {
+    let config = parse(
+        "[metadata_stores.default]\ntype = \"lmdb\"\npath = \"/m\"\n\
+         [metadata_stores.fast]\ntype = \"memory\"\n\
+         [block_stores.default]\ntype = \"filesystem\"\npath = \"/b\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.metadata_stores["default"],
+        MetadataStoreConfig::Lmdb {
+            path: Some("/m".into()),
+            map_size_bytes: 1 << 30,
+            map_size_max_bytes: 1 << 38,
+        }
+    );
+    assert_eq!(
+        config.block_stores["default"],
+        BlockStoreConfig::Filesystem {
+            path: Some("/b".into())
+        }
+    );
+    config.validate().unwrap();
+    assert!(!config.uses_data_dir());
+    assert!(Config::default().uses_data_dir());
+    assert_eq!(
+        default_store_path(Path::new("/d"), "meta", "default"),
+        Path::new("/d/meta")
+    );
+    assert_eq!(
+        default_store_path(Path::new("/d"), "meta", "x"),
+        Path::new("/d/meta-x")
+    );
+}
+
+#[test]
+fn lmdb_map_sizes_are_checked() {
+    let small =
+        parse("[metadata_stores.default]\ntype = \"lmdb\"\nmap_size_bytes = 4096\n").unwrap();
+    let err = small.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("metadata_stores.default.map_size_bytes"),
+        "{err}"
+    );
+    let inverted = parse(
+        "[metadata_stores.default]\ntype = \"lmdb\"\nmap_size_bytes = 1073741824\n\
+         map_size_max_bytes = 1048576\n",
+    )
+    .unwrap();
+    let err = inverted.validate().unwrap_err().to_string();
+    assert!(err.contains("map_size_max_bytes"), "{err}");
+}

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::{BlockStoreConfig, Cidr, Config, ConfigError, ShareConfig};
+use super::{BlockStoreConfig, Cidr, Config, ConfigError, MetadataStoreConfig, ShareConfig};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -28,6 +28,8 @@ pub const BLOCK_BYTES_MAX: u64 = 64 * MIB;
 pub const SHARD_BLOCKS_MIN: u64 = 4;
 /// WAL segments are written with O_DIRECT, so their size is a multiple of this.
 pub const WAL_ALIGN_BYTES: u64 = 4096;
+/// Smallest initial LMDB map.
+pub const LMDB_MAP_BYTES_MIN: u64 = MIB;
 /// Longest share name (SMB's limit for share names).
 pub const SHARE_NAME_CHARS_MAX: usize = 80;
 /// Accepted `logging.level` values.
@@ -38,6 +40,7 @@ impl Config {
     /// The error names no file: callers attach it with [`ConfigError::in_file`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_top()?;
+        self.validate_stores()?;
         self.validate_adapters()?;
         self.validate_cache_and_wal()?;
         self.validate_block_stores()?;
@@ -47,7 +50,7 @@ impl Config {
     fn validate_block_stores(&self) -> Result<(), ConfigError> {
         for (name, store) in &self.block_stores {
             match store {
-                BlockStoreConfig::Memory {} => {}
+                BlockStoreConfig::Memory {} | BlockStoreConfig::Filesystem { .. } => {}
                 BlockStoreConfig::S3(s3) => s3.validate(&format!("block_stores.{name}"))?,
             }
         }
@@ -73,6 +76,31 @@ impl Config {
                     LOG_LEVELS.join(", ")
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_stores(&self) -> Result<(), ConfigError> {
+        for (name, store) in &self.metadata_stores {
+            if let MetadataStoreConfig::Lmdb {
+                map_size_bytes,
+                map_size_max_bytes,
+                ..
+            } = store
+            {
+                if *map_size_bytes < LMDB_MAP_BYTES_MIN {
+                    return Err(ConfigError::invalid(
+                        format!("metadata_stores.{name}.map_size_bytes"),
+                        format!("{map_size_bytes} is below {LMDB_MAP_BYTES_MIN} (1 MiB)"),
+                    ));
+                }
+                if map_size_max_bytes < map_size_bytes {
+                    return Err(ConfigError::invalid(
+                        format!("metadata_stores.{name}.map_size_max_bytes"),
+                        format!("{map_size_max_bytes} is below map_size_bytes ({map_size_bytes})"),
+                    ));
+                }
+            }
         }
         Ok(())
     }

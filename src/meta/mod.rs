@@ -44,6 +44,7 @@
 //! * Size of a directory is reported as a nominal `4096`; of a symlink, the
 //!   length of its target.
 
+pub mod lmdb;
 pub mod memory;
 
 #[cfg(test)]

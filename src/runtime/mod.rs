@@ -56,6 +56,11 @@ pub enum StartError {
     MetadataStore { store: String, message: String },
     #[error("block store {store:?}: {message}")]
     BlockStore { store: String, message: String },
+    #[error("cannot create data directory {}: {source} (set data_dir or --data-dir)", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("cannot start executor for core {core}: {message}")]

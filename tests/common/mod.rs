@@ -6,6 +6,8 @@
 //! else the one cargo built for this test (`CARGO_BIN_EXE_dittofs`).
 #![allow(dead_code)]
 
+pub mod nfs_client;
+
 use std::fs;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -97,6 +99,20 @@ squash = "none"
     )
 }
 
+/// Like [`memory_config`] but on the persistent defaults: an LMDB metadata store
+/// and a filesystem block store under `data_dir`.
+pub fn lmdb_config(port: u16, data_dir: &Path) -> String {
+    memory_config(port, data_dir)
+        .replace(
+            "[metadata_stores.default]\ntype = \"memory\"",
+            "[metadata_stores.default]\ntype = \"lmdb\"",
+        )
+        .replace(
+            "[block_stores.default]\ntype = \"memory\"",
+            "[block_stores.default]\ntype = \"filesystem\"",
+        )
+}
+
 /// A running `dittofs start` process; stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Server {
     child: Option<Child>,
@@ -124,10 +140,40 @@ impl Server {
         panic!("dittofs did not start: {last_err}");
     }
 
+    /// Starts the binary with data directory `data` (kept by the caller, so a
+    /// later server can restart on the same stores).
+    pub fn start_on_data(data: &Path, make_config: impl Fn(u16, &Path) -> String) -> Server {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start_at(&make_config, Some(data)) {
+                Ok(s) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("dittofs did not start: {last_err}");
+    }
+
+    /// Kills the server with SIGKILL (by PID) and reaps it: a crash.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server already stopped");
+        signal(child.id(), libc::SIGKILL);
+        child.wait().expect("wait after SIGKILL")
+    }
+
     fn try_start(make_config: &impl Fn(u16, &Path) -> String) -> Result<Server, String> {
+        Self::try_start_at(make_config, None)
+    }
+
+    fn try_start_at(
+        make_config: &impl Fn(u16, &Path) -> String,
+        data: Option<&Path>,
+    ) -> Result<Server, String> {
         let dir = TempDir::new("server");
         let port = free_port();
-        let data = dir.path().join("data");
+        let data = match data {
+            Some(d) => d.to_path_buf(),
+            None => dir.path().join("data"),
+        };
         fs::create_dir_all(&data).expect("create data dir");
         let conf = dir.path().join("dittofs.toml");
         fs::write(&conf, make_config(port, &data)).expect("write config");

@@ -4,12 +4,14 @@
 # Builds nothing: pass the release binary.
 #
 # usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest all|none|PAT,..] [--min-pass N] [--timeout S]
-#                        [--mount-port N]
+#                        [--mount-port N] [--store lmdb|memory]
 #   BIN          the dittofs binary (must not live under /tmp, /run, /srv or /var/{log,cache,tmp},
 #                or it is shared into the guest with --share)
 #   --out        results (default: <repo>/target/kernel-client/nfs)
 #   --min-pass   with --pjdfstest all (the default): fail when fewer tests pass
 #                (default: the number in pjdfstest-min-pass)
+#   --store      lmdb (default, like the embedded default): LMDB metadata + filesystem blocks
+#                under the guest's /tmp/dittofs-data; memory: both stores in memory
 #   --mount-port only to check this script against a server whose MOUNT port is not the NFS port
 #                (e.g. NFS-Ganesha, 12048); dittofs serves MOUNT on 12049
 #   env DITTOFS_KC_RUST_LOG: the server's RUST_LOG in the guest (default info)
@@ -18,10 +20,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${1:?usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest PAT] [--min-pass N] [--timeout S]}; shift
-OUT=$ROOT/target/kernel-client/nfs PJ=all MIN_PASS=$(tr -dc 0-9 < "$HERE/pjdfstest-min-pass") TIMEOUT=900 MOUNT_PORT=12049
+OUT=$ROOT/target/kernel-client/nfs PJ=all MIN_PASS=$(tr -dc 0-9 < "$HERE/pjdfstest-min-pass") TIMEOUT=900 MOUNT_PORT=12049 STORE=lmdb
 while [ $# -gt 0 ]; do
   case $1 in
-    --out) OUT=$2;; --pjdfstest) PJ=$2;; --min-pass) MIN_PASS=$2;; --timeout) TIMEOUT=$2;; --mount-port) MOUNT_PORT=$2;;
+    --out) OUT=$2;; --pjdfstest) PJ=$2;; --min-pass) MIN_PASS=$2;; --timeout) TIMEOUT=$2;; --mount-port) MOUNT_PORT=$2;; --store) STORE=$2;;
     *) echo "run-dittofs.sh: unknown option $1" >&2; exit 1;;
   esac
   shift 2
@@ -29,10 +31,16 @@ done
 BIN=$(readlink -f "$BIN")
 [ -x "$BIN" ] || { echo "run-dittofs.sh: $BIN is not an executable" >&2; exit 1; }
 PORT=12049
+case $STORE in
+  lmdb) META_TYPE=lmdb BLOCK_TYPE=filesystem;;
+  memory) META_TYPE=memory BLOCK_TYPE=memory;;
+  *) echo "run-dittofs.sh: --store must be lmdb or memory, not $STORE" >&2; exit 1;;
+esac
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 
 # The config lives in OUT, which the guest sees at $KC_OUT (/run/kc/out). The data dir is on
-# the guest's /tmp (a fresh ext4 disk, O_DIRECT works there).
+# the guest's /tmp (a fresh ext4 disk, O_DIRECT works there); persistent stores keep their
+# files there by default (<data_dir>/meta, <data_dir>/blocks).
 cat > "$OUT/dittofs.toml" <<TOML
 data_dir = "/tmp/dittofs-data"
 listen = "127.0.0.1"
@@ -48,10 +56,10 @@ segments_per_core = 4
 port = $PORT
 
 [metadata_stores.default]
-type = "memory"
+type = "$META_TYPE"
 
 [block_stores.default]
-type = "memory"
+type = "$BLOCK_TYPE"
 
 [[shares]]
 name = "/export"
@@ -79,7 +87,7 @@ rc=0
   --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml" \
   --share "$BIN" --pjdfstest "$PJ" --cmd "$ROUNDTRIP" --timeout "$TIMEOUT" --out "$OUT" || rc=$?
 
-echo "== kernel client results in $OUT"
+echo "== kernel client results in $OUT (stores: $STORE)"
 [ -f "$OUT/cmd.txt" ] && sed 's/^/   cmd: /' "$OUT/cmd.txt"
 if [ -f "$OUT/pjdfstest.txt" ]; then
   tail -1 "$OUT/pjdfstest.txt"
