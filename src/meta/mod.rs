@@ -45,6 +45,7 @@
 //!   length of its target.
 
 pub mod memory;
+pub mod postgres;
 
 #[cfg(test)]
 pub mod conformance;
