@@ -19,10 +19,21 @@ pub(super) fn build_shares(config: &Config) -> Result<Vec<ShareSetup>, StartErro
         .map(|(name, store)| {
             let store: Arc<dyn MetadataStore> = match store {
                 MetadataStoreConfig::Memory {} => Arc::new(MemoryStore::new()),
+                MetadataStoreConfig::Postgres { .. } => {
+                    let opts = crate::meta::postgres::PgOptions::from_config(store)
+                        .ok_or_else(|| StartError::Unsupported("postgres options".into()))?;
+                    let pg = crate::meta::postgres::PostgresStore::open(&opts).map_err(|e| {
+                        StartError::MetadataStore {
+                            store: name.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    Arc::new(pg)
+                }
             };
-            (name.as_str(), store)
+            Ok((name.as_str(), store))
         })
-        .collect();
+        .collect::<Result<_, StartError>>()?;
     let blocks: BTreeMap<&str, Arc<dyn BlockStore>> = config
         .block_stores
         .iter()

@@ -53,6 +53,26 @@ pub struct PgOptions {
     pub statement_timeout_ms: u64,
 }
 
+impl PgOptions {
+    /// The options of a `type = "postgres"` store (None for other types).
+    pub fn from_config(store: &crate::config::MetadataStoreConfig) -> Option<PgOptions> {
+        match store {
+            crate::config::MetadataStoreConfig::Postgres {
+                url,
+                pool_size,
+                connect_timeout_ms,
+                statement_timeout_ms,
+            } => Some(PgOptions {
+                url: url.clone(),
+                pool_size: *pool_size,
+                connect_timeout_ms: *connect_timeout_ms,
+                statement_timeout_ms: *statement_timeout_ms,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Failure to open the store.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
