@@ -3,8 +3,8 @@
 //!
 //! The sync `postgres` client runs on a pool of dedicated threads
 //! ([`pool`]); the trait methods send a job there and await a oneshot, so a
-//! data core never blocks on the database. Mutations run SERIALIZABLE and are
-//! re-run on serialization failures ([`ops`]); reads use one snapshot.
+//! data core never blocks on the database. Mutations lock the rows they depend
+//! on and are re-run on deadlocks ([`ops`]); reads use one snapshot.
 //! Inode ids come from a sequence and are never reused, and every inode of a
 //! database carries the database's generation (drawn once when its schema is
 //! created), so NFS handles stay valid across server restarts. The schema is
@@ -376,6 +376,7 @@ impl MetadataStore for PostgresStore {
         block: BlockRef,
     ) -> MetaFuture<'_, Option<BlockRef>> {
         self.write(move |tx| {
+            rows::lock_block_map(tx, ino)?;
             let old = tx
                 .query_opt(
                     "SELECT idx, key, len, generation FROM blocks WHERE ino = $1 AND idx = $2",
@@ -424,6 +425,7 @@ impl MetadataStore for PostgresStore {
 
     fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>> {
         self.write(move |tx| {
+            rows::lock_block_map(tx, ino)?;
             let mut dropped: Vec<_> = tx
                 .query(
                     "DELETE FROM blocks WHERE ino = $1 AND idx >= $2 \

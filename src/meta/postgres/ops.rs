@@ -1,16 +1,20 @@
 //! The namespace mutations, each one transaction on the pool: every
 //! precondition is checked before the first write, exactly as the memory store
 //! does, so both stores answer identically (the conformance suite checks it).
-//! Atomicity against concurrent callers comes from SERIALIZABLE isolation: a
-//! transaction that raced another is aborted by PostgreSQL and re-run by the
-//! pool from the start, re-checking everything.
+//! Atomicity against concurrent callers: each job runs READ COMMITTED and first
+//! locks (`FOR UPDATE`, ascending ids) the directories whose entries it reads or
+//! changes, then the inodes whose attributes it changes; every writer of a
+//! directory's entries holds that directory's row lock, so the checks stay true
+//! until commit. Moving a directory to another parent also takes a global
+//! advisory lock (the ancestry walk). Deadlocks and lock-busy errors roll back
+//! and the pool re-runs the job from the start.
 
 use postgres::Transaction;
 
 use super::pool::TxResult;
 use super::rows::{
-    delete_entry, dir_node, entry, ftype_code, has_entries, i, insert_entry, is_within, node,
-    store_attr, touch_dir, unlink_inode,
+    delete_entry, dir_node, entry, ftype_code, has_entries, i, insert_entry, is_within, lock,
+    lock_dir_moves, node, store_attr, touch_dir, unlink_inode,
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
 use crate::meta::{
@@ -129,6 +133,7 @@ pub fn create(
     now: Timespec,
 ) -> TxResult<Created> {
     check_entry_name(name)?;
+    lock(tx, &[dir])?;
     let d = dir_node(tx, dir)?;
     let before = pre(&d.attr);
     if let Some(ino) = entry(tx, dir, name)? {
@@ -176,12 +181,14 @@ pub fn remove(
     now: Timespec,
 ) -> TxResult<Removed> {
     check_entry_name(name)?;
+    lock(tx, &[dir])?;
     let d = dir_node(tx, dir)?;
     let before = pre(&d.attr);
     let ino = entry(tx, dir, name)?.ok_or(MetaError::NoEntry)?;
     if expect.is_some_and(|e| e != ino) {
         return Err(MetaError::Conflict.into());
     }
+    lock(tx, &[ino])?;
     let victim_is_dir = node(tx, ino)?.is_dir();
     match kind {
         RemoveKind::NonDirectory if victim_is_dir => return Err(MetaError::IsDirectory.into()),
@@ -206,6 +213,7 @@ pub fn remove(
 pub fn rename(tx: &mut Transaction<'_>, a: &RenameOwned, now: Timespec) -> TxResult<Renamed> {
     check_entry_name(&a.from_name)?;
     check_entry_name(&a.to_name)?;
+    lock(tx, &[a.from_dir, a.to_dir])?;
     let from_before = pre(&node(tx, a.from_dir)?.attr);
     let to_before = pre(&node(tx, a.to_dir)?.attr);
     dir_node(tx, a.from_dir)?;
@@ -231,7 +239,11 @@ pub fn rename(tx: &mut Transaction<'_>, a: &RenameOwned, now: Timespec) -> TxRes
             replaced: None,
         });
     }
+    lock(tx, &[src, dst.unwrap_or(src)])?;
     let src_is_dir = node(tx, src)?.is_dir();
+    if src_is_dir && a.from_dir != a.to_dir {
+        lock_dir_moves(tx)?;
+    }
     if src_is_dir && is_within(tx, a.to_dir, src)? {
         return Err(MetaError::InvalidArgument.into());
     }
@@ -299,6 +311,7 @@ pub fn link(
     now: Timespec,
 ) -> TxResult<Linked> {
     check_entry_name(name)?;
+    lock(tx, &[ino, dir])?;
     let n = node(tx, ino)?;
     if n.is_dir() {
         return Err(MetaError::IsDirectory.into());
@@ -332,6 +345,7 @@ pub fn set_attr(
     c: &AttrChange,
     now: Timespec,
 ) -> TxResult<(PreOpAttr, Attr)> {
+    lock(tx, &[ino])?;
     let n = node(tx, ino)?;
     let before = pre(&n.attr);
     if c.guard_ctime.is_some_and(|g| g != n.attr.ctime) {

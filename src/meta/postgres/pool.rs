@@ -26,7 +26,7 @@ use postgres::{Client, IsolationLevel, NoTls, Transaction};
 use crate::meta::{MetaError, MetaFuture, MetaResult};
 
 /// Attempts of one job on serialization failures before giving up.
-pub const SERIALIZATION_ATTEMPTS_MAX: u32 = 24;
+pub const SERIALIZATION_ATTEMPTS_MAX: u32 = 64;
 /// Jobs waiting for a worker before calls are refused.
 pub const QUEUE_JOBS_MAX: usize = 16 * 1024;
 /// At most one outage log line per this interval.
@@ -58,7 +58,8 @@ pub type TxResult<T> = Result<T, TxError>;
 /// How a job's transaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Mutations: SERIALIZABLE, retried on serialization failures.
+    /// Mutations: READ COMMITTED; every job locks the rows it depends on
+    /// (`SELECT ... FOR UPDATE`) before reading them. Retried on deadlocks.
     Write,
     /// Reads: one REPEATABLE READ READ ONLY snapshot.
     Read,
@@ -128,15 +129,36 @@ pub struct Worker {
     broken: bool,
 }
 
+/// Serialization failures, deadlocks, a unique key taken by a racing
+/// transaction (two first `share_root`s) and [`busy`]: the job is re-run.
 fn is_retryable(e: &postgres::Error) -> bool {
     matches!(
         e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::LOCK_NOT_AVAILABLE
     )
 }
 
+/// The connection is gone: no SQLSTATE (I/O), a connection exception (08xxx)
+/// or an operator intervention such as a server shutdown (57P0x).
+fn is_connection_loss(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(c) => c.code().starts_with("08") || c.code().starts_with("57P0"),
+    }
+}
+
 fn backend(e: &postgres::Error) -> MetaError {
-    MetaError::Backend(format!("postgres: {e}"))
+    match e.as_db_error() {
+        Some(db) => MetaError::Backend(format!(
+            "postgres: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
+        None => MetaError::Backend(format!("postgres: {e}")),
+    }
 }
 
 /// Connection state of one worker (apart from the job loop, so a broken
@@ -196,7 +218,7 @@ impl Worker {
             let builder = match mode {
                 Mode::Write => client
                     .build_transaction()
-                    .isolation_level(IsolationLevel::Serializable),
+                    .isolation_level(IsolationLevel::ReadCommitted),
                 Mode::Read => client
                     .build_transaction()
                     .isolation_level(IsolationLevel::RepeatableRead)
@@ -204,7 +226,7 @@ impl Worker {
             };
             let mut tx = match builder.start() {
                 Ok(tx) => tx,
-                Err(e) if e.code().is_none() => {
+                Err(e) if is_connection_loss(&e) => {
                     // The connection broke before anything was sent: reconnect once.
                     self.broken = true;
                     health.report_down(&e.to_string());
@@ -227,7 +249,7 @@ impl Worker {
                     std::thread::sleep(backoff(attempt));
                 }
                 Err(TxError::Db(e)) => {
-                    if e.code().is_none() {
+                    if is_connection_loss(&e) {
                         self.broken = true;
                         health.report_down(&e.to_string());
                     }
@@ -238,14 +260,14 @@ impl Worker {
     }
 }
 
-/// Exponential backoff with jitter: ~0.2 ms doubling, at most ~50 ms.
+/// Exponential backoff with jitter: ~0.2 ms doubling, at most ~20 ms.
 fn backoff(attempt: u32) -> Duration {
     static SEED: AtomicU64 = AtomicU64::new(0x2545_F491_4F6C_DD1D);
     let mut x = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     let base_us = 200u64 << attempt.min(8);
-    let us = base_us.min(50_000);
+    let us = base_us.min(20_000);
     Duration::from_micros(us / 2 + x % (us / 2 + 1))
 }
 

@@ -243,3 +243,49 @@ pub fn is_within(tx: &mut Transaction<'_>, ino: InodeId, ancestor: InodeId) -> T
     )?;
     Ok(row.get(0))
 }
+
+/// Locks the rows of `inos` (`SELECT ... FOR UPDATE`, in ascending id order so
+/// that two jobs never wait on each other in a cycle). Every mutation locks
+/// the directories whose entries it reads or changes and the inodes whose
+/// attributes it changes before reading them, so under READ COMMITTED what it
+/// read stays true until it commits. Missing rows are skipped (the following
+/// read reports `NoInode`).
+pub fn lock(tx: &mut Transaction<'_>, inos: &[InodeId]) -> TxResult<()> {
+    let ids: Vec<i64> = inos.iter().map(|&n| i(n)).collect();
+    tx.query(
+        "SELECT ino FROM inodes WHERE ino = ANY($1) ORDER BY ino FOR UPDATE",
+        &[&ids],
+    )?;
+    Ok(())
+}
+
+/// Advisory lock key serializing renames that move a directory to another
+/// parent (the ancestry check must not race another such move), like the VFS
+/// rename mutex.
+const DIR_MOVE_LOCK: i64 = 0x0064_6974_746f_6672;
+
+/// Takes the directory-move lock without waiting; a held lock fails with
+/// 55P03, which makes the pool re-run the job after a backoff (waiting here
+/// while holding row locks could deadlock).
+pub fn lock_dir_moves(tx: &mut Transaction<'_>) -> TxResult<()> {
+    let got: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&DIR_MOVE_LOCK])?
+        .get(0);
+    if got {
+        return Ok(());
+    }
+    // Raise a real 55P03 so the pool's retry logic sees a database error.
+    tx.batch_execute(
+        "DO $$ BEGIN RAISE EXCEPTION 'directory move in progress' USING ERRCODE = '55P03'; END $$",
+    )?;
+    Ok(())
+}
+
+/// Serializes block-map changes of one file (its inode row may not exist).
+pub fn lock_block_map(tx: &mut Transaction<'_>, ino: InodeId) -> TxResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(2, hashint8($1))",
+        &[&i(ino)],
+    )?;
+    Ok(())
+}
