@@ -4,7 +4,7 @@
 # Builds nothing: pass the release binary.
 #
 # usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest all|none|PAT,..] [--min-pass N] [--timeout S]
-#                        [--mount-port N]
+#                        [--mount-port N] [--store postgres]
 #   BIN          the dittofs binary (must not live under /tmp, /run, /srv or /var/{log,cache,tmp},
 #                or it is shared into the guest with --share)
 #   --out        results (default: <repo>/target/kernel-client/nfs)
@@ -12,15 +12,18 @@
 #                (default: the number in pjdfstest-min-pass)
 #   --mount-port only to check this script against a server whose MOUNT port is not the NFS port
 #                (e.g. NFS-Ganesha, 12048); dittofs serves MOUNT on 12049
+#   --store postgres  metadata in a throwaway PostgreSQL started in the guest
+#                (dittofs-with-pg.sh); default: the memory store
 #   env DITTOFS_KC_RUST_LOG: the server's RUST_LOG in the guest (default info)
 # Exit 0 only when the guest mounted, the roundtrip matched, pjdfstest passed >= min-pass.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${1:?usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest PAT] [--min-pass N] [--timeout S]}; shift
-OUT=$ROOT/target/kernel-client/nfs PJ=all MIN_PASS=$(tr -dc 0-9 < "$HERE/pjdfstest-min-pass") TIMEOUT=900 MOUNT_PORT=12049
+OUT=$ROOT/target/kernel-client/nfs PJ=all MIN_PASS=$(tr -dc 0-9 < "$HERE/pjdfstest-min-pass") TIMEOUT=900 MOUNT_PORT=12049 STORE=memory
 while [ $# -gt 0 ]; do
   case $1 in
+    --store) STORE=$2;;
     --out) OUT=$2;; --pjdfstest) PJ=$2;; --min-pass) MIN_PASS=$2;; --timeout) TIMEOUT=$2;; --mount-port) MOUNT_PORT=$2;;
     *) echo "run-dittofs.sh: unknown option $1" >&2; exit 1;;
   esac
@@ -68,9 +71,13 @@ echo "local=$a"; echo "nfs  =$b"
 [ "$a" = "$b" ] && [ "$size" = 67108864 ] && echo "roundtrip OK" || { echo "roundtrip MISMATCH"; exit 1; }
 rm -f "$MNT/roundtrip.bin"'
 
+SERVER="exec $BIN start --config \$KC_OUT/dittofs.toml"
+case $STORE in
+  postgres) SERVER="exec $HERE/dittofs-with-pg.sh $BIN \$KC_OUT/dittofs.toml";;
+esac
 rc=0
 "$HERE/run.sh" --proto nfs --port $PORT --mount-port "$MOUNT_PORT" --export /export \
-  --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml" \
+  --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} $SERVER" \
   --share "$BIN" --pjdfstest "$PJ" --cmd "$ROUNDTRIP" --timeout "$TIMEOUT" --out "$OUT" || rc=$?
 
 echo "== kernel client results in $OUT"
