@@ -96,9 +96,7 @@ fn nfs_roundtrip_on_postgres_and_the_tree_survives_a_restart() {
     let server = Server::start_with(pg_config(&url));
     for name in ["a.bin", "b.bin"] {
         let out = run_bounded(
-            tool("nfs-cp")
-                .arg(&src)
-                .arg(server.nfs_url(name)),
+            tool("nfs-cp").arg(&src).arg(server.nfs_url(name)),
             TOOL_TIMEOUT,
         );
         ok(out, "nfs-cp in", &server);
@@ -109,7 +107,10 @@ fn nfs_roundtrip_on_postgres_and_the_tree_survives_a_restart() {
         TOOL_TIMEOUT,
     );
     ok(out, "nfs-cp out", &server);
-    assert!(std::fs::read(&back).expect("read back") == data, "content differs");
+    assert!(
+        std::fs::read(&back).expect("read back") == data,
+        "content differs"
+    );
     let listing = nfs_ls(&server);
     for name in ["a.bin", "b.bin"] {
         assert!(listing.contains(name), "{name} missing:\n{listing}");
@@ -169,7 +170,9 @@ fn a_lost_database_gives_errors_not_hangs_and_calls_recover() {
         "expected an I/O or JUKEBOX error, got: {stderr}"
     );
     assert!(
-        server.log_text().contains("postgres metadata store unavailable"),
+        server
+            .log_text()
+            .contains("postgres metadata store unavailable"),
         "outage not logged:\n{}",
         server.log_text()
     );
@@ -199,7 +202,10 @@ fn a_lost_database_gives_errors_not_hangs_and_calls_recover() {
         .log_text()
         .matches("postgres metadata store unavailable")
         .count();
-    assert!(outages <= 3, "outage logged {outages} times: not rate-limited");
+    assert!(
+        outages <= 3,
+        "outage logged {outages} times: not rate-limited"
+    );
 }
 
 fn opts(url: String, pool_size: usize) -> PgOptions {
@@ -246,8 +252,13 @@ fn concurrent_renames_between_two_directories_stay_consistent() {
             .expect("file");
     }
     for k in 0..subdirs {
-        block_on(store.create(a, format!("d{k}").as_bytes(), &file(FileType::Directory), now))
-            .expect("subdir");
+        block_on(store.create(
+            a,
+            format!("d{k}").as_bytes(),
+            &file(FileType::Directory),
+            now,
+        ))
+        .expect("subdir");
     }
     let started = Instant::now();
     let threads: Vec<_> = (0..8u64)
@@ -257,7 +268,9 @@ fn concurrent_renames_between_two_directories_stay_consistent() {
                 let mut done = 0u32;
                 let mut x = t * 7919 + 1;
                 for _ in 0..150 {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let pick = (x >> 33) as usize % (files + subdirs);
                     let name = if pick < files {
                         format!("f{pick}")
@@ -292,20 +305,41 @@ fn concurrent_renames_between_two_directories_stay_consistent() {
             .entries
     };
     let (in_a, in_b) = (list(a), list(b));
-    assert_eq!(in_a.len() + in_b.len(), files + subdirs, "entries lost or duplicated");
+    assert_eq!(
+        in_a.len() + in_b.len(),
+        files + subdirs,
+        "entries lost or duplicated"
+    );
     let mut names: Vec<_> = in_a.iter().chain(&in_b).map(|e| e.name.clone()).collect();
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), files + subdirs, "a name is in both directories");
+    assert_eq!(
+        names.len(),
+        files + subdirs,
+        "a name is in both directories"
+    );
     for e in in_a.iter().chain(&in_b) {
         let attr = e.attr.as_ref().expect("attr");
-        let want = if attr.ftype == FileType::Directory { 2 } else { 1 };
-        assert_eq!(attr.nlink, want, "nlink of {:?}", String::from_utf8_lossy(&e.name));
+        let want = if attr.ftype == FileType::Directory {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            attr.nlink,
+            want,
+            "nlink of {:?}",
+            String::from_utf8_lossy(&e.name)
+        );
     }
     for (dir, entries) in [(a, &in_a), (b, &in_b)] {
         let dirs_inside = entries
             .iter()
-            .filter(|e| e.attr.as_ref().is_some_and(|a| a.ftype == FileType::Directory))
+            .filter(|e| {
+                e.attr
+                    .as_ref()
+                    .is_some_and(|a| a.ftype == FileType::Directory)
+            })
             .count() as u32;
         let attr = block_on(store.get(dir)).expect("dir attr");
         assert_eq!(attr.nlink, 2 + dirs_inside, "nlink of a parent directory");
@@ -333,11 +367,18 @@ fn db_migrate_applies_once_then_reports_up_to_date() {
     };
     let first = run();
     let text = String::from_utf8_lossy(&first.stdout).into_owned();
-    assert!(first.status.success(), "{text}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(text.contains("applied migrations [1]"), "{text}");
     let second = run();
     let text = String::from_utf8_lossy(&second.stdout).into_owned();
-    assert!(second.status.success() && text.contains("up to date"), "{text}");
+    assert!(
+        second.status.success() && text.contains("up to date"),
+        "{text}"
+    );
     let wrong = run_bounded(
         Command::new(common::dittofs_bin())
             .args(["db", "migrate", "--store", "nope", "--config"])

@@ -508,12 +508,35 @@ fn postgres_store_rules() {
             .and_then(|c| c.validate())
             .expect_err(extra)
             .to_string();
-        assert!(err.contains(key) && err.contains(fragment), "{extra}: {err}");
+        assert!(
+            err.contains(key) && err.contains(fragment),
+            "{extra}: {err}"
+        );
     };
     bad("", "url", "missing field");
-    bad("url = \"\"", "metadata_stores.pg.url", "must name the database");
-    bad("url = \"host=a port=notaport\"", "metadata_stores.pg.url", "not a PostgreSQL");
-    bad("url = \"host=a\"\npool_size = 0", "metadata_stores.pg.pool_size", "outside");
-    bad("url = \"host=a\"\nconnect_timeout_ms = 0", "connect_timeout_ms", "at least 1");
-    bad("url = \"host=a\"\nsurprise = 1", "surprise", "unknown field");
+    bad(
+        "url = \"\"",
+        "metadata_stores.pg.url",
+        "must name the database",
+    );
+    bad(
+        "url = \"host=a port=notaport\"",
+        "metadata_stores.pg.url",
+        "not a PostgreSQL",
+    );
+    bad(
+        "url = \"host=a\"\npool_size = 0",
+        "metadata_stores.pg.pool_size",
+        "outside",
+    );
+    bad(
+        "url = \"host=a\"\nconnect_timeout_ms = 0",
+        "connect_timeout_ms",
+        "at least 1",
+    );
+    bad(
+        "url = \"host=a\"\nsurprise = 1",
+        "surprise",
+        "unknown field",
+    );
 }

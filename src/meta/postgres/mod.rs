@@ -107,7 +107,8 @@ pub fn migrate(opts: &PgOptions) -> Result<Vec<i32>, OpenError> {
     let mut client = settings
         .connect()
         .map_err(|e| OpenError::Connect(e.to_string()))?;
-    let found = schema::current_version(&mut client).map_err(|e| OpenError::Migrate(e.to_string()))?;
+    let found =
+        schema::current_version(&mut client).map_err(|e| OpenError::Migrate(e.to_string()))?;
     if found > schema::latest_version() {
         return Err(OpenError::TooNew {
             found,
@@ -228,7 +229,10 @@ impl MetadataStore for PostgresStore {
     fn readlink(&self, ino: InodeId) -> MetaFuture<'_, Vec<u8>> {
         self.read(move |tx| {
             let row = tx
-                .query_opt("SELECT ftype, target FROM inodes WHERE ino = $1", &[&i(ino)])?
+                .query_opt(
+                    "SELECT ftype, target FROM inodes WHERE ino = $1",
+                    &[&i(ino)],
+                )?
                 .ok_or(MetaError::NoInode(ino))?;
             if row.get::<_, i16>(0) != rows::ftype_code(FileType::Symlink) {
                 return Err(MetaError::InvalidArgument.into());

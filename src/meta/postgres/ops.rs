@@ -193,9 +193,7 @@ pub fn remove(
     match kind {
         RemoveKind::NonDirectory if victim_is_dir => return Err(MetaError::IsDirectory.into()),
         RemoveKind::Directory if !victim_is_dir => return Err(MetaError::NotDirectory.into()),
-        RemoveKind::Directory if has_entries(tx, ino)? => {
-            return Err(MetaError::NotEmpty.into())
-        }
+        RemoveKind::Directory if has_entries(tx, ino)? => return Err(MetaError::NotEmpty.into()),
         _ => {}
     }
     delete_entry(tx, dir, name)?;

@@ -152,11 +152,9 @@ fn is_connection_loss(e: &postgres::Error) -> bool {
 
 fn backend(e: &postgres::Error) -> MetaError {
     match e.as_db_error() {
-        Some(db) => MetaError::Backend(format!(
-            "postgres: {} ({})",
-            db.message(),
-            db.code().code()
-        )),
+        Some(db) => {
+            MetaError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
+        }
         None => MetaError::Backend(format!("postgres: {e}")),
     }
 }
@@ -323,9 +321,9 @@ impl Pool {
                 Ok(()) => result.await.unwrap_or_else(|_| {
                     Err(MetaError::Backend("postgres worker went away".into()))
                 }),
-                Err(crossbeam_channel::TrySendError::Full(_)) => Err(MetaError::Backend(
-                    "postgres metadata queue is full".into(),
-                )),
+                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                    Err(MetaError::Backend("postgres metadata queue is full".into()))
+                }
                 Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
                     Err(MetaError::Backend("postgres pool stopped".into()))
                 }

@@ -41,7 +41,11 @@ fn ftype_from(code: i16) -> MetaResult<FileType> {
         5 => FileType::BlockDevice,
         6 => FileType::Fifo,
         7 => FileType::Socket,
-        other => return Err(MetaError::Backend(format!("unknown file type code {other}"))),
+        other => {
+            return Err(MetaError::Backend(format!(
+                "unknown file type code {other}"
+            )))
+        }
     })
 }
 
@@ -283,9 +287,6 @@ pub fn lock_dir_moves(tx: &mut Transaction<'_>) -> TxResult<()> {
 
 /// Serializes block-map changes of one file (its inode row may not exist).
 pub fn lock_block_map(tx: &mut Transaction<'_>, ino: InodeId) -> TxResult<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(2, hashint8($1))",
-        &[&i(ino)],
-    )?;
+    tx.execute("SELECT pg_advisory_xact_lock(2, hashint8($1))", &[&i(ino)])?;
     Ok(())
 }
