@@ -13,8 +13,8 @@ use postgres::Transaction;
 
 use super::pool::TxResult;
 use super::rows::{
-    delete_entry, dir_node, entry, ftype_code, has_entries, i, insert_entry, is_within, lock,
-    lock_dir_moves, node, store_attr, touch_dir, unlink_inode,
+    add_entry_and_touch, delete_entry, dir_node, entry, ftype_code, has_entries, i, insert_entry,
+    is_within, lock, lock_dir_moves, lock_dir_node, node, store_attr, touch_dir, unlink_inode,
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
 use crate::meta::{
@@ -133,8 +133,12 @@ pub fn create(
     now: Timespec,
 ) -> TxResult<Created> {
     check_entry_name(name)?;
-    lock(tx, &[dir])?;
-    let d = dir_node(tx, dir)?;
+    // The new inode row goes in before the directory is locked, so the lock is
+    // held for as few round trips as possible (creates in one directory
+    // serialize on it). Every failure below rolls the row back; the one success
+    // that does not use it (the name exists) deletes it.
+    let fresh = insert_inode(tx, generation, new, Some(dir), now)?;
+    let d = lock_dir_node(tx, dir)?;
     let before = pre(&d.attr);
     if let Some(ino) = entry(tx, dir, name)? {
         let existing = node(tx, ino)?;
@@ -146,6 +150,7 @@ pub fn create(
         if !allowed {
             return Err(MetaError::Exists.into());
         }
+        tx.execute("DELETE FROM inodes WHERE ino = $1", &[&i(fresh.ino)])?;
         return Ok(Created {
             attr: existing.attr,
             existed: true,
@@ -159,16 +164,11 @@ pub fn create(
     if is_dir && d.attr.nlink >= LINK_MAX {
         return Err(MetaError::TooManyLinks.into());
     }
-    let attr = insert_inode(tx, generation, new, Some(dir), now)?;
-    insert_entry(tx, dir, name, attr.ino)?;
-    touch_dir(tx, dir, now, i64::from(is_dir))?;
+    let after = add_entry_and_touch(tx, dir, name, fresh.ino, now, i64::from(is_dir))?;
     Ok(Created {
-        attr,
+        attr: fresh,
         existed: false,
-        dir: DirChange {
-            before,
-            after: node(tx, dir)?.attr,
-        },
+        dir: DirChange { before, after },
     })
 }
 

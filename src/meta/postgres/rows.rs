@@ -138,6 +138,48 @@ pub fn entry(tx: &mut Transaction<'_>, dir: InodeId, name: &[u8]) -> TxResult<Op
         .map(|r| u(r.get(0))))
 }
 
+/// Locks directory `ino`'s row (`FOR UPDATE`) and loads it in one round trip.
+pub fn lock_dir_node(tx: &mut Transaction<'_>, ino: InodeId) -> TxResult<Node> {
+    let sql = format!("SELECT {ATTR_COLS} FROM inodes WHERE ino = $1 FOR UPDATE");
+    let n = match tx.query_opt(&sql, &[&i(ino)])? {
+        Some(row) => node_from(&row, 0)?,
+        None => return Err(MetaError::NoInode(ino).into()),
+    };
+    if !n.is_dir() {
+        return Err(MetaError::NotDirectory.into());
+    }
+    Ok(n)
+}
+
+/// Adds `dir/name → ino` and touches `dir` (mtime, ctime, `nlink_delta`) in two
+/// round trips; returns the directory's attributes afterwards. The caller holds
+/// the directory's row lock.
+pub fn add_entry_and_touch(
+    tx: &mut Transaction<'_>,
+    dir: InodeId,
+    name: &[u8],
+    ino: InodeId,
+    now: Timespec,
+    nlink_delta: i64,
+) -> TxResult<Attr> {
+    let sql = format!(
+        "UPDATE inodes SET next_cookie = next_cookie + 1, mtime_sec = $2, mtime_nsec = $3, \
+         ctime_sec = $2, ctime_nsec = $3, nlink = greatest(nlink + $4, 0) WHERE ino = $1 \
+         RETURNING next_cookie - 1, {ATTR_COLS}"
+    );
+    let row = tx.query_one(
+        &sql,
+        &[&i(dir), &now.sec, &i64::from(now.nsec), &nlink_delta],
+    )?;
+    let cookie: i64 = row.get(0);
+    let after = node_from(&row, 1)?.attr;
+    tx.execute(
+        "INSERT INTO dirents (dir, name, ino, cookie) VALUES ($1, $2, $3, $4)",
+        &[&i(dir), &name, &i(ino), &cookie],
+    )?;
+    Ok(after)
+}
+
 /// Whether directory `dir` has entries.
 pub fn has_entries(tx: &mut Transaction<'_>, dir: InodeId) -> TxResult<bool> {
     Ok(tx
