@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs, idempotently (a second run takes about a second):
-#   - Debian packages: libnfs-utils (nfs-ls, nfs-cp, nfs-cat), python3-venv, and what the
+#   - Debian packages: libnfs-utils (nfs-ls, nfs-cp, nfs-cat), python3-venv, postgresql (the
+#     PostgreSQL tests start throwaway clusters with its initdb/pg_ctl), and what the
 #     kernel-client harness needs (qemu-system-x86, busybox-static, nfs-common, ...);
 #   - pjdfstest 0.2.2 from crates.io (skipped when already installed);
 #   - cargo-nextest (only when missing; scripts/test.sh falls back to `cargo test`);
@@ -18,7 +19,7 @@ PY_PKGS=(pyNfsClient==0.1.5 pytest==9.2.0 pytest-timeout==2.4.0)
 log() { echo "install-test-deps: $*" >&2; }
 
 # --- Debian packages ---
-APT_PKGS="libnfs-utils python3 python3-venv qemu-system-x86 busybox-static nfs-common
+APT_PKGS="libnfs-utils python3 python3-venv qemu-system-x86 busybox-static nfs-common postgresql
           cifs-utils e2fsprogs kmod cpio gzip xz-utils zstd iproute2 coreutils"
 missing=$(for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"

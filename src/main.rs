@@ -37,6 +37,25 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Database maintenance of PostgreSQL metadata stores.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending schema migrations to every postgres metadata store of the
+    /// configuration (or only --store NAME); prints the versions applied.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    #[arg(long, short = 'c', value_name = "PATH", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Only this [metadata_stores.NAME] (must be type = "postgres").
+    #[arg(long, value_name = "NAME")]
+    store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +135,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init(&args),
         Command::Start(args) => start(&args),
         Command::Config(ConfigCommand::Check(args)) => check(&args),
+        Command::Db(DbCommand::Migrate(args)) => db_migrate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,6 +196,47 @@ fn init(args: &InitArgs) -> Result<(), Failure> {
         path.display()
     );
     println!("start with:     dittofs start --config {}", path.display());
+    Ok(())
+}
+
+/// `dittofs db migrate`: applies pending migrations to postgres stores.
+fn db_migrate(args: &MigrateArgs) -> Result<(), Failure> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(config::default_config_path);
+    let config = Config::load(&path)?;
+    config.validate().map_err(|e| e.in_file(&path))?;
+    let mut done = 0;
+    for (name, store) in &config.metadata_stores {
+        if args.store.as_ref().is_some_and(|s| s != name) {
+            continue;
+        }
+        let Some(opts) = dittofs::meta::postgres::PgOptions::from_config(store) else {
+            if args.store.is_some() {
+                return Err(Failure::Usage(anyhow!(
+                    "metadata store {name:?} is not a postgres store"
+                )));
+            }
+            continue;
+        };
+        let applied = dittofs::meta::postgres::migrate(&opts)
+            .with_context(|| format!("metadata store {name}"))
+            .map_err(Failure::Runtime)?;
+        let version = dittofs::meta::postgres::schema::latest_version();
+        if applied.is_empty() {
+            println!("{name}: schema up to date (version {version})");
+        } else {
+            println!("{name}: applied migrations {applied:?}; schema at version {version}");
+        }
+        done += 1;
+    }
+    if done == 0 {
+        return Err(Failure::Usage(anyhow!(match &args.store {
+            Some(s) => format!("no metadata store named {s:?} in {}", path.display()),
+            None => format!("no postgres metadata store in {}", path.display()),
+        })));
+    }
     Ok(())
 }
 

@@ -318,6 +318,21 @@ pub enum MetadataStoreConfig {
         #[serde(default = "default_map_size_max_bytes")]
         map_size_max_bytes: u64,
     },
+    /// PostgreSQL (see README "PostgreSQL store").
+    Postgres {
+        /// Connection string: `postgres://USER:PASSWORD@HOST:PORT/DBNAME` or
+        /// libpq key/value form `host=... port=... user=... dbname=...`.
+        url: String,
+        /// Connections, each served by its own blocking thread.
+        #[serde(default = "default_pg_pool_size")]
+        pool_size: usize,
+        /// Longest a connection attempt waits.
+        #[serde(default = "default_pg_connect_timeout_ms")]
+        connect_timeout_ms: u64,
+        /// Server-side limit of one statement (0 = none).
+        #[serde(default = "default_pg_statement_timeout_ms")]
+        statement_timeout_ms: u64,
+    },
 }
 
 fn default_map_size_bytes() -> u64 {
@@ -326,6 +341,21 @@ fn default_map_size_bytes() -> u64 {
 
 fn default_map_size_max_bytes() -> u64 {
     crate::meta::lmdb::DEFAULT_MAP_SIZE_MAX_BYTES
+}
+
+/// Default `pool_size` of a postgres metadata store.
+pub const PG_POOL_SIZE_DEFAULT: usize = 8;
+
+fn default_pg_pool_size() -> usize {
+    PG_POOL_SIZE_DEFAULT
+}
+
+fn default_pg_connect_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_pg_statement_timeout_ms() -> u64 {
+    30_000
 }
 
 /// `[block_stores.NAME]`

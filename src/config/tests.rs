@@ -564,3 +564,63 @@ fn lmdb_map_sizes_are_checked() {
     let err = inverted.validate().unwrap_err().to_string();
     assert!(err.contains("map_size_max_bytes"), "{err}");
 }
+// ---- postgres metadata stores ----------------------------------------------
+
+#[test]
+fn postgres_store_parses_with_defaults_and_validates() {
+    let text = "[metadata_stores.pg]\ntype = \"postgres\"\n\
+                url = \"postgres://dittofs@127.0.0.1:5432/dittofs\"\n\
+                [[shares]]\nname = \"/export\"\nmetadata_store = \"pg\"\n";
+    let c = parse(text).unwrap();
+    assert_eq!(
+        c.metadata_stores["pg"],
+        MetadataStoreConfig::Postgres {
+            url: "postgres://dittofs@127.0.0.1:5432/dittofs".into(),
+            pool_size: 8,
+            connect_timeout_ms: 5000,
+            statement_timeout_ms: 30_000,
+        }
+    );
+    c.validate().unwrap();
+}
+
+#[test]
+fn postgres_store_rules() {
+    let bad = |extra: &str, key: &str, fragment: &str| {
+        let text = format!("[metadata_stores.pg]\ntype = \"postgres\"\n{extra}\n");
+        let err = parse(&text)
+            .and_then(|c| c.validate())
+            .expect_err(extra)
+            .to_string();
+        assert!(
+            err.contains(key) && err.contains(fragment),
+            "{extra}: {err}"
+        );
+    };
+    bad("", "url", "missing field");
+    bad(
+        "url = \"\"",
+        "metadata_stores.pg.url",
+        "must name the database",
+    );
+    bad(
+        "url = \"host=a port=notaport\"",
+        "metadata_stores.pg.url",
+        "not a PostgreSQL",
+    );
+    bad(
+        "url = \"host=a\"\npool_size = 0",
+        "metadata_stores.pg.pool_size",
+        "outside",
+    );
+    bad(
+        "url = \"host=a\"\nconnect_timeout_ms = 0",
+        "connect_timeout_ms",
+        "at least 1",
+    );
+    bad(
+        "url = \"host=a\"\nsurprise = 1",
+        "surprise",
+        "unknown field",
+    );
+}

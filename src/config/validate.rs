@@ -32,6 +32,8 @@ pub const WAL_ALIGN_BYTES: u64 = 4096;
 pub const LMDB_MAP_BYTES_MIN: u64 = MIB;
 /// Longest share name (SMB's limit for share names).
 pub const SHARE_NAME_CHARS_MAX: usize = 80;
+/// Most connections of one postgres metadata store.
+pub const PG_POOL_SIZE_MAX: usize = 256;
 /// Accepted `logging.level` values.
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
@@ -44,6 +46,7 @@ impl Config {
         self.validate_adapters()?;
         self.validate_cache_and_wal()?;
         self.validate_block_stores()?;
+        self.validate_metadata_stores()?;
         self.validate_shares()
     }
 
@@ -52,6 +55,45 @@ impl Config {
             match store {
                 BlockStoreConfig::Memory {} | BlockStoreConfig::Filesystem { .. } => {}
                 BlockStoreConfig::S3(s3) => s3.validate(&format!("block_stores.{name}"))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_metadata_stores(&self) -> Result<(), ConfigError> {
+        for (name, store) in &self.metadata_stores {
+            let key = |field: &str| format!("metadata_stores.{name}.{field}");
+            if let MetadataStoreConfig::Postgres {
+                url,
+                pool_size,
+                connect_timeout_ms,
+                ..
+            } = store
+            {
+                if url.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        key("url"),
+                        "must name the database, e.g. \"postgres://dittofs@db.example/dittofs\"",
+                    ));
+                }
+                if let Err(e) = url.parse::<postgres::Config>() {
+                    return Err(ConfigError::invalid(
+                        key("url"),
+                        format!("not a PostgreSQL connection string: {e}"),
+                    ));
+                }
+                if *pool_size == 0 || *pool_size > PG_POOL_SIZE_MAX {
+                    return Err(ConfigError::invalid(
+                        key("pool_size"),
+                        format!("{pool_size} is outside 1..={PG_POOL_SIZE_MAX}"),
+                    ));
+                }
+                if *connect_timeout_ms == 0 {
+                    return Err(ConfigError::invalid(
+                        key("connect_timeout_ms"),
+                        "must be at least 1",
+                    ));
+                }
             }
         }
         Ok(())

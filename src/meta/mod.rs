@@ -46,6 +46,7 @@
 
 pub mod lmdb;
 pub mod memory;
+pub mod postgres;
 
 #[cfg(test)]
 pub mod conformance;

@@ -75,6 +75,18 @@ fn open_meta(
             log::info!("metadata store {name:?}: LMDB at {}", path.display());
             Arc::new(store)
         }
+        MetadataStoreConfig::Postgres { .. } => {
+            let opts = crate::meta::postgres::PgOptions::from_config(store)
+                .ok_or_else(|| StartError::Unsupported("postgres options".into()))?;
+            let pg = crate::meta::postgres::PostgresStore::open(&opts).map_err(|e| {
+                StartError::MetadataStore {
+                    store: name.to_owned(),
+                    message: e.to_string(),
+                }
+            })?;
+            log::info!("metadata store {name:?}: PostgreSQL");
+            Arc::new(pg)
+        }
     })
 }
 

@@ -4,16 +4,18 @@
 # Builds nothing: pass the release binary.
 #
 # usage: run-dittofs.sh BIN [--out DIR] [--pjdfstest all|none|PAT,..] [--min-pass N] [--timeout S]
-#                        [--mount-port N] [--store lmdb|memory]
+#                        [--mount-port N] [--store lmdb|memory|postgres]
 #   BIN          the dittofs binary (must not live under /tmp, /run, /srv or /var/{log,cache,tmp},
 #                or it is shared into the guest with --share)
 #   --out        results (default: <repo>/target/kernel-client/nfs)
 #   --min-pass   with --pjdfstest all (the default): fail when fewer tests pass
 #                (default: the number in pjdfstest-min-pass)
 #   --store      lmdb (default, like the embedded default): LMDB metadata + filesystem blocks
-#                under the guest's /tmp/dittofs-data; memory: both stores in memory
+#                under the guest's /run/dittofs-data; memory: both stores in memory
 #   --mount-port only to check this script against a server whose MOUNT port is not the NFS port
 #                (e.g. NFS-Ganesha, 12048); dittofs serves MOUNT on 12049
+#                postgres: metadata in a throwaway PostgreSQL started in the guest
+#                (dittofs-with-pg.sh), blocks in memory
 #   env DITTOFS_KC_RUST_LOG: the server's RUST_LOG in the guest (default info)
 # Exit 0 only when the guest mounted, the roundtrip matched, pjdfstest passed >= min-pass.
 set -euo pipefail
@@ -34,15 +36,19 @@ PORT=12049
 case $STORE in
   lmdb) META_TYPE=lmdb BLOCK_TYPE=filesystem;;
   memory) META_TYPE=memory BLOCK_TYPE=memory;;
-  *) echo "run-dittofs.sh: --store must be lmdb or memory, not $STORE" >&2; exit 1;;
+  postgres) META_TYPE=memory BLOCK_TYPE=memory;;  # dittofs-with-pg.sh swaps in postgres
+  *) echo "run-dittofs.sh: --store must be lmdb, memory or postgres, not $STORE" >&2; exit 1;;
 esac
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 
-# The config lives in OUT, which the guest sees at $KC_OUT (/run/kc/out). The data dir is on
-# the guest's /tmp (a fresh ext4 disk, O_DIRECT works there); persistent stores keep their
-# files there by default (<data_dir>/meta, <data_dir>/blocks).
+# The config lives in OUT, which the guest sees at $KC_OUT (/run/kc/out). The data dir is
+# the guest's tmpfs /run, not its ext4 /tmp: glommio 0.9 probes every O_DIRECT file for
+# polled I/O with a read on its IOPOLL ring, and on this guest's virtio disk (Debian 6.1
+# kernel under TCG) that read never completes, so the WAL would hang at start. On tmpfs
+# glommio skips the probe (and O_DIRECT). Persistent stores keep their files there too
+# (<data_dir>/meta, <data_dir>/blocks, <data_dir>/wal).
 cat > "$OUT/dittofs.toml" <<TOML
-data_dir = "/tmp/dittofs-data"
+data_dir = "/run/dittofs-data"
 listen = "127.0.0.1"
 cores = 2
 
@@ -82,9 +88,13 @@ echo "local=$a"; echo "nfs  =$b"
 [ "$a" = "$b" ] && [ "$size" = 67108864 ] && echo "roundtrip OK" || { echo "roundtrip MISMATCH"; exit 1; }
 rm -f "$MNT/roundtrip.bin"'
 
+SERVER="exec $BIN start --config \$KC_OUT/dittofs.toml"
+case $STORE in
+  postgres) SERVER="exec $HERE/dittofs-with-pg.sh $BIN \$KC_OUT/dittofs.toml";;
+esac
 rc=0
 "$HERE/run.sh" --proto nfs --port $PORT --mount-port "$MOUNT_PORT" --export /export \
-  --server-cmd "mkdir -p /tmp/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} exec $BIN start --config \$KC_OUT/dittofs.toml" \
+  --server-cmd "mkdir -p /run/dittofs-data && RUST_LOG=${DITTOFS_KC_RUST_LOG:-info} $SERVER" \
   --share "$BIN" --pjdfstest "$PJ" --cmd "$ROUNDTRIP" --timeout "$TIMEOUT" --out "$OUT" || rc=$?
 
 echo "== kernel client results in $OUT (stores: $STORE)"
