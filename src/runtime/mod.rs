@@ -39,6 +39,8 @@ const EXECUTOR_IO_MEMORY_BYTES: usize = 512 << 10;
 /// Threads doing block store calls (uploads, read-backs, deletes) for all
 /// shards: bounds the parallel uploads of the process.
 const UPLOAD_THREADS: usize = 8;
+/// How long start-up (WAL recovery included) may take before the process gives up.
+const START_TIMEOUT_S: u64 = 300;
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN_TIMEOUT_MS: u64 = 10_000;
 
@@ -161,13 +163,30 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     drop(ready_tx);
 
     let mut first_error = None;
+    let start_deadline = std::time::Instant::now() + Duration::from_secs(START_TIMEOUT_S);
     for _ in 0..cores {
-        match ready_rx.recv() {
+        let left = start_deadline.saturating_duration_since(std::time::Instant::now());
+        match ready_rx.recv_timeout(left) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // A core stuck in a syscall cannot be joined; say where and leave.
+                // Seen once: glommio's polled-I/O probe of an O_DIRECT WAL segment that
+                // never completes (Debian 6.1 kernel, virtio disk under QEMU TCG).
+                log::error!(
+                    "the cores were not ready {START_TIMEOUT_S} s after start (stuck opening \
+                     or recovering the WAL under {}?); exiting",
+                    config
+                        .data_dir
+                        .as_ref()
+                        .map_or("<no data_dir>".into(), |d| d.display().to_string())
+                );
+                eprintln!("error: start-up did not finish within {START_TIMEOUT_S} s; see the log");
+                std::process::exit(1);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 first_error.get_or_insert(StartError::Executor {
                     core: 0,
                     message: "executor exited during start".into(),
