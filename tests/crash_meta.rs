@@ -13,17 +13,21 @@
 //!   nlink is 2 + its subdirectories;
 //! * handles issued in round 0 still name the same directories.
 //!
-//! The harness takes the store as a config function, so other stores
-//! (PostgreSQL) add a test calling [`crash_rounds`] with their own config.
+//! The harness takes the store as a config function, so other stores add a
+//! test calling [`crash_rounds`] with their own config. PostgreSQL: the
+//! database server keeps running while dittofs is killed; its offline check is
+//! the SQL `fsck` of `dittofs::meta::postgres`.
 //! Seed: `DITTOFS_CRASH_SEED` (printed on failure); rounds: `DITTOFS_CRASH_ROUNDS`.
 
 mod common;
+#[path = "common/pg.rs"]
+mod pg;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::nfs_client::NfsClient;
@@ -558,6 +562,49 @@ fn lmdb_keeps_acknowledged_changes_across_sigkill() {
         offline_check: Some(lmdb_offline_check),
     };
     let seed = env_or("DITTOFS_CRASH_SEED", 0x5EED_0001_u64);
+    let rounds = env_or("DITTOFS_CRASH_ROUNDS", ROUNDS_DEFAULT);
+    crash_rounds(&store, rounds, seed);
+}
+
+/// The database of the PostgreSQL crash test (config functions are plain `fn`s).
+static PG_URL: OnceLock<String> = OnceLock::new();
+
+fn pg_url() -> &'static str {
+    PG_URL.get().expect("PG_URL set before the rounds")
+}
+
+fn postgres_config(port: u16, data_dir: &Path) -> String {
+    let url = pg_url();
+    lmdb_config(port, data_dir).replace(
+        "[metadata_stores.default]\ntype = \"lmdb\"",
+        &format!(
+            "[metadata_stores.default]\ntype = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n\
+             connect_timeout_ms = 2000"
+        ),
+    )
+}
+
+fn postgres_offline_check(_data: &Path) -> (Vec<String>, u64) {
+    use dittofs::meta::postgres::{fsck, PgOptions};
+    let opts = PgOptions {
+        url: pg_url().to_owned(),
+        pool_size: 1,
+        connect_timeout_ms: 5000,
+        statement_timeout_ms: 60_000,
+    };
+    let report = fsck(&opts).expect("postgres fsck");
+    (report.problems, report.xid_horizon)
+}
+
+#[test]
+fn postgres_keeps_acknowledged_changes_across_sigkill() {
+    let server = pg::Pg::start();
+    PG_URL.get_or_init(|| server.fresh_db());
+    let store = StoreUnderTest {
+        config: postgres_config,
+        offline_check: Some(postgres_offline_check),
+    };
+    let seed = env_or("DITTOFS_CRASH_SEED", 0x5EED_0002_u64);
     let rounds = env_or("DITTOFS_CRASH_ROUNDS", ROUNDS_DEFAULT);
     crash_rounds(&store, rounds, seed);
 }

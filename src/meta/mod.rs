@@ -50,6 +50,7 @@ pub mod postgres;
 
 #[cfg(test)]
 pub mod conformance;
+pub mod readdir_100k;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -51,6 +51,15 @@ fn conformance_suite() {
 }
 
 #[test]
+fn readdir_100k_entries_while_modified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let started = std::time::Instant::now();
+    block_on(crate::meta::readdir_100k::check(&store, 512));
+    eprintln!("lmdb readdir_100k: {:?}", started.elapsed());
+}
+
+#[test]
 fn state_and_generation_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let now = Timespec { sec: 100, nsec: 1 };

@@ -372,4 +372,11 @@ mod tests {
             Arc::new(MemoryStore::new()) as Arc<dyn MetadataStore>
         }));
     }
+
+    #[test]
+    fn readdir_100k_entries_while_modified() {
+        let started = std::time::Instant::now();
+        futures_lite::future::block_on(crate::meta::readdir_100k::check(&MemoryStore::new(), 1));
+        eprintln!("memory readdir_100k: {:?}", started.elapsed());
+    }
 }

@@ -14,10 +14,13 @@
 //! the inode limit is not enforced per create (a count would serialize every
 //! create against every other).
 
+mod fsck;
 mod ops;
 mod pool;
 mod rows;
 pub mod schema;
+
+pub use fsck::{fsck, FsckReport};
 
 #[cfg(test)]
 mod tests;
