@@ -177,3 +177,18 @@ fn embedded_default_persists_under_home() {
     drop(c);
     stop_cleanly(&mut server);
 }
+
+#[test]
+fn readdir_cookies_and_handles_survive_restart() {
+    let data = TempDir::new("persist-cookies");
+    let mut server = Server::start_on_data(data.path(), lmdb_config);
+    let mut c = NfsClient::connect(server.port).expect("connect");
+    let before = common::restart_cookies::remember(&mut c);
+    drop(c);
+    stop_cleanly(&mut server);
+    let mut server = Server::start_on_data(data.path(), lmdb_config);
+    let mut c = NfsClient::connect(server.port).expect("connect after restart");
+    common::restart_cookies::check_same(&mut c, &before);
+    drop(c);
+    stop_cleanly(&mut server);
+}

@@ -426,3 +426,18 @@ fn parallel_creates_in_one_directory() {
     cookies.dedup();
     assert_eq!(cookies.len(), total as usize, "cookies must be unique");
 }
+
+#[test]
+fn readdir_cookies_and_handles_survive_restart_on_postgres() {
+    use common::nfs_client::NfsClient;
+    let pg = pg::Pg::start();
+    let url = pg.fresh_db();
+    let server = Server::start_with(pg_config(&url));
+    let mut c = NfsClient::connect(server.port).expect("connect");
+    let before = common::restart_cookies::remember(&mut c);
+    drop(c);
+    drop(server);
+    let server = Server::start_with(pg_config(&url));
+    let mut c = NfsClient::connect(server.port).expect("connect after restart");
+    common::restart_cookies::check_same(&mut c, &before);
+}

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod nfs_client;
+pub mod restart_cookies;
 
 use std::fs;
 use std::io::ErrorKind;

@@ -13,14 +13,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use dittofs::fs::{SetAttr, Stability};
 use dittofs::nfs::args::{
-    CreateArgs, CreateHow, HandleArgs, LinkArgs, MkdirArgs, NfsArgs, ReadArgs, ReaddirplusArgs,
-    RenameArgs, SymlinkArgs, WriteArgs,
+    CreateArgs, CreateHow, HandleArgs, LinkArgs, MkdirArgs, NfsArgs, ReadArgs, ReaddirArgs,
+    ReaddirplusArgs, RenameArgs, SymlinkArgs, WriteArgs,
 };
 use dittofs::nfs::handle::WireHandle;
 use dittofs::nfs::mount::{MntRes, MountArgs};
 use dittofs::nfs::results::{
-    CreateOk3, EntryPlus3, LinkBody, LookupOk, ReadOk3, ReaddirplusOk, ReadlinkOk, RenameWcc,
-    Reply, WriteOk3,
+    CreateOk3, EntryPlus3, LinkBody, LookupOk, ReadOk3, ReaddirOk, ReaddirplusOk, ReadlinkOk,
+    RenameWcc, Reply, WriteOk3,
 };
 use dittofs::nfs::results_decode::Decode;
 use dittofs::nfs::status::Nfsstat3;
@@ -276,6 +276,23 @@ impl NfsClient {
             count,
         }))?;
         Ok(ok(r).map(|r: ReadOk3| r.data.to_vec()))
+    }
+
+    /// One READDIR page of `dir` from `cookie` (`count`: reply size in bytes).
+    pub fn readdir(
+        &mut self,
+        dir: WireHandle,
+        cookie: u64,
+        cookieverf: [u8; 8],
+        count: u32,
+    ) -> io::Result<NfsResult<ReaddirOk>> {
+        let r: Reply<ReaddirOk, PostOpAttr> = self.nfs(&NfsArgs::Readdir(ReaddirArgs {
+            dir,
+            cookie,
+            cookieverf,
+            count,
+        }))?;
+        Ok(ok(r))
     }
 
     /// Every entry of `dir` (without `.` and `..`), by READDIRPLUS pages.
