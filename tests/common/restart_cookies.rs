@@ -13,18 +13,21 @@ const FILES: usize = 300;
 /// READDIR reply size: about 20 entries a page, so the listing takes many pages.
 const PAGE_BYTES: u32 = 600;
 
+/// (name, cookie, fileid) of one listed entry.
+pub type Listed = (Vec<u8>, u64, u64);
+
 /// What was seen before the restart.
 pub struct Remembered {
     pub dir: WireHandle,
     pub verifier: [u8; 8],
     /// (name, cookie, fileid) in listing order, without `.` and `..`.
-    pub entries: Vec<(Vec<u8>, u64, u64)>,
+    pub entries: Vec<Listed>,
     /// (name, handle) of every file.
     pub handles: Vec<(Vec<u8>, WireHandle)>,
 }
 
 /// Every entry of `dir` by READDIR pages of [`PAGE_BYTES`]; also the verifier.
-fn list(c: &mut NfsClient, dir: WireHandle) -> (Vec<(Vec<u8>, u64, u64)>, [u8; 8], usize) {
+fn list(c: &mut NfsClient, dir: WireHandle) -> (Vec<Listed>, [u8; 8], usize) {
     let (mut cookie, mut verf, mut out, mut pages) = (0, [0u8; 8], Vec::new(), 0);
     loop {
         let page = c
