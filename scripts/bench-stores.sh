@@ -19,6 +19,7 @@ OUT=$TARGET/bench-stores
 cargo build --release -p dittofs -p dittofs-perf --bins >&2
 PERF=$TARGET/release/dittofs-perf
 WORK=$(mktemp -d /var/tmp/dittofs-bench-stores.XXXXXX)
+chmod 755 "$WORK"  # the postgres user must reach the throwaway cluster under it
 mkdir -p "$OUT"
 DPID="" PGDIR=""
 stop_server() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true; DPID=""; }
