@@ -418,22 +418,16 @@ impl Shard {
             .await
     }
 
-    /// Drops all content of the file (its last link is gone); durable when it returns.
+    /// Drops all content of the file: its last link is gone, and that is already durable
+    /// in the metadata store.
     pub async fn remove(&self, key: ContentKey) -> Result<(), ContentError> {
-        let Some(wal) = self.wal.clone() else {
-            let mut cache = self.lock().await?;
-            let deferred = cache.remove(key).await?;
-            return cache.delete_deferred(deferred).await;
-        };
-        self.lock().await?.store(key.share)?;
-        let (mut cache, slot) = self.lock_and_reserve(&wal, 0).await?;
-        let deferred = cache.remove(key).await;
-        if deferred.is_ok() {
-            cache.pin(slot.seq);
-        }
-        drop(cache);
-        self.logged_delete(&wal, slot, RecordKind::Remove, key, 0, deferred)
-            .await
+        // No WAL record: the fs core calls this only after the metadata store made the
+        // removal durable, and recovery drops every record of an inode the metadata no
+        // longer has, so a logged Remove would buy nothing but an fdatasync per unlink.
+        // Dirty blocks of the file are unpinned, so checkpoints may pass their records.
+        let mut cache = self.lock().await?;
+        let deferred = cache.remove(key).await?;
+        cache.delete_deferred(deferred).await
     }
 
     /// Writes the record of a truncate/remove, waits until it is durable, then
