@@ -67,6 +67,8 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     readdir_stable_cookies(&*make()).await;
     stat_counts(&*make()).await;
     block_map(&*make()).await;
+    super::conformance_identity::identity(&*make()).await;
+    super::conformance_identity::dos_attributes(&*make()).await;
 }
 
 /// Share roots are created once, are directories and their own parent.

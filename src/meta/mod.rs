@@ -50,6 +50,9 @@ pub mod postgres;
 
 #[cfg(test)]
 pub mod conformance;
+#[cfg(test)]
+pub mod conformance_identity;
+pub mod identity;
 pub mod readdir_100k;
 
 use std::future::Future;
@@ -57,6 +60,7 @@ use std::pin::Pin;
 
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec};
 
+pub use identity::{GroupRecord, SharePermission, UserRecord};
 pub use memory::MemoryStore;
 
 /// Future returned by every [`MetadataStore`] method.
@@ -308,6 +312,12 @@ pub struct BlockRef {
 ///
 /// See the module documentation for the design rules. All `now` arguments are
 /// the time stamps to write; all mutations are atomic.
+///
+/// What SMB needs besides the namespace: create time is `Attr::btime` and the
+/// file id is the inode number (never reused), both already here; DOS
+/// attributes are kept per inode by [`MetadataStore::set_dos_attributes`]; users
+/// and groups (with their NT hashes and share grants) by the identity methods
+/// ([`UserRecord`], [`GroupRecord`]).
 pub trait MetadataStore: Send + Sync {
     /// Root directory of the share `name`, created (owned by 0:0, `root_mode`)
     /// on first use. The same name always yields the same inode.
@@ -410,4 +420,44 @@ pub trait MetadataStore: Send + Sync {
     /// Removes the entries of `ino` with index `>= from_index` (truncate; 0 when
     /// the file is gone) and returns them for garbage collection.
     fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>>;
+
+    /// Inserts `user`, or replaces the user of the same name. `Exists` when
+    /// another name already has its uid.
+    fn put_user<'a>(&'a self, user: &'a UserRecord) -> MetaFuture<'a, ()>;
+
+    /// The user `name`, if any.
+    fn get_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<UserRecord>>;
+
+    /// The user with `uid`, if any.
+    fn get_user_by_uid(&self, uid: u32) -> MetaFuture<'_, Option<UserRecord>>;
+
+    /// Removes the user `name`; false when there was none.
+    fn remove_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool>;
+
+    /// Every user, sorted by name.
+    fn list_users(&self) -> MetaFuture<'_, Vec<UserRecord>>;
+
+    /// Inserts `group`, or replaces the group of the same name. `Exists` when
+    /// another name already has its gid.
+    fn put_group<'a>(&'a self, group: &'a GroupRecord) -> MetaFuture<'a, ()>;
+
+    /// The group `name`, if any.
+    fn get_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<GroupRecord>>;
+
+    /// The group with `gid`, if any.
+    fn get_group_by_gid(&self, gid: u32) -> MetaFuture<'_, Option<GroupRecord>>;
+
+    /// Removes the group `name`; false when there was none.
+    fn remove_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool>;
+
+    /// Every group, sorted by name.
+    fn list_groups(&self) -> MetaFuture<'_, Vec<GroupRecord>>;
+
+    /// Sets the DOS attribute bits (SMB `FILE_ATTRIBUTE_*`) of `ino`
+    /// (`NoInode` when it does not exist). Does not touch ctime.
+    fn set_dos_attributes(&self, ino: InodeId, attributes: u32) -> MetaFuture<'_, ()>;
+
+    /// The DOS attribute bits of `ino`: 0 when never set, `NoInode` when the
+    /// inode does not exist.
+    fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32>;
 }

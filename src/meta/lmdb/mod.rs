@@ -30,6 +30,7 @@ use heed::{Env, EnvOpenOptions, RoTxn, RwTxn};
 
 mod codec;
 mod fsck;
+mod identity;
 mod ops;
 mod read;
 mod txn;
@@ -42,8 +43,9 @@ use txn::{heed_to_meta, Dbs, OpError, OpResult};
 use writer::{Job, TypedJob};
 
 use super::{
-    AttrChange, BlockRef, Created, DirListing, Linked, MetaError, MetaFuture, MetaResult,
-    MetadataStore, NewInode, RemoveKind, Removed, RenameArgs, Renamed, StoreStat,
+    AttrChange, BlockRef, Created, DirListing, GroupRecord, Linked, MetaError, MetaFuture,
+    MetaResult, MetadataStore, NewInode, RemoveKind, Removed, RenameArgs, Renamed, StoreStat,
+    UserRecord,
 };
 use crate::fs::{Attr, InodeId, PreOpAttr, Timespec};
 
@@ -414,6 +416,58 @@ impl MetadataStore for LmdbStore {
 
     fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>> {
         self.write(move |s, txn| s.op_drop_blocks(txn, ino, from_index))
+    }
+
+    fn put_user<'a>(&'a self, user: &'a UserRecord) -> MetaFuture<'a, ()> {
+        let user = user.clone();
+        self.write(move |s, txn| s.op_put_user(txn, &user))
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<UserRecord>> {
+        self.read_ready(|s, txn| s.q_user(txn, name))
+    }
+
+    fn get_user_by_uid(&self, uid: u32) -> MetaFuture<'_, Option<UserRecord>> {
+        self.read_ready(|s, txn| s.q_user_by_uid(txn, uid))
+    }
+
+    fn remove_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        let name = name.to_owned();
+        self.write(move |s, txn| s.op_remove_user(txn, &name))
+    }
+
+    fn list_users(&self) -> MetaFuture<'_, Vec<UserRecord>> {
+        self.read_ready(|s, txn| s.q_users(txn))
+    }
+
+    fn put_group<'a>(&'a self, group: &'a GroupRecord) -> MetaFuture<'a, ()> {
+        let group = group.clone();
+        self.write(move |s, txn| s.op_put_group(txn, &group))
+    }
+
+    fn get_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<GroupRecord>> {
+        self.read_ready(|s, txn| s.q_group(txn, name))
+    }
+
+    fn get_group_by_gid(&self, gid: u32) -> MetaFuture<'_, Option<GroupRecord>> {
+        self.read_ready(|s, txn| s.q_group_by_gid(txn, gid))
+    }
+
+    fn remove_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        let name = name.to_owned();
+        self.write(move |s, txn| s.op_remove_group(txn, &name))
+    }
+
+    fn list_groups(&self) -> MetaFuture<'_, Vec<GroupRecord>> {
+        self.read_ready(|s, txn| s.q_groups(txn))
+    }
+
+    fn set_dos_attributes(&self, ino: InodeId, attributes: u32) -> MetaFuture<'_, ()> {
+        self.write(move |s, txn| s.op_set_dos_attributes(txn, ino, attributes))
+    }
+
+    fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
+        self.read_ready(|s, txn| s.q_dos_attributes(txn, ino))
     }
 }
 

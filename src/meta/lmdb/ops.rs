@@ -182,6 +182,7 @@ impl Shared {
         let last_link = rec.attr.nlink == 0;
         if last_link {
             d.inodes.delete(txn, &ino.to_be_bytes())?;
+            d.dos_attrs.delete(txn, &ino.to_be_bytes())?;
             if rec.attr.ftype == FileType::Regular {
                 d.add_used_bytes(txn, -i128::from(rec.attr.size))?;
             }

@@ -59,6 +59,18 @@ fn readdir_100k_entries_while_modified() {
     eprintln!("lmdb readdir_100k: {:?}", started.elapsed());
 }
 
+fn alice() -> crate::meta::UserRecord {
+    crate::meta::UserRecord {
+        name: "alice".into(),
+        uid: 1000,
+        gid: 100,
+        groups: vec![100, 27],
+        password_hash: "$2b$12$x".into(),
+        nt_hash: Some([7; 16]),
+        share_permissions: vec![("/export".into(), crate::meta::SharePermission::ReadWrite)],
+    }
+}
+
 #[test]
 fn state_and_generation_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,6 +95,8 @@ fn state_and_generation_survive_reopen() {
             },
         ))
         .unwrap();
+        block_on(s.put_user(&alice())).unwrap();
+        block_on(s.set_dos_attributes(f.ino, 0x20)).unwrap();
         (root, sub.ino, f.ino, f.generation)
     };
     let s = open(dir.path());
@@ -90,6 +104,8 @@ fn state_and_generation_survive_reopen() {
     let a = block_on(s.lookup(sub, b"f")).unwrap();
     assert_eq!((a.ino, a.generation, a.nlink), (f, gen, 2));
     assert_eq!(block_on(s.get_block(f, 0)).unwrap().unwrap().key, "k0");
+    assert_eq!(block_on(s.get_user_by_uid(1000)).unwrap(), Some(alice()));
+    assert_eq!(block_on(s.get_dos_attributes(f)).unwrap(), 0x20);
     // Ids are not reused after a reopen.
     let g = block_on(s.create(root, b"g", &file(0o600), now))
         .unwrap()

@@ -85,10 +85,20 @@ pub struct Dbs {
     pub shares: Db,
     /// store-wide values: format, next_ino, generation, used_bytes.
     pub meta: Db,
+    /// user name → user record (version byte ++ JSON).
+    pub users: Db,
+    /// uid (BE u32) → user name.
+    pub users_by_uid: Db,
+    /// group name → group record (version byte ++ JSON).
+    pub groups: Db,
+    /// gid (BE u32) → group name.
+    pub groups_by_gid: Db,
+    /// ino (BE) → DOS attributes (BE u32); absent = 0.
+    pub dos_attrs: Db,
 }
 
 impl Dbs {
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 11;
 
     /// Opens (creating on first use) every database in one write transaction.
     pub fn create(env: &Env, txn: &mut RwTxn<'_>) -> heed::Result<Dbs> {
@@ -99,6 +109,11 @@ impl Dbs {
             blocks: env.create_database(txn, Some("blocks"))?,
             shares: env.create_database(txn, Some("shares"))?,
             meta: env.create_database(txn, Some("meta"))?,
+            users: env.create_database(txn, Some("users"))?,
+            users_by_uid: env.create_database(txn, Some("users_by_uid"))?,
+            groups: env.create_database(txn, Some("groups"))?,
+            groups_by_gid: env.create_database(txn, Some("groups_by_gid"))?,
+            dos_attrs: env.create_database(txn, Some("dos_attrs"))?,
         })
     }
 

@@ -19,6 +19,7 @@ use std::future::ready;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod identity;
 mod state;
 
 use super::{
@@ -76,6 +77,11 @@ struct State {
     blocks: HashMap<InodeId, BTreeMap<u64, BlockRef>>,
     next_ino: InodeId,
     used_bytes: u64,
+    /// Users and groups by name (see [`identity`]).
+    users: BTreeMap<String, crate::meta::UserRecord>,
+    groups: BTreeMap<String, crate::meta::GroupRecord>,
+    /// DOS attributes of the inodes that have any set (absent = 0).
+    dos_attributes: HashMap<InodeId, u32>,
 }
 
 /// In-memory [`MetadataStore`].
@@ -356,6 +362,54 @@ impl MetadataStore for MemoryStore {
             }
         }
         Box::pin(ready(Ok(dropped)))
+    }
+
+    fn put_user<'a>(&'a self, user: &'a crate::meta::UserRecord) -> MetaFuture<'a, ()> {
+        Box::pin(ready(self.write().put_user(user)))
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<crate::meta::UserRecord>> {
+        Box::pin(ready(Ok(self.read().users.get(name).cloned())))
+    }
+
+    fn get_user_by_uid(&self, uid: u32) -> MetaFuture<'_, Option<crate::meta::UserRecord>> {
+        Box::pin(ready(Ok(self.read().user_by_uid(uid).cloned())))
+    }
+
+    fn remove_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        Box::pin(ready(Ok(self.write().users.remove(name).is_some())))
+    }
+
+    fn list_users(&self) -> MetaFuture<'_, Vec<crate::meta::UserRecord>> {
+        Box::pin(ready(Ok(self.read().users.values().cloned().collect())))
+    }
+
+    fn put_group<'a>(&'a self, group: &'a crate::meta::GroupRecord) -> MetaFuture<'a, ()> {
+        Box::pin(ready(self.write().put_group(group)))
+    }
+
+    fn get_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<crate::meta::GroupRecord>> {
+        Box::pin(ready(Ok(self.read().groups.get(name).cloned())))
+    }
+
+    fn get_group_by_gid(&self, gid: u32) -> MetaFuture<'_, Option<crate::meta::GroupRecord>> {
+        Box::pin(ready(Ok(self.read().group_by_gid(gid).cloned())))
+    }
+
+    fn remove_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        Box::pin(ready(Ok(self.write().groups.remove(name).is_some())))
+    }
+
+    fn list_groups(&self) -> MetaFuture<'_, Vec<crate::meta::GroupRecord>> {
+        Box::pin(ready(Ok(self.read().groups.values().cloned().collect())))
+    }
+
+    fn set_dos_attributes(&self, ino: InodeId, attributes: u32) -> MetaFuture<'_, ()> {
+        Box::pin(ready(self.write().set_dos_attributes(ino, attributes)))
+    }
+
+    fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
+        Box::pin(ready(self.read().dos_attributes(ino)))
     }
 }
 

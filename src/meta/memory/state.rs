@@ -78,6 +78,7 @@ impl State {
         let last_link = attr.nlink == 0;
         if last_link {
             self.nodes.remove(&ino);
+            self.dos_attributes.remove(&ino);
             if attr.ftype == FileType::Regular {
                 self.used_bytes = self.used_bytes.saturating_sub(attr.size);
             }

@@ -15,6 +15,7 @@
 //! create against every other).
 
 mod fsck;
+mod identity;
 mod ops;
 mod pool;
 mod rows;
@@ -33,9 +34,9 @@ use self::ops::RenameOwned;
 use self::pool::{ConnectSettings, Mode, Pool, TxResult};
 use self::rows::{i, node, node_from, u, ATTR_COLS_I};
 use super::{
-    AttrChange, BlockRef, Created, DirListing, DirRecord, Linked, MetaError, MetaFuture,
-    MetadataStore, NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed, StoreStat,
-    FIRST_COOKIE,
+    AttrChange, BlockRef, Created, DirListing, DirRecord, GroupRecord, Linked, MetaError,
+    MetaFuture, MetadataStore, NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed,
+    StoreStat, UserRecord, FIRST_COOKIE,
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec};
 
@@ -445,5 +446,59 @@ impl MetadataStore for PostgresStore {
             dropped.sort_by_key(|b| b.0);
             Ok(dropped)
         })
+    }
+
+    fn put_user<'a>(&'a self, user: &'a UserRecord) -> MetaFuture<'a, ()> {
+        let user = user.clone();
+        self.write(move |tx| identity::put_user(tx, &user))
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<UserRecord>> {
+        let name = name.to_owned();
+        self.read(move |tx| identity::get_user(tx, &name))
+    }
+
+    fn get_user_by_uid(&self, uid: u32) -> MetaFuture<'_, Option<UserRecord>> {
+        self.read(move |tx| identity::get_user_by_uid(tx, uid))
+    }
+
+    fn remove_user<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        let name = name.to_owned();
+        self.write(move |tx| identity::remove_user(tx, &name))
+    }
+
+    fn list_users(&self) -> MetaFuture<'_, Vec<UserRecord>> {
+        self.read(identity::list_users)
+    }
+
+    fn put_group<'a>(&'a self, group: &'a GroupRecord) -> MetaFuture<'a, ()> {
+        let group = group.clone();
+        self.write(move |tx| identity::put_group(tx, &group))
+    }
+
+    fn get_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, Option<GroupRecord>> {
+        let name = name.to_owned();
+        self.read(move |tx| identity::get_group(tx, &name))
+    }
+
+    fn get_group_by_gid(&self, gid: u32) -> MetaFuture<'_, Option<GroupRecord>> {
+        self.read(move |tx| identity::get_group_by_gid(tx, gid))
+    }
+
+    fn remove_group<'a>(&'a self, name: &'a str) -> MetaFuture<'a, bool> {
+        let name = name.to_owned();
+        self.write(move |tx| identity::remove_group(tx, &name))
+    }
+
+    fn list_groups(&self) -> MetaFuture<'_, Vec<GroupRecord>> {
+        self.read(identity::list_groups)
+    }
+
+    fn set_dos_attributes(&self, ino: InodeId, attributes: u32) -> MetaFuture<'_, ()> {
+        self.write(move |tx| identity::set_dos_attributes(tx, ino, attributes))
+    }
+
+    fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
+        self.read(move |tx| identity::get_dos_attributes(tx, ino))
     }
 }

@@ -12,10 +12,11 @@ use postgres::Client;
 const MIGRATION_LOCK: i64 = 0x0064_6974_746f_6673;
 
 /// (version, description, SQL). Versions start at 1 and increase by one.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "inodes, dirents, shares, blocks, inode id sequence",
-    r#"
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "inodes, dirents, shares, blocks, inode id sequence",
+        r#"
 CREATE TABLE store_info (
     id          smallint PRIMARY KEY CHECK (id = 1),
     generation  bigint NOT NULL
@@ -75,7 +76,33 @@ CREATE TABLE blocks (
     PRIMARY KEY (ino, idx)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "users, groups, per-inode DOS attributes",
+        r#"
+-- SMB attribute bits (FILE_ATTRIBUTE_*); 0 = none set.
+ALTER TABLE inodes ADD COLUMN dos_attributes bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE identity_users (
+    name               text PRIMARY KEY,
+    uid                bigint NOT NULL UNIQUE,
+    gid                bigint NOT NULL,
+    groups             bigint[] NOT NULL,
+    password_hash      text NOT NULL,
+    nt_hash            bytea,
+    -- JSON array of [share, permission] pairs.
+    share_permissions  text NOT NULL
+);
+
+CREATE TABLE identity_groups (
+    name               text PRIMARY KEY,
+    gid                bigint NOT NULL UNIQUE,
+    share_permissions  text NOT NULL
+);
+"#,
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i32 {
