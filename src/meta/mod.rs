@@ -249,6 +249,50 @@ pub struct AttrChange {
 }
 
 impl AttrChange {
+    /// Applies the change to `a`, the one rule every store shares: mode is masked to
+    /// `0o7777`, `grow_to` only grows, `used` follows the size of regular files, the
+    /// set-id kill clears S_ISUID (and S_ISGID when group-exec is set, as Linux does),
+    /// and ctime becomes `now` when anything changes. Guard and type checks stay with
+    /// the store, inside its transaction.
+    pub fn apply_to(&self, a: &mut Attr, now: Timespec) {
+        const S_ISUID: u32 = 0o4000;
+        const S_ISGID: u32 = 0o2000;
+        const S_IXGRP: u32 = 0o0010;
+        if let Some(mode) = self.mode {
+            a.mode = mode & 0o7777;
+        }
+        if let Some(uid) = self.uid {
+            a.uid = uid;
+        }
+        if let Some(gid) = self.gid {
+            a.gid = gid;
+        }
+        if let Some(size) = self.size {
+            a.size = size;
+        }
+        if let Some(end) = self.grow_to {
+            a.size = a.size.max(end);
+        }
+        if a.ftype == FileType::Regular {
+            a.used = a.size;
+        }
+        if let Some(t) = self.atime {
+            a.atime = t;
+        }
+        if let Some(t) = self.mtime {
+            a.mtime = t;
+        }
+        if self.kill_suid_sgid {
+            a.mode &= !S_ISUID;
+            if a.mode & S_IXGRP != 0 {
+                a.mode &= !S_ISGID;
+            }
+        }
+        if self.changes_something() {
+            a.ctime = now;
+        }
+    }
+
     /// True when the change sets any field (and so updates ctime).
     pub fn changes_something(&self) -> bool {
         self.mode.is_some()

@@ -22,10 +22,6 @@ use crate::meta::{
     Removed, Renamed, DIR_SIZE, FIRST_COOKIE,
 };
 
-const S_ISUID: u32 = 0o4000;
-const S_ISGID: u32 = 0o2000;
-const S_IXGRP: u32 = 0o0010;
-
 /// Owned form of [`crate::meta::RenameArgs`] (jobs outlive the caller's borrows).
 #[derive(Debug, Clone)]
 pub struct RenameOwned {
@@ -357,39 +353,7 @@ pub fn set_attr(
         }
     }
     let mut a = n.attr;
-    if let Some(mode) = c.mode {
-        a.mode = mode & 0o7777;
-    }
-    if let Some(uid) = c.uid {
-        a.uid = uid;
-    }
-    if let Some(gid) = c.gid {
-        a.gid = gid;
-    }
-    if let Some(size) = c.size {
-        a.size = size;
-    }
-    if let Some(end) = c.grow_to {
-        a.size = a.size.max(end);
-    }
-    if a.ftype == FileType::Regular {
-        a.used = a.size;
-    }
-    if let Some(t) = c.atime {
-        a.atime = t;
-    }
-    if let Some(t) = c.mtime {
-        a.mtime = t;
-    }
-    if c.kill_suid_sgid {
-        a.mode &= !S_ISUID;
-        if a.mode & S_IXGRP != 0 {
-            a.mode &= !S_ISGID;
-        }
-    }
-    if c.changes_something() {
-        a.ctime = now;
-    }
+    c.apply_to(&mut a, now);
     store_attr(tx, &a)?;
     Ok((before, a))
 }
