@@ -138,6 +138,40 @@ pub struct NewInode {
     pub on_exists: OnExists,
 }
 
+impl NewInode {
+    /// Attributes of the inode this creates: all four times `now`, link count 2 for a
+    /// directory and 1 otherwise, size `DIR_SIZE` / the symlink target's length / 0,
+    /// device numbers only for device nodes. Every store starts an inode from this.
+    pub fn initial_attr(&self, ino: InodeId, generation: u64, now: Timespec) -> Attr {
+        let is_dir = self.ftype == FileType::Directory;
+        let size = match self.ftype {
+            FileType::Directory => DIR_SIZE,
+            FileType::Symlink => self.target.len() as u64,
+            _ => 0,
+        };
+        let rdev = match self.ftype {
+            FileType::CharDevice | FileType::BlockDevice => self.rdev,
+            _ => DeviceId::default(),
+        };
+        Attr {
+            ino,
+            ftype: self.ftype,
+            mode: self.mode & 0o7777,
+            nlink: if is_dir { 2 } else { 1 },
+            uid: self.uid,
+            gid: self.gid,
+            size,
+            used: size,
+            rdev,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            btime: now,
+            generation,
+        }
+    }
+}
+
 /// How [`MetadataStore::create`] treats an existing name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExists {

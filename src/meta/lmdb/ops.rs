@@ -11,7 +11,7 @@ use super::Shared;
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
 use crate::meta::{
     AttrChange, BlockRef, Created, DirChange, Linked, MetaError, NewInode, OnExists, RemoveKind,
-    Removed, Renamed, Unlinked, DIR_SIZE, FIRST_COOKIE,
+    Removed, Renamed, Unlinked, FIRST_COOKIE,
 };
 
 fn pre(a: &Attr) -> PreOpAttr {
@@ -47,32 +47,8 @@ impl Shared {
 
     fn new_rec(&self, ino: InodeId, new: &NewInode, parent: InodeId, now: Timespec) -> InodeRec {
         let is_dir = new.ftype == FileType::Directory;
-        let size = match new.ftype {
-            FileType::Directory => DIR_SIZE,
-            FileType::Symlink => new.target.len() as u64,
-            _ => 0,
-        };
-        let rdev = match new.ftype {
-            FileType::CharDevice | FileType::BlockDevice => new.rdev,
-            _ => DeviceId::default(),
-        };
         InodeRec {
-            attr: Attr {
-                ino,
-                ftype: new.ftype,
-                mode: new.mode & 0o7777,
-                nlink: if is_dir { 2 } else { 1 },
-                uid: new.uid,
-                gid: new.gid,
-                size,
-                used: size,
-                rdev,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                btime: now,
-                generation: self.generation,
-            },
+            attr: new.initial_attr(ino, self.generation, now),
             parent: if is_dir { parent } else { 0 },
             next_cookie: if is_dir { FIRST_COOKIE } else { 0 },
             verifier: new.verifier,

@@ -24,8 +24,7 @@ mod state;
 
 use super::{
     AttrChange, BlockRef, Created, DirListing, Linked, MetaError, MetaFuture, MetadataStore,
-    NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed, StoreStat, DIR_SIZE,
-    FIRST_COOKIE,
+    NewInode, OnExists, RemoveKind, Removed, RenameArgs, Renamed, StoreStat, FIRST_COOKIE,
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec};
 
@@ -144,32 +143,8 @@ impl MemoryStore {
         let ino = st.next_ino;
         st.next_ino += 1;
         let is_dir = new.ftype == FileType::Directory;
-        let size = match new.ftype {
-            FileType::Directory => DIR_SIZE,
-            FileType::Symlink => new.target.len() as u64,
-            _ => 0,
-        };
-        let rdev = match new.ftype {
-            FileType::CharDevice | FileType::BlockDevice => new.rdev,
-            _ => DeviceId::default(),
-        };
         Node {
-            attr: Attr {
-                ino,
-                ftype: new.ftype,
-                mode: new.mode & 0o7777,
-                nlink: if is_dir { 2 } else { 1 },
-                uid: new.uid,
-                gid: new.gid,
-                size,
-                used: size,
-                rdev,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                btime: now,
-                generation: self.generation,
-            },
+            attr: new.initial_attr(ino, self.generation, now),
             parent: if is_dir { parent } else { 0 },
             target: if new.ftype == FileType::Symlink {
                 new.target.clone()

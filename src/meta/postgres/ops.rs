@@ -16,10 +16,10 @@ use super::rows::{
     add_entry_and_touch, delete_entry, dir_node, entry, ftype_code, has_entries, i, insert_entry,
     is_within, lock, lock_dir_moves, lock_dir_node, node, store_attr, touch_dir, unlink_inode,
 };
-use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
+use crate::fs::{Attr, FileType, InodeId, PreOpAttr, Timespec, LINK_MAX};
 use crate::meta::{
     AttrChange, Created, DirChange, Linked, MetaError, MetaResult, NewInode, OnExists, RemoveKind,
-    Removed, Renamed, DIR_SIZE, FIRST_COOKIE,
+    Removed, Renamed, FIRST_COOKIE,
 };
 
 /// Owned form of [`crate::meta::RenameArgs`] (jobs outlive the caller's borrows).
@@ -56,31 +56,7 @@ pub fn insert_inode(
     let ino: i64 = tx.query_one("SELECT nextval('inode_ids')", &[])?.get(0);
     let ino = ino as InodeId;
     let is_dir = new.ftype == FileType::Directory;
-    let size = match new.ftype {
-        FileType::Directory => DIR_SIZE,
-        FileType::Symlink => new.target.len() as u64,
-        _ => 0,
-    };
-    let rdev = match new.ftype {
-        FileType::CharDevice | FileType::BlockDevice => new.rdev,
-        _ => DeviceId::default(),
-    };
-    let attr = Attr {
-        ino,
-        ftype: new.ftype,
-        mode: new.mode & 0o7777,
-        nlink: if is_dir { 2 } else { 1 },
-        uid: new.uid,
-        gid: new.gid,
-        size,
-        used: size,
-        rdev,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        btime: now,
-        generation,
-    };
+    let attr = new.initial_attr(ino, generation, now);
     let parent = if is_dir { parent.unwrap_or(ino) } else { 0 };
     let target: Option<&[u8]> = (new.ftype == FileType::Symlink).then_some(&new.target[..]);
     let verifier: Option<&[u8]> = new.verifier.as_ref().map(|v| &v[..]);
@@ -99,9 +75,9 @@ pub fn insert_inode(
             &i64::from(attr.nlink),
             &i64::from(attr.uid),
             &i64::from(attr.gid),
-            &i(size),
-            &i64::from(rdev.major),
-            &i64::from(rdev.minor),
+            &i(attr.size),
+            &i64::from(attr.rdev.major),
+            &i64::from(attr.rdev.minor),
             &sec,
             &nsec,
             &i(generation),
