@@ -6,6 +6,8 @@
 //! glommio channel mesh and awaits the reply; payloads travel as `Bytes`, never
 //! copied.
 
+mod background;
+pub mod block_index;
 pub mod block_store;
 mod cache;
 pub mod router;
@@ -13,8 +15,13 @@ pub mod shard;
 pub mod uploader;
 pub mod wal;
 
+pub use block_index::{BlockIndex, MemoryBlockIndex};
 pub use block_store::{BlockStore, BlockStoreError, MemoryBlockStore};
+pub use cache::{CacheStats, MappedBlock};
 pub use router::{owner_of, shard_mesh, Router, ShardMesh, ShardRequest, BLOCK_BYTES_DEFAULT};
-pub use shard::{BlockIndex, ContentError, ContentKey, RecoveryReport, Shard, FILE_BYTES_MAX};
+pub use shard::{
+    ContentError, ContentKey, Durability, RecoveryReport, Shard, ShardOptions, FILE_BYTES_MAX,
+    READ_AHEAD_BLOCKS_DEFAULT, SHARD_BYTES_MAX_DEFAULT, UPLOADS_IN_FLIGHT_MAX,
+};
 pub use uploader::Uploader;
 pub use wal::{Wal, WalError, WalOptions};

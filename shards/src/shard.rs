@@ -3,29 +3,35 @@
 //! With a WAL every content change is logged before it is acknowledged:
 //! a WRITE is applied to the cache and its record queued (that is enough for
 //! UNSTABLE); `flush` (COMMIT, FILE_SYNC/DATA_SYNC writes) waits for a group
-//! fdatasync covering everything logged so far; truncate and remove wait for
-//! their own record to be durable before deleting objects from the block
-//! store. When every WAL segment is in use, the shard seals its dirty blocks
-//! into the block store, checkpoints, and only then lets writers go on: writers
-//! wait, they never fail for lack of log space. Without a WAL (no data_dir)
-//! `flush` seals the file's blocks into the block store, as before.
+//! fdatasync covering everything logged so far (and, for a share with
+//! `durability = "remote"`, until every dirty block of the file is uploaded
+//! and recorded in the block map); truncate and remove wait for their own
+//! record to be durable before dropping block map entries and deleting
+//! objects. When every WAL segment is in use, the shard seals its dirty
+//! blocks, waits for uploads to release their pins, checkpoints, and only
+//! then lets writers go on: writers wait, they never fail for lack of log
+//! space. The same holds for memory: while open and uploading blocks exceed
+//! the shard's budget, writers wait for uploads. Without a WAL (no data_dir)
+//! `flush` waits until the file's blocks are uploaded.
 //!
-//! Only the owning core touches a shard. Its cache sits behind an async lock
-//! held for each whole operation (block store calls are awaited on the
-//! uploader pool meanwhile), so operations of one shard are serialized and a
-//! record's sequence number is reserved under the same lock that applies it.
+//! Only the owning core touches a shard. Its cache sits behind an async lock;
+//! a record's sequence number is reserved under the same lock that applies
+//! it, so log order is cache order. Uploads (`cache/seal.rs`) and reads from
+//! the block store run without the lock.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_lite::future::BoxedLocal;
+use bytes::{Bytes, BytesMut};
 use glommio::sync::{RwLock, RwLockWriteGuard};
 
+use crate::block_index::{BlockIndex, MemoryBlockIndex};
 use crate::block_store::{BlockStore, BlockStoreError};
-use crate::cache::{Cache, Deferred};
+use crate::cache::seal::pump;
+use crate::cache::{Cache, CacheStats, Deferred, Fetch, ReadPlan};
 use crate::uploader::{StoreIo, Uploader};
 use crate::wal::{RecordKind, Recovered, Slot, Wal, WalError, WalOptions};
 
@@ -37,6 +43,47 @@ pub const FILE_BYTES_MAX: u64 = i64::MAX as u64;
 /// when sealing blocks into the block store fails (store down).
 const SPACE_RETRY_MS: u64 = 50;
 
+/// Default memory budget of a shard (`cache.shard_bytes_max`).
+pub const SHARD_BYTES_MAX_DEFAULT: u64 = 1 << 30;
+
+/// Default read-ahead of a sequential reader, in blocks (`cache.read_ahead_blocks`).
+pub const READ_AHEAD_BLOCKS_DEFAULT: u64 = 2;
+
+/// Uploads one shard runs at once (the uploader pool bounds the process).
+pub const UPLOADS_IN_FLIGHT_MAX: usize = 4;
+
+/// Where COMMIT waits for content of a share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// In the WAL on local disk (fdatasync).
+    #[default]
+    Local,
+    /// Also uploaded into the block store and recorded in the block map.
+    Remote,
+}
+
+/// Tunables of a shard's cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardOptions {
+    /// Memory budget: open + uploading blocks (writers wait beyond it) and
+    /// clean blocks (evicted beyond it).
+    pub shard_bytes_max: u64,
+    /// Blocks fetched ahead of a sequential reader; 0 disables read-ahead.
+    pub read_ahead_blocks: u64,
+    /// Shares with `durability = "remote"`.
+    pub remote_shares: Vec<u32>,
+}
+
+impl Default for ShardOptions {
+    fn default() -> Self {
+        ShardOptions {
+            shard_bytes_max: SHARD_BYTES_MAX_DEFAULT,
+            read_ahead_blocks: READ_AHEAD_BLOCKS_DEFAULT,
+            remote_shares: Vec::new(),
+        }
+    }
+}
+
 /// Which file's content: share id and inode id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentKey {
@@ -45,9 +92,9 @@ pub struct ContentKey {
 }
 
 impl ContentKey {
-    /// Object key of block `index` of this file.
-    pub fn block_key(&self, index: u64) -> String {
-        format!("{}{}", self.prefix(), index)
+    /// Object key of generation `generation` of block `index` of this file.
+    pub fn object_key(&self, index: u64, generation: u64) -> String {
+        crate::cache::object_key(*self, index, generation)
     }
 
     /// Prefix of every object key of this file.
@@ -91,15 +138,6 @@ impl From<WalError> for ContentError {
     }
 }
 
-/// What the shard asks of the metadata side during recovery.
-pub trait BlockIndex {
-    /// Whether inode `ino` of `share` still exists.
-    fn exists(&self, share: u32, ino: u64) -> BoxedLocal<Result<bool, ContentError>>;
-    /// Makes the file at least `size` bytes long (replayed writes past the
-    /// size the metadata recorded).
-    fn grow_size(&self, share: u32, ino: u64, size: u64) -> BoxedLocal<Result<(), ContentError>>;
-}
-
 /// What recovery did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -115,15 +153,18 @@ pub struct RecoveryReport {
 
 /// The content owned by one core.
 pub struct Shard {
-    cache: RwLock<Cache>,
-    wal: Option<Rc<Wal>>,
+    pub(crate) cache: Rc<RwLock<Cache>>,
+    pub(crate) wal: Option<Rc<Wal>>,
     /// A task is sealing blocks to free WAL space.
     making_space: Cell<bool>,
+    /// Shares with `durability = "remote"`.
+    remote: RefCell<HashSet<u32>>,
 }
 
 impl Shard {
     /// A shard without a WAL serving the given block stores (by share id) with
     /// blocks of `block_bytes`: content is durable once sealed into the store.
+    /// Its block map lives in memory.
     pub fn new(block_stores: Vec<(u32, Arc<dyn BlockStore>)>, block_bytes: u64) -> Shard {
         Shard::with_uploader(block_stores, block_bytes, None)
     }
@@ -135,41 +176,62 @@ impl Shard {
         block_bytes: u64,
         uploader: Option<Arc<Uploader>>,
     ) -> Shard {
+        Shard::with_index(
+            block_stores,
+            block_bytes,
+            uploader,
+            Rc::new(MemoryBlockIndex::new()),
+        )
+    }
+
+    /// A shard without a WAL whose block maps live in `index`.
+    pub fn with_index(
+        block_stores: Vec<(u32, Arc<dyn BlockStore>)>,
+        block_bytes: u64,
+        uploader: Option<Arc<Uploader>>,
+        index: Rc<dyn BlockIndex>,
+    ) -> Shard {
         Shard {
-            cache: RwLock::new(Cache::new(
+            cache: Rc::new(RwLock::new(Cache::new(
                 block_stores,
                 block_bytes,
                 StoreIo::new(uploader),
-            )),
+                index,
+            ))),
             wal: None,
             making_space: Cell::new(false),
+            remote: RefCell::new(HashSet::new()),
         }
     }
 
     /// A shard with a WAL in `wal.dir`. Replays what the log holds (dropping
     /// records of inodes `index` says are gone, growing sizes the replay
-    /// extends), seals the replayed content into the block store and starts
-    /// the log afresh. Must run before the shard serves anything.
+    /// extends), uploads the replayed content into the block store and
+    /// records it in the block maps, and starts the log afresh. Must run
+    /// before the shard serves anything.
     pub async fn open(
         block_stores: Vec<(u32, Arc<dyn BlockStore>)>,
         block_bytes: u64,
         wal: WalOptions,
-        index: &dyn BlockIndex,
+        index: Rc<dyn BlockIndex>,
         uploader: Option<Arc<Uploader>>,
     ) -> Result<(Shard, RecoveryReport), ContentError> {
         let (wal, recovered) = Wal::open(wal).await?;
-        let shard = Shard {
-            cache: RwLock::new(Cache::new(
-                block_stores,
-                block_bytes,
-                StoreIo::new(uploader),
-            )),
-            wal: Some(wal.clone()),
-            making_space: Cell::new(false),
-        };
-        let report = shard.replay(&recovered, index).await?;
+        let mut shard = Shard::with_index(block_stores, block_bytes, uploader, index.clone());
+        shard.wal = Some(wal.clone());
+        let report = shard.replay(&recovered, index.as_ref()).await?;
         wal.restart(&recovered).await?;
         Ok((shard, report))
+    }
+
+    /// Applies the cache options (budget, read-ahead, remote shares).
+    pub async fn configure(&self, options: &ShardOptions) -> Result<(), ContentError> {
+        let mut cache = self.lock().await?;
+        cache.budget_bytes = options.shard_bytes_max.max(cache.block_bytes);
+        cache.read_ahead_blocks = options.read_ahead_blocks;
+        *self.remote.borrow_mut() = options.remote_shares.iter().copied().collect();
+        cache.evict();
+        Ok(())
     }
 
     async fn replay(
@@ -203,33 +265,31 @@ impl Shard {
                 report.dropped += 1;
                 continue;
             }
-            let mut cache = self.lock().await?;
             match h.kind {
                 RecordKind::Data => {
+                    let mut cache = self.lock().await?;
                     cache.write(key, h.offset, &record.payload, None).await?;
+                    pump(&self.cache, &mut cache);
                     let end = h.offset + record.payload.len() as u64;
                     let e = ends.entry(key).or_insert(0);
                     *e = (*e).max(end);
                 }
                 RecordKind::Truncate => {
-                    let deferred = cache.truncate(key, h.offset, None).await?;
-                    cache.delete_deferred(deferred).await?;
+                    let deferred = self.lock().await?.truncate(key, h.offset, None).await?;
+                    self.drop_and_delete(deferred).await?;
                     ends.insert(key, h.offset);
                 }
                 RecordKind::Remove => {
-                    let deferred = cache.remove(key).await?;
-                    cache.delete_deferred(deferred).await?;
+                    let deferred = self.lock().await?.remove(key).await?;
+                    self.drop_and_delete(deferred).await?;
                     ends.remove(&key);
                 }
                 RecordKind::Checkpoint => continue,
             }
             report.replayed += 1;
         }
-        {
-            let mut cache = self.lock().await?;
-            for key in ends.keys() {
-                cache.flush_file(*key).await?;
-            }
+        for key in ends.keys() {
+            self.wait_uploaded(*key, false).await?;
         }
         for (key, end) in ends {
             index.grow_size(key.share, key.ino, end).await?;
@@ -237,7 +297,7 @@ impl Shard {
         Ok(report)
     }
 
-    async fn lock(&self) -> Result<RwLockWriteGuard<'_, Cache>, ContentError> {
+    pub(crate) async fn lock(&self) -> Result<RwLockWriteGuard<'_, Cache>, ContentError> {
         self.cache
             .write()
             .await
@@ -249,16 +309,63 @@ impl Shard {
         self.wal.as_ref()
     }
 
+    /// Counters of the cache (tests, logs).
+    pub async fn stats(&self) -> Result<CacheStats, ContentError> {
+        Ok(self.lock().await?.stats)
+    }
+
+    /// Bytes held (open and uploading blocks) and clean (evictable).
+    pub async fn memory(&self) -> Result<(u64, u64), ContentError> {
+        let cache = self.lock().await?;
+        Ok((cache.held_bytes, cache.clean_bytes))
+    }
+
+    /// Seals every dirty block and waits until all uploads are recorded
+    /// (tests; a failing store makes it return the error).
+    pub async fn drain(&self) -> Result<(), ContentError> {
+        loop {
+            let mut cache = self.lock().await?;
+            if cache.idle() {
+                return Ok(());
+            }
+            if let Some(e) = cache.files.values_mut().find_map(|f| f.failed.take()) {
+                return Err(e);
+            }
+            cache.request_seal_all();
+            pump(&self.cache, &mut cache);
+            let (changed, epoch) = (cache.changed.clone(), cache.changed.epoch());
+            drop(cache);
+            changed.wait_ms(epoch, SPACE_RETRY_MS).await;
+        }
+    }
+
+    /// The cache, locked, once open and uploading blocks fit the memory
+    /// budget (writers wait for uploads beyond it: replies are delayed,
+    /// never failed).
+    async fn lock_with_room(&self) -> Result<RwLockWriteGuard<'_, Cache>, ContentError> {
+        loop {
+            let mut cache = self.lock().await?;
+            if cache.held_bytes < cache.budget_bytes {
+                return Ok(cache);
+            }
+            cache.request_seal_all();
+            pump(&self.cache, &mut cache);
+            let (changed, epoch) = (cache.changed.clone(), cache.changed.epoch());
+            drop(cache);
+            changed.wait_ms(epoch, SPACE_RETRY_MS).await;
+        }
+    }
+
     /// The cache, locked, with a WAL slot for a record of `payload_len` bytes
-    /// reserved under that lock; waits (sealing dirty blocks to free segments)
-    /// while the log is full.
+    /// reserved under that lock; waits while memory is over budget or the
+    /// log is full.
     async fn lock_and_reserve(
         &self,
         wal: &Wal,
         payload_len: usize,
     ) -> Result<(RwLockWriteGuard<'_, Cache>, Slot), ContentError> {
         loop {
-            let cache = self.lock().await?;
+            let cache = self.lock_with_room().await?;
             if let Some(slot) = wal.try_reserve(payload_len)? {
                 return Ok((cache, slot));
             }
@@ -267,26 +374,42 @@ impl Shard {
         }
     }
 
-    /// Seals dirty blocks and checkpoints so WAL segments become free. Never
-    /// fails: on error it logs, sleeps and lets the caller retry.
+    /// Seals dirty blocks, waits for uploads to release pins and checkpoints
+    /// so WAL segments become free. Never fails: on error it logs, sleeps and
+    /// lets the caller retry.
     async fn make_space(&self, wal: &Wal) {
         if self.making_space.get() {
             wal.changed().await;
             return;
         }
         self.making_space.set(true);
-        let (flushed, lwm) = match self.lock().await {
+        let waited = match self.lock().await {
             Ok(mut cache) => {
-                let flushed = cache.flush_dirty().await;
-                (
-                    flushed,
-                    cache.lowest_pin().unwrap_or_else(|| wal.next_seq()),
-                )
+                let failures = cache.failures;
+                let busy = cache.request_seal_all() > 0 || cache.uploads > 0;
+                pump(&self.cache, &mut cache);
+                let (changed, epoch) = (cache.changed.clone(), cache.changed.epoch());
+                drop(cache);
+                if busy {
+                    changed.wait_ms(epoch, SPACE_RETRY_MS).await;
+                }
+                Ok(failures)
             }
-            Err(e) => (Err(e), 0),
+            Err(e) => Err(e),
         };
-        let freed = match flushed {
-            Ok(()) => wal.checkpoint(lwm).await,
+        let freed = match waited {
+            Ok(failures) => match self.lock().await {
+                Ok(cache) => {
+                    let failed = cache.failures != failures;
+                    let lwm = cache.lowest_pin().unwrap_or_else(|| wal.next_seq());
+                    drop(cache);
+                    match wal.checkpoint(lwm).await {
+                        Ok(0) if failed => Err(WalError::Io("uploads failed".into())),
+                        other => other,
+                    }
+                }
+                Err(e) => Err(WalError::Io(e.to_string())),
+            },
             Err(e) => Err(WalError::Io(e.to_string())),
         };
         self.making_space.set(false);
@@ -300,43 +423,28 @@ impl Shard {
         }
     }
 
-    /// Starts the task that seals the dirty blocks of files idle for
-    /// `flush_delay` (so content reaches the block store and WAL space is
-    /// freed without waiting for pressure) and then checkpoints the WAL. The
-    /// task ends when the shard is dropped.
-    pub fn start_idle_sealer(self: &Rc<Self>, flush_delay: Duration) {
-        let shard = Rc::downgrade(self);
-        let tick = (flush_delay / 2).max(Duration::from_millis(10));
-        glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(tick).await;
-                let Some(shard) = shard.upgrade() else {
-                    return;
-                };
-                let sealed = match shard.lock().await {
-                    Ok(mut cache) => cache.seal_idle(flush_delay).await,
-                    Err(_) => return,
-                };
-                match sealed {
-                    Ok(0) => continue,
-                    Ok(_) => {}
-                    Err(e) => {
-                        log::debug!("idle sealing failed (retried): {e}");
-                        continue;
-                    }
-                }
-                if let Some(wal) = shard.wal.clone() {
-                    let lwm = match shard.lock().await {
-                        Ok(cache) => cache.lowest_pin().unwrap_or_else(|| wal.next_seq()),
-                        Err(_) => return,
-                    };
-                    if let Err(e) = wal.checkpoint(lwm).await {
-                        log::warn!("WAL checkpoint failed: {e}");
-                    }
-                }
+    /// Waits until `key` has no dirty block and no upload running (sealing
+    /// what is dirty). `keep_trying`: a failing store makes it wait (remote
+    /// durability: the WAL already holds the data); otherwise the failure is
+    /// returned.
+    async fn wait_uploaded(&self, key: ContentKey, keep_trying: bool) -> Result<(), ContentError> {
+        let mut first = true;
+        loop {
+            let mut cache = self.lock().await?;
+            let (busy, failed) = cache.file_busy(key);
+            if !busy {
+                return Ok(());
             }
-        })
-        .detach();
+            if let (Some(e), false, false) = (failed, keep_trying, first) {
+                return Err(e);
+            }
+            first = false;
+            cache.request_seal_file(key);
+            pump(&self.cache, &mut cache);
+            let (changed, epoch) = (cache.changed.clone(), cache.changed.epoch());
+            drop(cache);
+            changed.wait_ms(epoch, SPACE_RETRY_MS).await;
+        }
     }
 
     /// Reads exactly `len` bytes at `offset`; holes read as zeros.
@@ -346,7 +454,104 @@ impl Shard {
         offset: u64,
         len: u32,
     ) -> Result<Bytes, ContentError> {
-        self.lock().await?.read(key, offset, len).await
+        let mut attempt = 0;
+        loop {
+            let plan = {
+                let mut cache = self.lock().await?;
+                cache.load_file(key).await?;
+                cache.plan_read(key, offset, len)?
+            };
+            match self.run_read(key, plan).await {
+                Err(ReadError::Gone(object)) if attempt < 4 => {
+                    // Superseded and deleted since planned: plan again.
+                    log::debug!("object {object} vanished under a read; retrying");
+                    attempt += 1;
+                }
+                Err(ReadError::Gone(object)) => {
+                    return Err(ContentError::Io(format!("object {object} not found")))
+                }
+                Err(ReadError::Other(e)) => return Err(e),
+                Ok(data) => return Ok(data),
+            }
+        }
+    }
+
+    /// Executes a read plan without the lock.
+    async fn run_read(&self, key: ContentKey, plan: ReadPlan) -> Result<Bytes, ReadError> {
+        let io = self.lock().await?.io.clone();
+        for fetch in plan.ahead {
+            glommio::spawn_local(prefetch(
+                Rc::downgrade(&self.cache),
+                io.clone(),
+                plan.store.clone(),
+                key,
+                fetch,
+            ))
+            .detach();
+        }
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        for part in plan.parts {
+            let bytes = match part {
+                crate::cache::read::Part::Data(b) => b,
+                crate::cache::read::Part::Zeros(0) => continue,
+                crate::cache::read::Part::Zeros(n) => Bytes::from(vec![0u8; n]),
+                crate::cache::read::Part::Fetch(f) => {
+                    let (range_at, range_len) = if f.whole {
+                        (0, u64::MAX)
+                    } else {
+                        (f.inner, f.len as u64)
+                    };
+                    let data = get(&io, &plan.store, &f.object, range_at, range_len).await?;
+                    let piece = if f.whole {
+                        let at = (f.inner as usize).min(data.len());
+                        let piece = data.slice(at..(at + f.len).min(data.len()));
+                        self.lock().await?.fill(key, f.index, f.generation, data);
+                        piece
+                    } else {
+                        data.slice(..f.len.min(data.len()))
+                    };
+                    if piece.len() < f.len {
+                        let mut padded = BytesMut::with_capacity(f.len);
+                        padded.extend_from_slice(&piece);
+                        padded.resize(f.len, 0);
+                        padded.freeze()
+                    } else {
+                        piece
+                    }
+                }
+            };
+            total += bytes.len();
+            parts.push(bytes);
+        }
+        match parts.len() {
+            0 => Ok(Bytes::new()),
+            1 => Ok(parts.pop().unwrap_or_default()),
+            _ => {
+                let mut out = BytesMut::with_capacity(total);
+                for p in parts {
+                    out.extend_from_slice(&p);
+                }
+                Ok(out.freeze())
+            }
+        }
+    }
+
+    /// Fetches the blocks a partial write needs before taking the lock for it.
+    async fn preload(&self, key: ContentKey, offset: u64, len: u64) -> Result<(), ContentError> {
+        let (fetches, io, store) = {
+            let mut cache = self.lock().await?;
+            cache.load_file(key).await?;
+            let fetches = cache.needs_load(key, offset, len);
+            cache.stats.store_reads += fetches.len() as u64;
+            (fetches, cache.io.clone(), cache.store(key.share)?)
+        };
+        for f in fetches {
+            if let Ok(data) = get(&io, &store, &f.object, 0, u64::MAX).await {
+                self.lock().await?.fill(key, f.index, f.generation, data);
+            }
+        }
+        Ok(())
     }
 
     /// Writes `data` at `offset`. Returns once the data is in the cache and its
@@ -357,9 +562,6 @@ impl Shard {
         offset: u64,
         data: Bytes,
     ) -> Result<(), ContentError> {
-        let Some(wal) = self.wal.clone() else {
-            return self.lock().await?.write(key, offset, &data, None).await;
-        };
         if offset
             .checked_add(data.len() as u64)
             .is_none_or(|end| end > FILE_BYTES_MAX)
@@ -367,6 +569,13 @@ impl Shard {
             return Err(ContentError::TooLarge);
         }
         self.lock().await?.store(key.share)?;
+        self.preload(key, offset, data.len() as u64).await?;
+        let Some(wal) = self.wal.clone() else {
+            let mut cache = self.lock_with_room().await?;
+            let written = cache.write(key, offset, &data, None).await;
+            pump(&self.cache, &mut cache);
+            return written;
+        };
         // A write larger than a segment can hold goes into several records.
         let step = wal.payload_bytes_max().max(1);
         let mut done = 0usize;
@@ -377,6 +586,7 @@ impl Shard {
             let (mut cache, slot) = self.lock_and_reserve(&wal, piece.len()).await?;
             let seq = slot.seq;
             let applied = cache.write(key, at, &piece, Some(seq)).await;
+            pump(&self.cache, &mut cache);
             drop(cache);
             let wal = wal.clone();
             done += piece.len();
@@ -401,16 +611,15 @@ impl Shard {
             return Err(ContentError::TooLarge);
         }
         let Some(wal) = self.wal.clone() else {
-            let mut cache = self.lock().await?;
-            let deferred = cache.truncate(key, size, None).await?;
-            return cache.delete_deferred(deferred).await;
+            let deferred = self.lock().await?.truncate(key, size, None).await?;
+            return self.drop_and_delete(deferred).await;
         };
         self.lock().await?.store(key.share)?;
         let (mut cache, slot) = self.lock_and_reserve(&wal, 0).await?;
         let seq = slot.seq;
         let deferred = cache.truncate(key, size, Some(seq)).await;
         if deferred.is_ok() {
-            // Pinned until the deletes are done (see logged_delete).
+            // Pinned until the map entries are dropped (see logged_delete).
             cache.pin(seq);
         }
         drop(cache);
@@ -425,14 +634,32 @@ impl Shard {
         // removal durable, and recovery drops every record of an inode the metadata no
         // longer has, so a logged Remove would buy nothing but an fdatasync per unlink.
         // Dirty blocks of the file are unpinned, so checkpoints may pass their records.
-        let mut cache = self.lock().await?;
-        let deferred = cache.remove(key).await?;
-        cache.delete_deferred(deferred).await
+        let deferred = self.lock().await?.remove(key).await?;
+        self.drop_and_delete(deferred).await
+    }
+
+    /// Drops the block map entries a durable truncate/remove made obsolete
+    /// (under the lock) and deletes their objects (without it).
+    async fn drop_and_delete(&self, deferred: Deferred) -> Result<(), ContentError> {
+        let Some(key) = deferred.key else {
+            return Ok(());
+        };
+        let (objects, io, store) = {
+            let mut cache = self.lock().await?;
+            let objects = cache.drop_mapped(deferred).await?;
+            (objects, cache.io.clone(), cache.store(key.share)?)
+        };
+        for object in objects {
+            let store = store.clone();
+            io.call(move || store.delete(&object)).await?;
+        }
+        Ok(())
     }
 
     /// Writes the record of a truncate/remove, waits until it is durable, then
-    /// deletes the objects it made obsolete. The record stays pinned until then,
-    /// so a checkpoint cannot pass it while the old objects still exist.
+    /// drops the map entries and deletes the objects it made obsolete. The
+    /// record stays pinned until then, so a checkpoint cannot pass it while
+    /// the map still points at the old objects.
     async fn logged_delete(
         &self,
         wal: &Wal,
@@ -449,10 +676,7 @@ impl Shard {
             (Err(e), _) => Err(e.into()),
             (Ok(()), Err(e)) => Err(e),
             (Ok(()), Ok(deferred)) => match wal.sync_to(seq).await {
-                Ok(()) => match self.lock().await {
-                    Ok(mut cache) => cache.delete_deferred(deferred).await,
-                    Err(e) => Err(e),
-                },
+                Ok(()) => self.drop_and_delete(deferred).await,
                 Err(e) => Err(e.into()),
             },
         };
@@ -465,11 +689,68 @@ impl Shard {
     }
 
     /// Makes all content written to `key` stable: with a WAL, a group
-    /// fdatasync of the log; without one, sealing the file's blocks.
+    /// fdatasync of the log, and for a `durability = "remote"` share also
+    /// the upload of every dirty block of the file; without a WAL, the
+    /// upload of the file's blocks.
     pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {
         match &self.wal {
-            Some(wal) => Ok(wal.sync_all().await?),
-            None => self.lock().await?.flush_file(key).await,
+            Some(wal) => {
+                wal.sync_all().await?;
+                if self.remote.borrow().contains(&key.share) {
+                    self.wait_uploaded(key, true).await?;
+                }
+                Ok(())
+            }
+            None => self.wait_uploaded(key, false).await,
         }
+    }
+}
+
+/// A read's failure: an object gone since the plan (retry) or an error.
+enum ReadError {
+    Gone(String),
+    Other(ContentError),
+}
+
+impl From<ContentError> for ReadError {
+    fn from(e: ContentError) -> Self {
+        ReadError::Other(e)
+    }
+}
+
+/// Ranged read of `object` on the uploader pool.
+async fn get(
+    io: &StoreIo,
+    store: &Arc<dyn BlockStore>,
+    object: &str,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, ReadError> {
+    let (store, o) = (store.clone(), object.to_owned());
+    match io.call(move || Ok(store.get(&o, offset, len))).await? {
+        Ok(data) => Ok(data),
+        Err(BlockStoreError::NotFound(_)) => Err(ReadError::Gone(object.to_owned())),
+        Err(e) => Err(ReadError::Other(e.into())),
+    }
+}
+
+/// Read-ahead of one whole block into the clean cache.
+async fn prefetch(
+    cache: std::rc::Weak<RwLock<Cache>>,
+    io: StoreIo,
+    store: Arc<dyn BlockStore>,
+    key: ContentKey,
+    fetch: Fetch,
+) {
+    let data = get(&io, &store, &fetch.object, 0, u64::MAX).await;
+    let Some(cache) = cache.upgrade() else {
+        return;
+    };
+    let Ok(mut cache) = cache.write().await else {
+        return;
+    };
+    match data {
+        Ok(data) => cache.fill(key, fetch.index, fetch.generation, data),
+        Err(_) => cache.prefetch_failed(key, fetch.index),
     }
 }

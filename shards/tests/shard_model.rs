@@ -1,11 +1,12 @@
 //! The shard against a model: a plain `Vec<u8>` per file, with and without a
 //! WAL (small segments, so the log fills, checkpoints and reuses segments).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use dittofs_shards::{
-    BlockIndex, BlockStore, ContentError, ContentKey, MemoryBlockStore, Shard, WalOptions,
+    BlockStore, ContentKey, MemoryBlockIndex, MemoryBlockStore, Shard, WalOptions,
 };
 use futures_lite::future::BoxedLocal;
 use glommio::LocalExecutorBuilder;
@@ -31,18 +32,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Every inode exists; sizes are not tracked.
-struct AllExist;
-
-impl BlockIndex for AllExist {
-    fn exists(&self, _: u32, _: u64) -> BoxedLocal<Result<bool, ContentError>> {
-        Box::pin(async { Ok(true) })
-    }
-    fn grow_size(&self, _: u32, _: u64, _: u64) -> BoxedLocal<Result<(), ContentError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 fn run<T: Send + 'static>(f: impl FnOnce() -> BoxedLocal<T> + Send + 'static) -> T {
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
@@ -52,9 +41,18 @@ fn run<T: Send + 'static>(f: impl FnOnce() -> BoxedLocal<T> + Send + 'static) ->
         .unwrap()
 }
 
-async fn open(store: &Arc<dyn BlockStore>, wal_dir: Option<&std::path::Path>) -> Shard {
+async fn open(
+    store: &Arc<dyn BlockStore>,
+    index: &MemoryBlockIndex,
+    wal_dir: Option<&std::path::Path>,
+) -> Shard {
     match wal_dir {
-        None => Shard::new(vec![(1, store.clone())], BLOCK),
+        None => Shard::with_index(
+            vec![(1, store.clone())],
+            BLOCK,
+            None,
+            Rc::new(index.clone()),
+        ),
         Some(dir) => {
             let opts = WalOptions {
                 dir: dir.to_owned(),
@@ -67,7 +65,7 @@ async fn open(store: &Arc<dyn BlockStore>, wal_dir: Option<&std::path::Path>) ->
                 vec![(1, store.clone())],
                 BLOCK,
                 opts,
-                &AllExist,
+                Rc::new(index.clone()),
                 Some(dittofs_shards::Uploader::start(2).unwrap()),
             )
             .await
@@ -79,7 +77,8 @@ async fn open(store: &Arc<dyn BlockStore>, wal_dir: Option<&std::path::Path>) ->
 
 async fn check(ops: Vec<Op>, wal_dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let store: Arc<dyn BlockStore> = Arc::new(MemoryBlockStore::new());
-    let shard = open(&store, wal_dir.as_deref()).await;
+    let index = MemoryBlockIndex::new();
+    let shard = open(&store, &index, wal_dir.as_deref()).await;
     let key = ContentKey { share: 1, ino: 7 };
     let mut model: Vec<u8> = Vec::new();
     for op in ops {
@@ -116,9 +115,11 @@ async fn check(ops: Vec<Op>, wal_dir: Option<std::path::PathBuf>) -> Result<(), 
         }
     }
     shard.flush(key).await.unwrap();
-    // A restart: a new shard over the same store (and log) sees everything.
+    // A clean restart (uploads finished): a new shard over the same store,
+    // block map (and log) sees everything.
+    shard.drain().await.unwrap();
     drop(shard);
-    let reborn = open(&store, wal_dir.as_deref()).await;
+    let reborn = open(&store, &index, wal_dir.as_deref()).await;
     let all = reborn.read(key, 0, model.len() as u32).await.unwrap();
     if all[..] != model[..] {
         return Err("content differs after restart".into());
@@ -128,7 +129,8 @@ async fn check(ops: Vec<Op>, wal_dir: Option<std::path::PathBuf>) -> Result<(), 
     if wal_dir.is_some() {
         let blocks_needed = (model.len() as u64).div_ceil(BLOCK);
         for k in store.list("1/7/").unwrap() {
-            let index: u64 = k.rsplit('/').next().unwrap().parse().unwrap();
+            let name = k.rsplit('/').next().unwrap();
+            let index: u64 = name.split('.').next().unwrap().parse().unwrap();
             if index >= blocks_needed {
                 return Err(format!("stale block {index} for size {}", model.len()));
             }
@@ -211,7 +213,8 @@ fn writes_larger_than_a_segment_are_split() {
     run(move || {
         Box::pin(async move {
             let store: Arc<dyn BlockStore> = Arc::new(MemoryBlockStore::new());
-            let shard = open(&store, Some(&path)).await;
+            let index = MemoryBlockIndex::new();
+            let shard = open(&store, &index, Some(&path)).await;
             let key = ContentKey { share: 1, ino: 2 };
             let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
             shard
@@ -222,7 +225,7 @@ fn writes_larger_than_a_segment_are_split() {
             let got = shard.read(key, 777, data.len() as u32).await.unwrap();
             assert!(got[..] == data[..]);
             drop(shard);
-            let reborn = open(&store, Some(&path)).await;
+            let reborn = open(&store, &index, Some(&path)).await;
             let got = reborn.read(key, 777, data.len() as u32).await.unwrap();
             assert!(got[..] == data[..]);
         })

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dittofs_shards::{
-    BlockIndex, BlockStore, BlockStoreError, ContentError, ContentKey, MemoryBlockStore, Shard,
-    WalOptions,
+    BlockStore, BlockStoreError, ContentError, ContentKey, MemoryBlockIndex, MemoryBlockStore,
+    Shard, WalOptions,
 };
-use futures_lite::future::BoxedLocal;
 use glommio::LocalExecutorBuilder;
 
 const BLOCK_BYTES: u64 = 16 << 10;
@@ -64,16 +63,6 @@ impl BlockStore for FaultyStore {
     }
 }
 
-struct AllExist;
-impl BlockIndex for AllExist {
-    fn exists(&self, _: u32, _: u64) -> BoxedLocal<Result<bool, ContentError>> {
-        Box::pin(async { Ok(true) })
-    }
-    fn grow_size(&self, _: u32, _: u64, _: u64) -> BoxedLocal<Result<(), ContentError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
@@ -84,7 +73,7 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
-async fn open(store: Arc<FaultyStore>, dir: &std::path::Path) -> Shard {
+async fn open(store: Arc<FaultyStore>, dir: &std::path::Path, index: &MemoryBlockIndex) -> Shard {
     let opts = WalOptions {
         dir: dir.to_owned(),
         shard: 0,
@@ -97,7 +86,7 @@ async fn open(store: Arc<FaultyStore>, dir: &std::path::Path) -> Shard {
         vec![(1, store)],
         BLOCK_BYTES,
         opts,
-        &AllExist,
+        Rc::new(index.clone()),
         Some(dittofs_shards::Uploader::start(2).expect("uploader")),
     )
     .await
@@ -113,11 +102,12 @@ fn store_down_delays_writers(no_space: bool) {
     let store = Arc::new(FaultyStore::default());
     store.down.store(true, Ordering::SeqCst);
     store.no_space.store(no_space, Ordering::SeqCst);
-    let (s, d) = (store.clone(), dir.clone());
+    let index = MemoryBlockIndex::new();
+    let (s, d, i) = (store.clone(), dir.clone(), index.clone());
     let model = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let shard = Rc::new(open(s.clone(), &d).await);
+            let shard = Rc::new(open(s.clone(), &d, &i).await);
             let key = ContentKey { share: 1, ino: 5 };
             let mut model = vec![0u8; 64 * (12 << 10)];
             for (i, chunk) in model.chunks_mut(12 << 10).enumerate() {
@@ -158,11 +148,11 @@ fn store_down_delays_writers(no_space: bool) {
         .expect("executor")
         .join()
         .expect("executor thread");
-    let (s, d) = (store.clone(), dir.clone());
+    let (s, d, i) = (store.clone(), dir.clone(), index.clone());
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let shard = open(s, &d).await;
+            let shard = open(s, &d, &i).await;
             let key = ContentKey { share: 1, ino: 5 };
             let got = shard.read(key, 0, model.len() as u32).await.expect("read");
             assert!(got[..] == model[..], "content differs after the restart");
@@ -194,7 +184,7 @@ fn hanging_store_only_slows_down() {
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let shard = open(store, &dir).await;
+            let shard = open(store, &dir, &MemoryBlockIndex::new()).await;
             let key = ContentKey { share: 1, ino: 9 };
             let stop = Rc::new(std::cell::Cell::new(false));
             let worst = Rc::new(std::cell::Cell::new(Duration::ZERO));
@@ -244,7 +234,8 @@ fn idle_files_are_sealed_after_the_flush_delay() {
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let shard = Rc::new(open(store.clone(), &dir).await);
+            let index = MemoryBlockIndex::new();
+            let shard = Rc::new(open(store.clone(), &dir, &index).await);
             shard.start_idle_sealer(Duration::from_millis(40));
             let key = ContentKey { share: 1, ino: 3 };
             store.down.store(true, Ordering::SeqCst);
@@ -260,11 +251,17 @@ fn idle_files_are_sealed_after_the_flush_delay() {
             );
             store.down.store(false, Ordering::SeqCst);
             glommio::timer::sleep(Duration::from_millis(200)).await;
+            // One object, the generation the block map points at (failed
+            // attempts used generations too, their objects never existed).
+            let mapped = index.get(1, 3, 0).expect("block 0 is mapped");
             assert_eq!(
                 store.inner.list("1/3/").expect("list"),
-                vec!["1/3/0".to_owned()]
+                vec![format!("1/3/0.{}", mapped.generation)]
             );
-            let object = store.inner.get("1/3/0", 100, 10).expect("get");
+            let object = store
+                .inner
+                .get(&format!("1/3/0.{}", mapped.generation), 100, 10)
+                .expect("get");
             assert_eq!(&object[..], b"idle bytes");
             let _ = std::fs::remove_dir_all(&dir);
         })

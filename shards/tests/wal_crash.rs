@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dittofs_shards::wal::fmt as walfmt;
 use dittofs_shards::{
-    BlockIndex, BlockStore, ContentError, ContentKey, MemoryBlockStore, Shard, WalOptions,
+    BlockStore, ContentKey, MemoryBlockIndex, MemoryBlockStore, Shard, WalOptions,
 };
 use futures_lite::future::BoxedLocal;
 use glommio::LocalExecutorBuilder;
@@ -25,17 +25,6 @@ const FILES: u64 = 3;
 const ROUNDS: u64 = 24;
 const SEGMENT_BYTES: u64 = 16 * 4096;
 const SEGMENTS: u32 = 3;
-
-struct AllExist;
-
-impl BlockIndex for AllExist {
-    fn exists(&self, _: u32, _: u64) -> BoxedLocal<Result<bool, ContentError>> {
-        Box::pin(async { Ok(true) })
-    }
-    fn grow_size(&self, _: u32, _: u64, _: u64) -> BoxedLocal<Result<(), ContentError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// xorshift64*: deterministic per seed, no dependency.
 struct Rng(u64);
@@ -72,6 +61,7 @@ fn key(ino: u64) -> ContentKey {
 /// operation acknowledged stable, and the WAL's durable mark at the crash.
 async fn run_until_crash(
     store: Arc<dyn BlockStore>,
+    index: MemoryBlockIndex,
     dir: PathBuf,
     seed: u64,
     start: Model,
@@ -81,7 +71,7 @@ async fn run_until_crash(
         vec![(1, store)],
         BLOCK_BYTES,
         wal_options(&dir),
-        &AllExist,
+        std::rc::Rc::new(index.clone()),
         Some(dittofs_shards::Uploader::start(2).expect("uploader")),
     )
     .await
@@ -205,6 +195,7 @@ fn damage(dir: &Path, durable: u64, rng: &mut Rng) -> String {
 /// Recovers and checks every byte against the states since the last stable one.
 async fn recover_and_check(
     store: Arc<dyn BlockStore>,
+    index: MemoryBlockIndex,
     dir: PathBuf,
     states: Vec<Model>,
     last_stable: usize,
@@ -213,7 +204,7 @@ async fn recover_and_check(
         vec![(1, store)],
         BLOCK_BYTES,
         wal_options(&dir),
-        &AllExist,
+        std::rc::Rc::new(index.clone()),
         Some(dittofs_shards::Uploader::start(2).expect("uploader")),
     )
     .await
@@ -266,19 +257,27 @@ fn acknowledged_stable_bytes_survive_crashes() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
         let store: Arc<dyn BlockStore> = Arc::new(MemoryBlockStore::new());
+        let index = MemoryBlockIndex::new();
         let mut rng = Rng(seed ^ 0xFFFF);
         let mut model: Model = vec![Vec::new(); FILES as usize];
         for crash in 0..2u64 {
-            let (s, d) = (store.clone(), dir.clone());
+            let (s, d, i) = (store.clone(), dir.clone(), index.clone());
             let start = model.clone();
             let (states, last_stable, durable) = on_executor(move || {
-                Box::pin(run_until_crash(s, d, seed.wrapping_add(crash), start, 60))
+                Box::pin(run_until_crash(
+                    s,
+                    i,
+                    d,
+                    seed.wrapping_add(crash),
+                    start,
+                    60,
+                ))
             });
             let how = damage(&dir, durable, &mut rng);
-            let (s, d) = (store.clone(), dir.clone());
+            let (s, d, i) = (store.clone(), dir.clone(), index.clone());
             let ops = states.len() - 1;
             let result =
-                on_executor(move || Box::pin(recover_and_check(s, d, states, last_stable)));
+                on_executor(move || Box::pin(recover_and_check(s, i, d, states, last_stable)));
             match result {
                 Ok(recovered) => {
                     eprintln!(
