@@ -285,6 +285,8 @@ pub struct CacheConfig {
     pub block_bytes: u64,
     /// A file idle this long has its partial block sealed.
     pub flush_delay_ms: u64,
+    /// Blocks fetched ahead of a sequential reader; 0 disables read-ahead.
+    pub read_ahead_blocks: u64,
 }
 
 /// `[wal]`
@@ -396,6 +398,17 @@ pub enum SharePermission {
     Admin,
 }
 
+/// Where COMMIT (and FILE_SYNC/DATA_SYNC writes) wait for file content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Durable in the local WAL (fdatasync).
+    #[default]
+    Local,
+    /// Also uploaded into the block store and recorded in the block map.
+    Remote,
+}
+
 /// How AUTH_SYS identities are mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -432,6 +445,8 @@ pub struct ShareConfig {
     pub anon_gid: u32,
     /// Mode of the share's root directory when it is first created.
     pub root_mode: u32,
+    /// Where COMMIT waits for file content.
+    pub durability: Durability,
 }
 
 impl Default for Config {
@@ -496,6 +511,7 @@ impl Default for CacheConfig {
             shard_bytes_max: 1 << 30,
             block_bytes: 4 << 20,
             flush_delay_ms: 2000,
+            read_ahead_blocks: 2,
         }
     }
 }
@@ -523,6 +539,7 @@ impl Default for ShareConfig {
             anon_uid: 65534,
             anon_gid: 65534,
             root_mode: 0o777,
+            durability: Durability::Local,
         }
     }
 }

@@ -624,3 +624,14 @@ fn postgres_store_rules() {
         "unknown field",
     );
 }
+
+#[test]
+fn read_ahead_bounded_and_durability_parses() {
+    rejects(
+        |c| c.cache.read_ahead_blocks = 65,
+        "cache.read_ahead_blocks",
+        "64",
+    );
+    accepts(|c| c.cache.read_ahead_blocks = 0);
+    accepts(|c| c.shares[0].durability = super::Durability::Remote);
+}

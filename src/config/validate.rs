@@ -26,6 +26,9 @@ pub const BLOCK_BYTES_MIN: u64 = 64 * KIB;
 pub const BLOCK_BYTES_MAX: u64 = 64 * MIB;
 /// A cache shard holds at least this many blocks.
 pub const SHARD_BLOCKS_MIN: u64 = 4;
+
+/// Most blocks a sequential reader may fetch ahead (`cache.read_ahead_blocks`).
+pub const READ_AHEAD_BLOCKS_MAX: u64 = 64;
 /// WAL segments are written with O_DIRECT, so their size is a multiple of this.
 pub const WAL_ALIGN_BYTES: u64 = 4096;
 /// Smallest initial LMDB map.
@@ -209,6 +212,15 @@ impl Config {
                     "{} is less than {SHARD_BLOCKS_MIN} × cache.block_bytes ({})",
                     self.cache.shard_bytes_max,
                     SHARD_BLOCKS_MIN * block
+                ),
+            ));
+        }
+        if self.cache.read_ahead_blocks > READ_AHEAD_BLOCKS_MAX {
+            return Err(ConfigError::invalid(
+                "cache.read_ahead_blocks",
+                format!(
+                    "{} is more than {READ_AHEAD_BLOCKS_MAX}",
+                    self.cache.read_ahead_blocks
                 ),
             ));
         }

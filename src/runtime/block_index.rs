@@ -1,19 +1,22 @@
-//! The shards' view of the metadata stores during WAL recovery.
+//! The shards' view of the metadata stores: inode existence, sizes, block maps.
 //!
-//! The shards crate knows nothing of inodes and attributes; recovery only needs
-//! to know whether a file still exists (records of removed files are dropped)
+//! The shards crate knows nothing of inodes and attributes. Recovery needs to
+//! know whether a file still exists (records of removed files are dropped)
 //! and to grow a file's size to the end of replayed writes (an UNSTABLE write
-//! whose size update was lost in the crash). This adapter answers both from
-//! the share's `MetadataStore`.
+//! whose size update was lost in the crash). The cache loads a file's block
+//! map on first touch, records every uploaded block (generation and length;
+//! the object key is `{share}/{ino}/{index}.{generation}`), and drops entries
+//! past a truncation or of a removed file. This adapter answers all of it
+//! from the share's `MetadataStore` (`put_block`, `blocks`, `drop_blocks`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dittofs_shards::{BlockIndex, ContentError};
+use dittofs_shards::{BlockIndex, ContentError, ContentKey, MappedBlock};
 use futures_lite::future::BoxedLocal;
 
 use crate::fs::Timespec;
-use crate::meta::{AttrChange, MetaError, MetadataStore};
+use crate::meta::{AttrChange, BlockRef, MetaError, MetadataStore};
 
 /// Metadata stores by share id.
 pub(super) struct MetaBlockIndex {
@@ -29,6 +32,17 @@ impl MetaBlockIndex {
     }
 }
 
+fn io(e: MetaError) -> ContentError {
+    ContentError::Io(e.to_string())
+}
+
+fn mapped(block: &BlockRef) -> MappedBlock {
+    MappedBlock {
+        generation: block.generation,
+        len: block.len,
+    }
+}
+
 impl BlockIndex for MetaBlockIndex {
     fn exists(&self, share: u32, ino: u64) -> BoxedLocal<Result<bool, ContentError>> {
         let meta = self.meta(share);
@@ -36,7 +50,7 @@ impl BlockIndex for MetaBlockIndex {
             match meta?.get(ino).await {
                 Ok(_) => Ok(true),
                 Err(MetaError::NoInode(_)) => Ok(false),
-                Err(e) => Err(ContentError::Io(e.to_string())),
+                Err(e) => Err(io(e)),
             }
         })
     }
@@ -50,7 +64,60 @@ impl BlockIndex for MetaBlockIndex {
             };
             match meta?.set_attr(ino, &change, Timespec::now()).await {
                 Ok(_) | Err(MetaError::NoInode(_)) => Ok(()),
-                Err(e) => Err(ContentError::Io(e.to_string())),
+                Err(e) => Err(io(e)),
+            }
+        })
+    }
+
+    fn load(
+        &self,
+        share: u32,
+        ino: u64,
+    ) -> BoxedLocal<Result<Vec<(u64, MappedBlock)>, ContentError>> {
+        let meta = self.meta(share);
+        Box::pin(async move {
+            match meta?.blocks(ino).await {
+                Ok(map) => Ok(map.iter().map(|(i, b)| (*i, mapped(b))).collect()),
+                Err(MetaError::NoInode(_)) => Ok(Vec::new()),
+                Err(e) => Err(io(e)),
+            }
+        })
+    }
+
+    fn record(
+        &self,
+        share: u32,
+        ino: u64,
+        index: u64,
+        block: MappedBlock,
+    ) -> BoxedLocal<Result<(), ContentError>> {
+        let meta = self.meta(share);
+        Box::pin(async move {
+            let entry = BlockRef {
+                key: ContentKey { share, ino }.object_key(index, block.generation),
+                len: block.len,
+                generation: block.generation,
+            };
+            match meta?.put_block(ino, index, entry).await {
+                // Removed meanwhile: the object is an orphan the sweep deletes.
+                Ok(_) | Err(MetaError::NoInode(_)) => Ok(()),
+                Err(e) => Err(io(e)),
+            }
+        })
+    }
+
+    fn drop_from(
+        &self,
+        share: u32,
+        ino: u64,
+        from: u64,
+    ) -> BoxedLocal<Result<Vec<(u64, MappedBlock)>, ContentError>> {
+        let meta = self.meta(share);
+        Box::pin(async move {
+            match meta?.drop_blocks(ino, from).await {
+                Ok(dropped) => Ok(dropped.iter().map(|(i, b)| (*i, mapped(b))).collect()),
+                Err(MetaError::NoInode(_)) => Ok(Vec::new()),
+                Err(e) => Err(io(e)),
             }
         })
     }

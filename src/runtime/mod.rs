@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use dittofs_shards::{shard_mesh, BlockStore, Router, Shard, ShardMesh, Uploader, WalOptions};
+use dittofs_shards::{
+    shard_mesh, BlockIndex, BlockStore, Router, Shard, ShardMesh, ShardOptions, Uploader, WalOptions,
+};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -89,6 +91,8 @@ struct CoreSetup {
     nfs_addr: SocketAddr,
     block_bytes: u64,
     flush_delay_ms: u64,
+    /// Budget, read-ahead and remote-durability shares of every shard.
+    shard_options: ShardOptions,
     record_bytes_max: usize,
     requests_in_flight_max: usize,
     write_verifier: [u8; 8],
@@ -118,6 +122,11 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     raise_memlock_limit();
 
     let shares = stores::build_shares(config)?;
+    let remote_shares = shares
+        .iter()
+        .filter(|s| s.config.durability == crate::config::Durability::Remote)
+        .map(|s| s.info.id)
+        .collect();
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     probe_port(nfs_addr)?;
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
@@ -128,6 +137,11 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         nfs_addr,
         block_bytes: config.cache.block_bytes,
         flush_delay_ms: config.cache.flush_delay_ms,
+        shard_options: ShardOptions {
+            shard_bytes_max: config.cache.shard_bytes_max,
+            read_ahead_blocks: config.cache.read_ahead_blocks,
+            remote_shares,
+        },
         record_bytes_max: config.adapters.nfs.record_bytes_max as usize,
         requests_in_flight_max: config.adapters.nfs.requests_in_flight_max as usize,
         write_verifier: write_verifier(),
@@ -238,6 +252,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             router
                 .shard()
                 .start_idle_sealer(Duration::from_millis(setup.flush_delay_ms));
+            router.shard().start_sweeper(core, setup.cores);
             Rc::new(router)
         }
         Err(e) => {
@@ -306,19 +321,25 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
         .iter()
         .map(|s| (s.info.id, s.blocks.clone()))
         .collect();
-    let Some((wal_dir, wal)) = &setup.wal else {
-        return Ok(Shard::with_uploader(
-            block_stores,
-            setup.block_bytes,
-            Some(setup.uploader.clone()),
-        ));
-    };
-    let index = block_index::MetaBlockIndex {
+    let index: Rc<dyn BlockIndex> = Rc::new(block_index::MetaBlockIndex {
         shares: setup
             .shares
             .iter()
             .map(|s| (s.info.id, s.meta.clone()))
             .collect(),
+    });
+    let Some((wal_dir, wal)) = &setup.wal else {
+        let shard = Shard::with_index(
+            block_stores,
+            setup.block_bytes,
+            Some(setup.uploader.clone()),
+            index,
+        );
+        shard
+            .configure(&setup.shard_options)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(shard);
     };
     let options = |n: usize| WalOptions {
         dir: wal_dir.join(format!("core-{n}")),
@@ -334,7 +355,7 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
             block_stores.clone(),
             setup.block_bytes,
             opts,
-            &index,
+            index.clone(),
             Some(setup.uploader.clone()),
         )
         .await
@@ -346,11 +367,15 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
         block_stores,
         setup.block_bytes,
         options(core),
-        &index,
+        index,
         Some(setup.uploader.clone()),
     )
     .await
     .map_err(|e| format!("opening WAL: {e}"))?;
+    shard
+        .configure(&setup.shard_options)
+        .await
+        .map_err(|e| e.to_string())?;
     if report.replayed + report.dropped > 0 || report.stopped.is_some() {
         log::info!("core {core}: WAL recovery: {report:?}");
     }

@@ -78,6 +78,8 @@ pub(crate) struct Block {
     pub(crate) queued: bool,
     /// A read-ahead fetch is running.
     pub(crate) prefetching: bool,
+    /// A ranged read missed this block (the next miss caches it whole).
+    pub(crate) ghost: bool,
     /// Eviction bookkeeping (`evict.rs`): list token (0: in no list),
     /// protected segment, CLOCK reference bit.
     pub(crate) token: u64,
@@ -125,7 +127,9 @@ pub(crate) struct FileContent {
 
 impl FileContent {
     pub(crate) fn busy(&self) -> bool {
-        self.deleting > 0 || self.cancelled > 0 || self.blocks.values().any(|b| b.dirty || b.upload.is_some())
+        self.deleting > 0
+            || self.cancelled > 0
+            || self.blocks.values().any(|b| b.dirty || b.upload.is_some())
     }
 }
 

@@ -7,7 +7,8 @@
 //! deleted meanwhile answers NotFound and the read is planned again. A
 //! sequential reader (a read starting where the previous one ended) fetches
 //! whole blocks into the clean cache and schedules read-ahead of the next
-//! `read_ahead_blocks` mapped blocks; a random reader does ranged reads.
+//! `read_ahead_blocks` mapped blocks; a random reader does ranged reads, and
+//! fetches a block whole (into the cache) only on its second miss.
 
 use std::sync::Arc;
 
@@ -85,7 +86,7 @@ impl Cache {
         let mut touched = Vec::new();
         let mut fetches = 0;
         for (index, inner, n) in pieces {
-            let Some(block) = file.blocks.get(&index) else {
+            let Some(block) = file.blocks.get_mut(&index) else {
                 parts.push(Part::Zeros(n));
                 continue;
             };
@@ -105,13 +106,18 @@ impl Cache {
                 touched.push(index);
             } else if let Some(mapped) = block.mapped {
                 fetches += 1;
+                // Whole blocks for sequential readers, reads of a whole block,
+                // and a block missed before (a ghost: read again, so worth
+                // caching); ranged reads otherwise.
+                let whole = sequential || block.ghost || n as u64 == block_bytes;
+                block.ghost = !whole;
                 parts.push(Part::Fetch(Fetch {
                     index,
                     generation: mapped.generation,
                     object: object_key(key, index, mapped.generation),
                     inner: inner as u64,
                     len: n,
-                    whole: sequential,
+                    whole,
                 }));
             } else {
                 parts.push(Part::Zeros(n));
