@@ -25,7 +25,12 @@ pub(crate) struct Lists {
     next_token: u64,
     /// Bytes of clean protected blocks.
     pub(crate) protected_bytes: u64,
+    /// Entries (live or stale) beyond which the lists are compacted.
+    compact_at: usize,
 }
+
+/// Smallest `compact_at`.
+const COMPACT_MIN: usize = 1024;
 
 impl Lists {
     fn token(&mut self) -> u64 {
@@ -52,6 +57,27 @@ impl Cache {
         block.protected = false;
         block.referenced = false;
         self.lists.probation.push_back((key, index, token));
+        self.compact();
+    }
+
+    /// Drops stale entries once the lists grew past `compact_at` (blocks
+    /// written or truncated while clean leave their entries behind).
+    fn compact(&mut self) {
+        let len = self.lists.probation.len() + self.lists.protected.len();
+        if len <= self.lists.compact_at.max(COMPACT_MIN) {
+            return;
+        }
+        let files = &self.files;
+        let live = |(key, index, token): &(ContentKey, u64, u64)| {
+            files
+                .get(key)
+                .and_then(|f| f.blocks.get(index))
+                .is_some_and(|b| b.token == *token && b.is_clean())
+        };
+        self.lists.probation.retain(live);
+        self.lists.protected.retain(live);
+        let left = self.lists.probation.len() + self.lists.protected.len();
+        self.lists.compact_at = (2 * left).max(COMPACT_MIN);
     }
 
     /// A read hit a clean block; `sequential` reads never promote it.
@@ -79,6 +105,7 @@ impl Cache {
         block.referenced = false;
         self.lists.protected_bytes += block.frozen.as_ref().map_or(0, |b| b.len() as u64);
         self.lists.protected.push_back((key, index, token));
+        self.compact();
         let cap = self.budget_bytes / 4 * 3;
         let mut steps = self.lists.protected.len() * 2;
         while self.lists.protected_bytes > cap && steps > 0 {
