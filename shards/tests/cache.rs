@@ -347,7 +347,10 @@ fn read_ahead_follows_sequential_readers_only() {
         let got = reader.read(KEY, 2 * BLOCK, 4096).await.expect("read");
         assert_eq!(got, block(2).slice(..4096));
         let after = reader.stats().await.expect("stats");
-        assert_eq!(after.store_reads, stats.store_reads, "prefetched block missed");
+        assert_eq!(
+            after.store_reads, stats.store_reads,
+            "prefetched block missed"
+        );
         assert!(after.hits > stats.hits);
 
         // Random: never contiguous.

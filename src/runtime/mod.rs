@@ -21,7 +21,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use dittofs_shards::{
-    shard_mesh, BlockIndex, BlockStore, Router, Shard, ShardMesh, ShardOptions, Uploader, WalOptions,
+    shard_mesh, BlockIndex, BlockStore, Router, Shard, ShardMesh, ShardOptions, Uploader,
+    WalOptions,
 };
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
