@@ -8,6 +8,7 @@
 //! `Header::response`. Every decoder checks every offset and length against the
 //! message and returns [`WireError`]; nothing here panics on any input.
 
+pub mod auth;
 pub mod buf;
 pub mod create;
 pub mod create_ctx;
