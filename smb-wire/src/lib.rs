@@ -12,6 +12,7 @@ pub mod auth;
 pub mod buf;
 pub mod create;
 pub mod create_ctx;
+pub mod crypto;
 pub mod dir;
 pub mod error;
 pub mod frame;
