@@ -23,6 +23,7 @@ pub mod io;
 pub mod ioctl;
 pub mod negotiate;
 pub mod oplock;
+pub mod request;
 pub mod security;
 pub mod session;
 pub mod status;
@@ -30,3 +31,4 @@ pub mod transform;
 
 pub use error::{Result, WireError};
 pub use header::{Command, Header, HEADER_LEN};
+pub use request::Request;

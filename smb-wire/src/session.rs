@@ -115,8 +115,10 @@ pub struct TreeConnectRequest {
 impl TreeConnectRequest {
     /// With EXTENSION_PRESENT (3.1.1), the buffer starts with
     /// SMB2_TREE_CONNECT_Request_Extension (TreeConnectContextOffset(4),
-    /// TreeConnectContextCount(2), Reserved(10)) and PathOffset is relative to the start
-    /// of that extension; the contexts (remoted identity) are ignored.
+    /// TreeConnectContextCount(2), Reserved(10), PathName). PathOffset is from the
+    /// header (MS-SMB2 2.2.9); an offset small enough to only make sense relative to
+    /// the extension is read that way, as some clients send it. Contexts (remoted
+    /// identity) are ignored.
     pub fn decode(msg: &[u8]) -> Result<Self> {
         let mut r = Reader::at(msg, HEADER_LEN);
         expect_size(&mut r, "TREE_CONNECT request", 9)?;
@@ -125,16 +127,10 @@ impl TreeConnectRequest {
         let len = usize::from(r.u16()?);
         let fixed_end = r.pos();
         let path = if flags & TREE_CONNECT_FLAG_EXTENSION_PRESENT != 0 {
-            let mut e = Reader::at(msg, fixed_end);
-            e.skip(16)?;
-            let base = fixed_end;
-            slice_after(
-                msg,
-                "tree connect path",
-                base + 16,
-                base.saturating_add(off),
-                len,
-            )?
+            let ext_end = fixed_end + 16;
+            Reader::at(msg, fixed_end).skip(16)?;
+            let abs = if off >= ext_end { off } else { fixed_end + off };
+            slice_after(msg, "tree connect path", ext_end, abs, len)?
         } else {
             slice_after(msg, "tree connect path", fixed_end, off, len)?
         };
