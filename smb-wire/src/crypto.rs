@@ -7,7 +7,7 @@
 use crate::header::{flags, Command, HEADER_LEN};
 use crate::negotiate::{
     CIPHER_AES128_CCM, CIPHER_AES128_GCM, CIPHER_AES256_CCM, CIPHER_AES256_GCM, DIALECT_300,
-    DIALECT_302, DIALECT_311, SIGNING_AES_CMAC, SIGNING_AES_GMAC, SIGNING_HMAC_SHA256,
+    DIALECT_311, SIGNING_AES_CMAC, SIGNING_AES_GMAC, SIGNING_HMAC_SHA256,
 };
 use crate::transform::{TransformHeader, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_LEN};
 use aes::{Aes128, Aes256};
@@ -28,6 +28,8 @@ pub enum CryptoError {
     UnknownAlgorithm(u16),
     #[error("message too short to sign or verify")]
     TooShort,
+    #[error("message too long to encrypt")]
+    TooLong,
     #[error("decryption failed (bad key, nonce, AAD or tag)")]
     DecryptFailed,
     #[error(transparent)]
@@ -164,7 +166,7 @@ pub fn derive_keys(
             application: kdf(key16, b"SMBAppKey\0", ctx, 128),
         }
     } else {
-        debug_assert!(dialect == DIALECT_300 || dialect == DIALECT_302);
+        // 3.0 and 3.0.2.
         SessionKeys {
             signing: kdf(key16, b"SMB2AESCMAC\0", b"SmbSign\0", 128),
             encryption: kdf(ckey, b"SMB2AESCCM\0", b"ServerOut\0", l),
@@ -331,7 +333,7 @@ pub fn encrypt(
     let mut th = TransformHeader {
         signature: [0; 16],
         nonce: n,
-        original_message_size: u32::try_from(plaintext.len()).map_err(|_| CryptoError::TooShort)?,
+        original_message_size: u32::try_from(plaintext.len()).map_err(|_| CryptoError::TooLong)?,
         flags: TRANSFORM_FLAG_ENCRYPTED,
         session_id,
     };

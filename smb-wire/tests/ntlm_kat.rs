@@ -129,3 +129,33 @@ fn server_verifies_ntlmv2_with_key_exchange_and_mic() {
         Err(AuthError::BadMic)
     );
 }
+
+#[test]
+fn anonymous_and_mech_list_mic() {
+    let anon = AuthenticateMessage {
+        lm_response: vec![0],
+        ..AuthenticateMessage::default()
+    };
+    assert!(anon.is_anonymous());
+    let user = AuthenticateMessage {
+        user: "u".into(),
+        ..AuthenticateMessage::default()
+    };
+    assert!(!user.is_anonymous());
+    let key = [3u8; 16];
+    let der = [
+        0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a,
+    ];
+    for fl in [0, flags::KEY_EXCH] {
+        let mic = gss_get_mic(&key, fl, true, 0, &der);
+        assert_eq!(&mic[..4], &[1, 0, 0, 0]);
+        assert!(verify_mech_list_mic(&key, fl, &der, &mic));
+        // The server's direction uses other keys.
+        assert!(!verify_mech_list_mic(
+            &key,
+            fl,
+            &der,
+            &gss_get_mic(&key, fl, false, 0, &der)
+        ));
+    }
+}

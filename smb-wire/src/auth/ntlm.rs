@@ -259,6 +259,14 @@ impl AuthenticateMessage {
         Ok(m)
     }
 
+    /// An anonymous (null session) logon: no user and no NT response
+    /// (MS-NLMP 3.2.5.1.2). The adapter grants or refuses it per guest policy.
+    pub fn is_anonymous(&self) -> bool {
+        self.user.is_empty()
+            && self.nt_response.is_empty()
+            && self.lm_response.iter().all(|&b| b == 0)
+    }
+
     /// Client-side encoder (tests, perf client): version and MIC slot always present
     /// (MIC zero until [`set_mic`]).
     pub fn encode(&self) -> Vec<u8> {
@@ -482,4 +490,18 @@ pub fn gss_get_mic(
     out[4..12].copy_from_slice(&checksum);
     out[12..].copy_from_slice(&seq.to_le_bytes());
     out
+}
+
+/// Checks the client's SPNEGO mechListMIC: GSS_GetMIC over the DER MechTypeList it
+/// sent, with the client-to-server keys and sequence number 0.
+pub fn verify_mech_list_mic(
+    exported: &[u8; 16],
+    negotiated_flags: u32,
+    mech_types_der: &[u8],
+    mic: &[u8],
+) -> bool {
+    ct_eq(
+        &gss_get_mic(exported, negotiated_flags, true, 0, mech_types_der),
+        mic,
+    )
 }
