@@ -9,10 +9,9 @@
 //! stable, because a sync covers only a gap-free prefix of the log.
 
 use bytes::Bytes;
-use glommio::io::DmaFile;
 
 use super::fmt::{self, RecordHeader, RecordKind, Replay};
-use super::WalError;
+use super::{SegmentFile, WalError};
 
 /// A record to replay, copied out of the segment buffer.
 #[derive(Debug, Clone)]
@@ -48,12 +47,15 @@ struct ScannedSegment {
 }
 
 /// Scans every segment file; see the module docs.
-pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recovered, WalError> {
+pub(super) async fn scan(
+    files: &[Box<dyn SegmentFile>],
+    segment_bytes: u64,
+) -> Result<Recovered, WalError> {
     let mut scanned = Vec::new();
     let mut out = Recovered::default();
     for (index, file) in files.iter().enumerate() {
         let data = file
-            .read_at_aligned(0, segment_bytes as usize)
+            .read_at(0, segment_bytes as usize)
             .await
             .map_err(|e| WalError::io("read segment", e))?;
         let Ok(header) = fmt::decode_segment_header(&data) else {
@@ -61,7 +63,7 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
         };
         out.epoch = out.epoch.max(header.epoch);
         out.next_seq = out.next_seq.max(header.first_seq);
-        let body = Bytes::copy_from_slice(&data[fmt::SEGMENT_HEADER_BYTES..]);
+        let body = Bytes::from(data).slice(fmt::SEGMENT_HEADER_BYTES..);
         let mut records = Vec::new();
         let mut expected = Some(header.first_seq);
         let mut scanner = fmt::SegmentScanner::new(&body, &header);
