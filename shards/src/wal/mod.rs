@@ -500,6 +500,28 @@ impl Wal {
         Ok(freed)
     }
 
+    /// Makes everything durable and writes a Checkpoint record for `lwm` even
+    /// when it frees no segment: at a clean stop, after the shard sealed its
+    /// dirty blocks, so the next start replays nothing below `lwm`. When the
+    /// log is full the checkpoint is skipped (the next start replays instead).
+    pub async fn checkpoint_at_stop(&self, lwm: u64) -> Result<(), WalError> {
+        self.sync_all().await?;
+        if lwm <= self.state.borrow().checkpoint {
+            return Ok(());
+        }
+        let Some(slot) = self.reserve_inner(0, 0)? else {
+            log::info!("WAL full at stop: no checkpoint, the next start replays it");
+            return Ok(());
+        };
+        let seq = slot.seq;
+        self.write(slot, RecordKind::Checkpoint, 0, 0, lwm - 1, &[])
+            .await?;
+        self.sync_to(seq).await?;
+        let mut st = self.state.borrow_mut();
+        st.checkpoint = st.checkpoint.max(lwm);
+        Ok(())
+    }
+
     /// Waits until something changes (a write, a sync or a checkpoint completes).
     pub async fn changed(&self) {
         let rx = self.state.borrow_mut().waiter();

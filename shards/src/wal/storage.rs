@@ -98,6 +98,10 @@ impl SegmentStorage for DmaStorage {
     }
 }
 
+/// Largest single recovery read: below the usual `max_sectors_kb` (1280 KiB on
+/// virtio-blk, 128 KiB and up on NVMe) and within 128 4 KiB segments.
+const READ_CHUNK_BYTES: usize = 512 << 10;
+
 struct DmaSegment(DmaFile);
 
 impl SegmentFile for DmaSegment {
@@ -115,12 +119,23 @@ impl SegmentFile for DmaSegment {
 
     fn read_at(&self, pos: u64, len: usize) -> IoFuture<'_, Vec<u8>> {
         Box::pin(async move {
-            let data = self
-                .0
-                .read_at_aligned(pos, len)
-                .await
-                .map_err(glommio_err)?;
-            Ok(data.to_vec())
+            // In pieces: one request larger than the device's max_sectors is split by
+            // the block layer, and a split polled (IOPOLL) read never completes on some
+            // kernels (Debian 6.1 virtio-blk with poll queues; see ARCHITECTURE.md).
+            let mut out = Vec::with_capacity(len);
+            while out.len() < len {
+                let n = (len - out.len()).min(READ_CHUNK_BYTES);
+                let data = self
+                    .0
+                    .read_at_aligned(pos + out.len() as u64, n)
+                    .await
+                    .map_err(glommio_err)?;
+                if data.is_empty() {
+                    break;
+                }
+                out.extend_from_slice(&data);
+            }
+            Ok(out)
         })
     }
 }
