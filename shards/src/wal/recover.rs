@@ -35,7 +35,8 @@ pub struct Recovered {
     pub checkpoint_seq: u64,
     /// Records skipped because a checkpoint covers them.
     pub skipped: usize,
-    /// Why the chain ended, when it ended before the last segment's valid records.
+    /// Why the chain ended, when it ended before the last segment's valid records,
+    /// or that it ended at a damaged (torn) record.
     pub stopped: Option<String>,
 }
 
@@ -44,6 +45,9 @@ struct ScannedSegment {
     header: fmt::SegmentHeader,
     /// Valid records: header and the byte range of the payload in `body`.
     records: Vec<(RecordHeader, Bytes)>,
+    /// Why the records end, when not at a clean end (zeros or an older use):
+    /// a torn record, or damaged leftovers of an older use.
+    damaged: Option<String>,
 }
 
 /// Scans every segment file; see the module docs.
@@ -83,10 +87,26 @@ pub(super) async fn scan(
             }
             records.push((h, body.slice(at..at + r.payload.len())));
         }
+        let damaged = match scanner.stop() {
+            // Zeros, an older use's record, or garbage in the middle of an older
+            // use's record (BadMagic): the normal ends of a segment.
+            None
+            | Some((
+                _,
+                fmt::RecordError::Empty
+                | fmt::RecordError::StaleEpoch { .. }
+                | fmt::RecordError::BadMagic,
+            )) => None,
+            Some((at, e)) => Some(format!(
+                "segment {index} ends at a damaged record at byte {} ({e}): torn write or leftovers, not replayed",
+                at + fmt::SEGMENT_HEADER_BYTES
+            )),
+        };
         scanned.push(ScannedSegment {
             index,
             header,
             records,
+            damaged,
         });
     }
     out.epoch += 1;
@@ -138,6 +158,9 @@ pub(super) async fn scan(
         }
         if segment.records.is_empty() {
             expected = Some(segment.header.first_seq);
+        }
+        if out.stopped.is_none() {
+            out.stopped.clone_from(&segment.damaged);
         }
     }
     Ok(out)
