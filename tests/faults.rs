@@ -81,7 +81,9 @@ fn write_chunks(
 }
 
 fn create(c: &mut NfsClient, name: &str) -> WireHandle {
-    c.create(c.root, name).expect("create call").expect("create")
+    c.create(c.root, name)
+        .expect("create call")
+        .expect("create")
 }
 
 fn lookup(c: &mut NfsClient, name: &str) -> WireHandle {
@@ -98,7 +100,10 @@ fn verify(c: &mut NfsClient, fh: WireHandle, acked: &[usize], log: &str) {
             .read(fh, (i * CHUNK) as u64, CHUNK as u32)
             .expect("read call")
             .unwrap_or_else(|s| panic!("read of chunk {i}: {s:?}\n{log}"));
-        assert!(got == chunk(i), "acknowledged chunk {i} differs after restart\n{log}");
+        assert!(
+            got == chunk(i),
+            "acknowledged chunk {i} differs after restart\n{log}"
+        );
     }
 }
 
@@ -106,14 +111,22 @@ fn verify(c: &mut NfsClient, fh: WireHandle, acked: &[usize], log: &str) {
 fn replayed(log: &str) -> Vec<usize> {
     log.lines()
         .filter_map(|l| l.split("replayed: ").nth(1))
-        .filter_map(|r| r.split(|ch: char| !ch.is_ascii_digit()).next()?.parse().ok())
+        .filter_map(|r| {
+            r.split(|ch: char| !ch.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
 /// Runs one fault: writes until the fault hits, checks the server is still
 /// alive (unless it crashed on purpose), restarts without the fault and
 /// reads every acknowledged chunk back.
-fn fault_round(env: (&str, &str), chunks: usize) -> (Vec<usize>, Option<Result<Nfsstat3, String>>, String) {
+fn fault_round(
+    env: (&str, &str),
+    chunks: usize,
+) -> (Vec<usize>, Option<Result<Nfsstat3, String>>, String) {
     let data = TempDir::new("faults-data");
     let conf = TempDir::new("faults-conf");
     let mut server = start(data.path(), &conf, &[env]);
@@ -121,12 +134,21 @@ fn fault_round(env: (&str, &str), chunks: usize) -> (Vec<usize>, Option<Result<N
     let fh = create(&mut c, "f");
     let (acked, failure) = write_chunks(&mut c, fh, chunks);
     let first_log = server.log_text();
-    assert!(!first_log.contains("panicked"), "server panicked:\n{first_log}");
+    assert!(
+        !first_log.contains("panicked"),
+        "server panicked:\n{first_log}"
+    );
     if matches!(failure, Some(Ok(_))) {
         // A clear error, and the server still answers.
-        c.getattr(fh).expect("getattr call").expect("getattr after the fault");
+        c.getattr(fh)
+            .expect("getattr call")
+            .expect("getattr after the fault");
         let (_, killed) = server.stop();
-        assert!(!killed, "server needed SIGKILL after the fault:\n{}", server.log_text());
+        assert!(
+            !killed,
+            "server needed SIGKILL after the fault:\n{}",
+            server.log_text()
+        );
     } else {
         server.kill();
     }
@@ -134,7 +156,10 @@ fn fault_round(env: (&str, &str), chunks: usize) -> (Vec<usize>, Option<Result<N
     let restarted = start(data.path(), &conf, &[]);
     let mut c = NfsClient::connect(restarted.port).expect("connect after restart");
     let fh = lookup(&mut c, "f");
-    let log = format!("first run:\n{first_log}\nrestart:\n{}", restarted.log_text());
+    let log = format!(
+        "first run:\n{first_log}\nrestart:\n{}",
+        restarted.log_text()
+    );
     verify(&mut c, fh, &acked, &log);
     (acked, failure, log)
 }
@@ -151,15 +176,24 @@ fn wal_fdatasync_error_is_an_io_error_and_never_acknowledged_again() {
 fn wal_fdatasync_error_fails_every_later_stable_write() {
     let data = TempDir::new("faults-data");
     let conf = TempDir::new("faults-conf");
-    let mut server = start(data.path(), &conf, &[("DITTOFS_TEST_WAL_FAULTS", "sync_eio@2")]);
+    let mut server = start(
+        data.path(),
+        &conf,
+        &[("DITTOFS_TEST_WAL_FAULTS", "sync_eio@2")],
+    );
     let mut c = NfsClient::connect(server.port).expect("connect");
     let fh = create(&mut c, "f");
     let (acked, failure) = write_chunks(&mut c, fh, 4);
     assert_eq!((acked, failure), (vec![0], Some(Ok(Nfsstat3::Io))));
     // The next fdatasync would succeed on the disk, but the log is poisoned.
     for i in 1..4 {
-        let r = c.write_sync(fh, (i * CHUNK) as u64, &chunk(i)).expect("write call");
-        assert!(r.is_err(), "stable write {i} acknowledged after a failed fdatasync");
+        let r = c
+            .write_sync(fh, (i * CHUNK) as u64, &chunk(i))
+            .expect("write call");
+        assert!(
+            r.is_err(),
+            "stable write {i} acknowledged after a failed fdatasync"
+        );
     }
     server.stop();
 }
@@ -173,13 +207,18 @@ fn wal_enospc_is_nfs3err_nospc() {
 
 #[test]
 fn wal_torn_write_and_crash_loses_no_acknowledged_byte() {
-    let (acked, failure, log) =
-        fault_round(("DITTOFS_TEST_WAL_FAULTS", "tear@4,crash=abort"), 8);
+    let (acked, failure, log) = fault_round(("DITTOFS_TEST_WAL_FAULTS", "tear@4,crash=abort"), 8);
     assert_eq!(acked, vec![0, 1, 2], "{log}");
-    assert!(matches!(failure, Some(Err(_))), "the server should have crashed: {failure:?}");
+    assert!(
+        matches!(failure, Some(Err(_))),
+        "the server should have crashed: {failure:?}"
+    );
     assert!(log.contains("injected torn WAL write"), "{log}");
     // The torn record is detected (CRC) and recovery stops there.
-    assert!(log.contains("damaged record"), "torn tail not reported:\n{log}");
+    assert!(
+        log.contains("damaged record"),
+        "torn tail not reported:\n{log}"
+    );
 }
 
 #[test]
@@ -192,8 +231,7 @@ fn block_store_500s_only_delay() {
 
 #[test]
 fn hanging_block_store_delays_then_recovers() {
-    let (acked, failure, log) =
-        fault_round(("DITTOFS_TEST_BLOCK_FAULTS", "hang_for_ms=3000"), 40);
+    let (acked, failure, log) = fault_round(("DITTOFS_TEST_BLOCK_FAULTS", "hang_for_ms=3000"), 40);
     assert_eq!(acked.len(), 40, "{failure:?}\n{log}");
 }
 
@@ -220,19 +258,30 @@ fn sigterm_syncs_and_checkpoints_the_wal() {
     drop(c);
     let t = Instant::now();
     let (status, killed) = server.stop();
-    assert!(status.success() && !killed, "{status:?}\n{}", server.log_text());
+    assert!(
+        status.success() && !killed,
+        "{status:?}\n{}",
+        server.log_text()
+    );
     assert!(t.elapsed() < Duration::from_secs(15));
 
     let mut restarted = start(data.path(), &conf, &[]);
     let log = restarted.log_text();
-    assert_eq!(replayed(&log), vec![0], "a clean stop must leave nothing to replay:\n{log}");
+    assert_eq!(
+        replayed(&log),
+        vec![0],
+        "a clean stop must leave nothing to replay:\n{log}"
+    );
     let mut c = NfsClient::connect(restarted.port).expect("connect");
     let fh = lookup(&mut c, "f");
     verify(&mut c, fh, &(0..20).collect::<Vec<_>>(), &log);
 
     // Control: the same after SIGKILL replays the log (so the check above can fail).
     for i in 0..4 {
-        assert!(c.write_sync(fh, (i * CHUNK) as u64, &chunk(i)).expect("write").is_ok());
+        assert!(c
+            .write_sync(fh, (i * CHUNK) as u64, &chunk(i))
+            .expect("write")
+            .is_ok());
     }
     drop(c);
     restarted.kill();

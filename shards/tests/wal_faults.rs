@@ -79,7 +79,12 @@ fn assert_replayed(recovered: &Recovered, acked: &[u64]) {
             .records
             .iter()
             .find(|r| r.header.ino == i)
-            .unwrap_or_else(|| panic!("acknowledged record {i} lost; stopped: {:?}", recovered.stopped));
+            .unwrap_or_else(|| {
+                panic!(
+                    "acknowledged record {i} lost; stopped: {:?}",
+                    recovered.stopped
+                )
+            });
         assert_eq!(r.payload, Bytes::from(payload(i)), "record {i} corrupted");
     }
 }
@@ -99,8 +104,13 @@ fn torn_write_is_detected_and_never_replayed() {
             let wal = open_faulty(&dir, "tear@3,crash=freeze").await;
             append(&wal, 1, true).await.expect("record 1");
             append(&wal, 2, true).await.expect("record 2");
-            let err = append(&wal, 3, true).await.expect_err("torn write must fail");
-            assert!(matches!(err, WalError::Io(ref m) if m.contains("torn")), "{err}");
+            let err = append(&wal, 3, true)
+                .await
+                .expect_err("torn write must fail");
+            assert!(
+                matches!(err, WalError::Io(ref m) if m.contains("torn")),
+                "{err}"
+            );
             drop(wal);
             let recovered = reopen(&dir).await;
             assert_replayed(&recovered, &[1, 2]);
@@ -109,7 +119,10 @@ fn torn_write_is_detected_and_never_replayed() {
                 "the torn record was replayed"
             );
             assert!(
-                recovered.stopped.as_deref().is_some_and(|s| s.contains("damaged")),
+                recovered
+                    .stopped
+                    .as_deref()
+                    .is_some_and(|s| s.contains("damaged")),
                 "torn record not reported: {:?}",
                 recovered.stopped
             );
@@ -126,7 +139,11 @@ fn torn_first_record_of_a_segment_is_not_replayed() {
             assert!(append(&wal, 1, true).await.is_err());
             drop(wal);
             let recovered = reopen(&dir).await;
-            assert!(recovered.records.is_empty(), "{:?}", recovered.records.len());
+            assert!(
+                recovered.records.is_empty(),
+                "{:?}",
+                recovered.records.len()
+            );
         })
     });
 }
@@ -139,10 +156,16 @@ fn fdatasync_error_poisons_the_log() {
             let wal = open_faulty(&dir, "sync_eio@2").await;
             let first = append(&wal, 1, true).await.expect("record 1 durable");
             let err = append(&wal, 2, true).await.expect_err("sync 2 fails");
-            assert!(matches!(err, WalError::Io(ref m) if m.contains("fdatasync")), "{err}");
+            assert!(
+                matches!(err, WalError::Io(ref m) if m.contains("fdatasync")),
+                "{err}"
+            );
             // fsyncgate: a retried fdatasync would succeed, but the pages it
             // covered may be gone; the log must not acknowledge anything again.
-            assert!(wal.sync_to(first).await.is_err(), "sync after EIO succeeded");
+            assert!(
+                wal.sync_to(first).await.is_err(),
+                "sync after EIO succeeded"
+            );
             assert!(wal.sync_all().await.is_err());
             assert!(wal.try_reserve(10).is_err(), "new records after EIO");
             drop(wal);
@@ -161,10 +184,15 @@ fn concurrent_waiters_of_a_failed_sync_all_fail() {
             let mut tasks = Vec::new();
             for i in 2..6 {
                 let wal = wal.clone();
-                tasks.push(glommio::spawn_local(async move { append(&wal, i, true).await }));
+                tasks.push(glommio::spawn_local(
+                    async move { append(&wal, i, true).await },
+                ));
             }
             for t in tasks {
-                assert!(t.await.is_err(), "a waiter of the failed group commit succeeded");
+                assert!(
+                    t.await.is_err(),
+                    "a waiter of the failed group commit succeeded"
+                );
             }
             drop(wal);
             assert_replayed(&reopen(&dir).await, &[1]);
@@ -205,18 +233,26 @@ fn enospc_reaches_the_shard_as_no_space() {
     let dir = temp("enospc-shard");
     run(move || {
         Box::pin(async move {
-            let faulty: Rc<dyn SegmentStorage> =
-                Rc::new(FaultyStorage::new(FaultPlan::parse("enospc@2+").expect("spec")));
+            let faulty: Rc<dyn SegmentStorage> = Rc::new(FaultyStorage::new(
+                FaultPlan::parse("enospc@2+").expect("spec"),
+            ));
             set_thread_default(Some(faulty));
             let store = std::sync::Arc::new(MemoryBlockStore::new());
-            let (shard, _) = Shard::open(vec![(1, store)], 16 << 10, options(&dir), &AllExist, None)
-                .await
-                .expect("open");
+            let (shard, _) =
+                Shard::open(vec![(1, store)], 16 << 10, options(&dir), &AllExist, None)
+                    .await
+                    .expect("open");
             set_thread_default(None);
             let key = ContentKey { share: 1, ino: 7 };
-            shard.write(key, 0, Bytes::from_static(b"acked")).await.expect("write 1");
+            shard
+                .write(key, 0, Bytes::from_static(b"acked"))
+                .await
+                .expect("write 1");
             shard.flush(key).await.expect("flush 1");
-            shard.write(key, 5, Bytes::from_static(b"lost")).await.expect("unstable write");
+            shard
+                .write(key, 5, Bytes::from_static(b"lost"))
+                .await
+                .expect("unstable write");
             assert_eq!(shard.flush(key).await, Err(ContentError::NoSpace));
             // Later writes are refused instead of being promised.
             assert_eq!(
@@ -277,5 +313,8 @@ fn seeded_random_faults_lose_no_acknowledged_record() {
         let _ = std::fs::remove_dir_all(temp(&format!("random-{seed}")));
     }
     // The seeds must exercise both outcomes.
-    assert!((1..12).contains(&faulted), "{faulted} of 12 seeds hit a fault");
+    assert!(
+        (1..12).contains(&faulted),
+        "{faulted} of 12 seeds hit a fault"
+    );
 }

@@ -34,7 +34,8 @@ pub(super) fn wal_plan() -> Result<Option<FaultPlan>, StartError> {
     let Ok(spec) = std::env::var(WAL_VAR) else {
         return Ok(None);
     };
-    let plan = FaultPlan::parse(&spec).map_err(|e| StartError::Unsupported(format!("{WAL_VAR}: {e}")))?;
+    let plan =
+        FaultPlan::parse(&spec).map_err(|e| StartError::Unsupported(format!("{WAL_VAR}: {e}")))?;
     log::warn!("{WAL_VAR}={spec}: injecting WAL faults (test only)");
     Ok(Some(plan))
 }
@@ -117,10 +118,22 @@ mod tests {
 
     #[test]
     fn block_fault_specs() {
-        assert_eq!(parse_block_fault("fail_every=3"), Some(BlockFault::FailEvery(3)));
-        assert_eq!(parse_block_fault(" hang_for_ms = 500"), Some(BlockFault::HangFor(500)));
-        assert_eq!(parse_block_fault("nospace_for_ms=1"), Some(BlockFault::NoSpaceFor(1)));
-        assert_eq!(parse_block_fault("fail_for_ms=9"), Some(BlockFault::FailFor(9)));
+        assert_eq!(
+            parse_block_fault("fail_every=3"),
+            Some(BlockFault::FailEvery(3))
+        );
+        assert_eq!(
+            parse_block_fault(" hang_for_ms = 500"),
+            Some(BlockFault::HangFor(500))
+        );
+        assert_eq!(
+            parse_block_fault("nospace_for_ms=1"),
+            Some(BlockFault::NoSpaceFor(1))
+        );
+        assert_eq!(
+            parse_block_fault("fail_for_ms=9"),
+            Some(BlockFault::FailFor(9))
+        );
         for bad in ["", "fail_every", "fail_every=x", "explode=1"] {
             assert_eq!(parse_block_fault(bad), None, "{bad}");
         }

@@ -194,7 +194,12 @@ impl FaultState {
         let n = counter.get() + 1;
         counter.set(n);
         let mut hit = None;
-        for rule in self.plan.rules.iter().filter(|r| r.action.is_sync() == sync) {
+        for rule in self
+            .plan
+            .rules
+            .iter()
+            .filter(|r| r.action.is_sync() == sync)
+        {
             let fires = match rule.trigger {
                 Trigger::Nth(k) => n == k,
                 Trigger::From(k) => n >= k,
@@ -216,7 +221,10 @@ impl FaultState {
 
     fn check_frozen(&self) -> io::Result<()> {
         if self.frozen.get() {
-            return Err(injected(libc::EIO, "storage crashed (frozen by an injected torn write)"));
+            return Err(injected(
+                libc::EIO,
+                "storage crashed (frozen by an injected torn write)",
+            ));
         }
         Ok(())
     }
@@ -257,7 +265,11 @@ impl FaultyStorage {
 }
 
 impl SegmentStorage for FaultyStorage {
-    fn open<'a>(&'a self, path: &'a Path, bytes: u64) -> IoFuture<'a, (Box<dyn SegmentFile>, bool)> {
+    fn open<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: u64,
+    ) -> IoFuture<'a, (Box<dyn SegmentFile>, bool)> {
         Box::pin(async move {
             self.state.check_frozen()?;
             let (inner, created) = self.inner.open(path, bytes).await?;
@@ -357,9 +369,10 @@ mod tests {
 
     #[test]
     fn parses_every_item_kind() {
-        let plan =
-            FaultPlan::parse("tear@3, sync_eio@2+,enospc%500000,stall_sync=20@1,seed=9,crash=abort")
-                .unwrap();
+        let plan = FaultPlan::parse(
+            "tear@3, sync_eio@2+,enospc%500000,stall_sync=20@1,seed=9,crash=abort",
+        )
+        .unwrap();
         assert_eq!(plan.seed, 9);
         assert_eq!(plan.crash, CrashMode::Abort);
         assert_eq!(
@@ -383,7 +396,14 @@ mod tests {
                 },
             ]
         );
-        for bad in ["tear", "tear@x", "boom@1", "crash=maybe", "stall_sync=x@1", "seed=-1"] {
+        for bad in [
+            "tear",
+            "tear@x",
+            "boom@1",
+            "crash=maybe",
+            "stall_sync=x@1",
+            "seed=-1",
+        ] {
             assert!(FaultPlan::parse(bad).is_err(), "{bad} should not parse");
         }
         assert_eq!(FaultPlan::parse("").unwrap(), FaultPlan::default());
@@ -411,7 +431,9 @@ mod tests {
                 seed,
                 crash: CrashMode::Fail,
             });
-            (0..200).map(|_| s.state.next(false).is_some()).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| s.state.next(false).is_some())
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));

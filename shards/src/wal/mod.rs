@@ -53,8 +53,7 @@ pub enum WalError {
 
 impl WalError {
     fn io(what: &str, io: std::io::Error) -> WalError {
-        if io.raw_os_error() == Some(libc::ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull
-        {
+        if io.raw_os_error() == Some(libc::ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
             WalError::NoSpace
         } else {
             WalError::Io(format!("{what}: {io}"))

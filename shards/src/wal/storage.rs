@@ -44,7 +44,8 @@ pub trait SegmentStorage {
     /// Opens the segment at `path`, first creating it zero-filled to `bytes`
     /// when it is missing or has another size. Returns the file and whether it
     /// was (re)created (the caller then syncs the directory).
-    fn open<'a>(&'a self, path: &'a Path, bytes: u64) -> IoFuture<'a, (Box<dyn SegmentFile>, bool)>;
+    fn open<'a>(&'a self, path: &'a Path, bytes: u64)
+        -> IoFuture<'a, (Box<dyn SegmentFile>, bool)>;
 }
 
 thread_local! {
@@ -73,7 +74,11 @@ fn glommio_err(e: glommio::GlommioError<()>) -> io::Error {
 pub struct DmaStorage;
 
 impl SegmentStorage for DmaStorage {
-    fn open<'a>(&'a self, path: &'a Path, bytes: u64) -> IoFuture<'a, (Box<dyn SegmentFile>, bool)> {
+    fn open<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: u64,
+    ) -> IoFuture<'a, (Box<dyn SegmentFile>, bool)> {
         Box::pin(async move {
             // Prepared with blocking I/O (once, at start) so the file is never
             // empty when glommio opens it: glommio probes io_uring polling
