@@ -8,7 +8,9 @@
 #      tests/kernel-client/pjdfstest-min-pass) and a 64 MiB roundtrip.
 # Prints a summary with timings; exits non-zero when any stage fails.
 # Knobs: DITTOFS_SKIP_KERNEL_CLIENT=1 skips stage 3; DITTOFS_TEST_STAGES="rust python kernel"
-# picks stages; CARGO_TARGET_DIR is honoured.
+# picks stages (add "powercut" for the QEMU power-cut rounds of tests/kernel-client/power-cut.sh,
+# ~75 s per round, not in the default run; DITTOFS_POWER_CUT_ROUNDS, default 5); CARGO_TARGET_DIR
+# is honoured.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -57,6 +59,9 @@ for s in $STAGES; do case $s in
   kernel)
     stage "kernel client (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
       --out "$TARGET/kernel-client/nfs" || true ;;
+  powercut)
+    stage "kernel client power-cut rounds" 3600 "$ROOT/tests/kernel-client/power-cut.sh" "$DITTOFS_BIN" \
+      --rounds "${DITTOFS_POWER_CUT_ROUNDS:-5}" --out "$TARGET/kernel-client/power-cut" || true ;;
   *) echo "test.sh: unknown stage $s" >&2; FAILED=1 ;;
 esac; done
 exit $FAILED

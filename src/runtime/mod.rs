@@ -10,6 +10,7 @@
 
 mod block_index;
 mod conn;
+mod faults;
 mod shutdown;
 mod stores;
 
@@ -43,6 +44,9 @@ const UPLOAD_THREADS: usize = 8;
 const START_TIMEOUT_S: u64 = 300;
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN_TIMEOUT_MS: u64 = 10_000;
+/// How long a clean stop tries to seal dirty blocks into the block store
+/// before it leaves them in the (synced) WAL for the next start.
+const STOP_SEAL_TIMEOUT_MS: u64 = 5_000;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +103,8 @@ struct CoreSetup {
     uploader: Arc<Uploader>,
     /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
     wal: Option<(PathBuf, WalConfig)>,
+    /// Test-only WAL faults (`DITTOFS_TEST_WAL_FAULTS`, see faults.rs).
+    wal_faults: Option<dittofs_shards::wal::faulty::FaultPlan>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -142,6 +148,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             .data_dir
             .as_ref()
             .map(|dir| (dir.join("wal"), config.wal.clone())),
+        wal_faults: faults::wal_plan()?,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -216,6 +223,9 @@ pub fn run(config: &Config) -> Result<(), StartError> {
 
 /// One core: join the shard mesh, bind, serve until shutdown, drain.
 async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(), StartError>>) {
+    if let Some(plan) = &setup.wal_faults {
+        dittofs_shards::wal::storage::set_thread_default(Some(faults::wal_storage(plan)));
+    }
     let shard = match open_shard(core, &setup).await {
         Ok(shard) => shard,
         Err(message) => {
@@ -292,8 +302,32 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     while setup.drained_cores.load(Ordering::SeqCst) < setup.cores {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
+    stop_shard(core, router.shard()).await;
     router.close();
     log::debug!("core {core} stopped");
+}
+
+/// Clean stop of this core's shard: WAL synced, dirty blocks sealed, WAL
+/// checkpointed (see `Shard::stop_cleanly`), so the next start replays nothing.
+/// Bounded: a block store that hangs inside a seal cannot hold the process.
+async fn stop_shard(core: usize, shard: &Rc<Shard>) {
+    let wait = Duration::from_millis(STOP_SEAL_TIMEOUT_MS);
+    let stop = async { Some(shard.stop_cleanly(wait).await) };
+    let limit = async {
+        glommio::timer::sleep(wait * 2).await;
+        None
+    };
+    match futures_lite::future::or(stop, limit).await {
+        Some(Ok(true)) => log::debug!("core {core}: content sealed and WAL checkpointed"),
+        Some(Ok(false)) => log::warn!(
+            "core {core}: some blocks could not be sealed at stop; they stay in the WAL and are replayed at the next start"
+        ),
+        Some(Err(e)) => log::error!("core {core}: clean stop of the shard failed: {e}"),
+        None => log::warn!(
+            "core {core}: sealing at stop did not finish in {} ms (block store hanging?); the WAL was synced and is replayed at the next start",
+            2 * STOP_SEAL_TIMEOUT_MS
+        ),
+    }
 }
 
 /// This core's shard. With a data_dir it has a WAL in `<data_dir>/wal/core-<N>`,
@@ -351,9 +385,7 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
     )
     .await
     .map_err(|e| format!("opening WAL: {e}"))?;
-    if report.replayed + report.dropped > 0 || report.stopped.is_some() {
-        log::info!("core {core}: WAL recovery: {report:?}");
-    }
+    log::info!("core {core}: WAL recovery: {report:?}");
     Ok(shard)
 }
 
