@@ -312,31 +312,41 @@ fn render_shards(w: &mut Writer) {
         "gauge",
         "Upper bound of dirty bytes: dirty blocks times cache.block_bytes.",
     );
+    for (i, s) in shards.iter().enumerate() {
+        let dirty = load_i(&s.dirty_blocks).max(0) as u64;
+        w.sample(
+            "dittofs_cache_dirty_bytes",
+            &[("shard", &i.to_string())],
+            dirty * block_bytes,
+        );
+    }
     w.family(
         "dittofs_cache_hit_ratio",
         "gauge",
         "cache hits / (hits + misses) since start; 0 before any read.",
     );
-    w.family(
-        "dittofs_wal_segments_used",
-        "gauge",
-        "WAL segments holding records not yet checkpointed (after the last fsync).",
-    );
     for (i, s) in shards.iter().enumerate() {
-        let shard = i.to_string();
-        let l = [("shard", shard.as_str())];
-        let dirty = load_i(&s.dirty_blocks).max(0) as u64;
-        w.sample("dittofs_cache_dirty_bytes", &l, dirty * block_bytes);
         let (h, m) = (load(&s.cache_hits), load(&s.cache_misses));
         let ratio = if h + m == 0 {
             0.0
         } else {
             h as f64 / (h + m) as f64
         };
-        w.sample("dittofs_cache_hit_ratio", &l, ratio);
+        w.sample(
+            "dittofs_cache_hit_ratio",
+            &[("shard", &i.to_string())],
+            ratio,
+        );
+    }
+    w.family(
+        "dittofs_wal_segments_used",
+        "gauge",
+        "WAL segments holding records not yet checkpointed (after the last fsync).",
+    );
+    for (i, s) in shards.iter().enumerate() {
         w.sample(
             "dittofs_wal_segments_used",
-            &l,
+            &[("shard", &i.to_string())],
             load_i(&s.wal_segments_used),
         );
     }
