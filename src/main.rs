@@ -436,6 +436,10 @@ mod tests {
             "2",
             "--data-dir",
             "/tmp/d",
+            "--api-port",
+            "0",
+            "--metrics-port",
+            "19090",
         ])
         .unwrap();
         let Command::Start(args) = cli.command else {
@@ -449,6 +453,8 @@ mod tests {
                 nfs_port: Some(2049),
                 smb_port: Some(445),
                 cores: Some(2),
+                api_port: Some(0),
+                metrics_port: Some(19090),
             }
         );
     }

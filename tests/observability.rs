@@ -85,25 +85,25 @@ fn metrics_count_exactly_the_nfs_operations_performed() {
     let mut handles = Vec::new();
     for i in 0..files {
         let fh = c
-            .create(c.root.clone(), &format!("f{i}"))
+            .create(c.root, &format!("f{i}"))
             .unwrap()
             .expect("create");
         handles.push(fh);
     }
     for fh in &handles {
-        c.getattr(fh.clone()).unwrap().expect("getattr");
+        c.getattr(*fh).unwrap().expect("getattr");
     }
     let data = vec![0x5a; 10_000];
     assert_eq!(
-        c.write_sync(handles[0].clone(), 0, &data).unwrap(),
+        c.write_sync(handles[0], 0, &data).unwrap(),
         Ok(10_000)
     );
     assert_eq!(
-        c.read(handles[0].clone(), 0, 4000).unwrap().unwrap().len(),
+        c.read(handles[0], 0, 4000).unwrap().unwrap().len(),
         4000
     );
     for _ in 0..3 {
-        assert!(c.lookup(c.root.clone(), "missing").unwrap().is_err());
+        assert!(c.lookup(c.root, "missing").unwrap().is_err());
     }
     let (after, families) = scrape(metrics);
     let delta = |s: &str| get(&after, s) - get(&before, s);
