@@ -84,24 +84,15 @@ fn metrics_count_exactly_the_nfs_operations_performed() {
     let files = 7;
     let mut handles = Vec::new();
     for i in 0..files {
-        let fh = c
-            .create(c.root, &format!("f{i}"))
-            .unwrap()
-            .expect("create");
+        let fh = c.create(c.root, &format!("f{i}")).unwrap().expect("create");
         handles.push(fh);
     }
     for fh in &handles {
         c.getattr(*fh).unwrap().expect("getattr");
     }
     let data = vec![0x5a; 10_000];
-    assert_eq!(
-        c.write_sync(handles[0], 0, &data).unwrap(),
-        Ok(10_000)
-    );
-    assert_eq!(
-        c.read(handles[0], 0, 4000).unwrap().unwrap().len(),
-        4000
-    );
+    assert_eq!(c.write_sync(handles[0], 0, &data).unwrap(), Ok(10_000));
+    assert_eq!(c.read(handles[0], 0, 4000).unwrap().unwrap().len(), 4000);
     for _ in 0..3 {
         assert!(c.lookup(c.root, "missing").unwrap().is_err());
     }
