@@ -77,6 +77,14 @@ if ! "$VENV/bin/python" -c 'import moto, flask' 2>/dev/null || [ ! -x "$VENV/bin
 fi
 [ -x "$VENV/bin/moto_server" ] || { log "moto_server missing from $VENV after install"; exit 1; }
 
+# --- Prometheus' own text-format parser (tests/python/test_metrics.py) ---
+# Installed apart from PY_PKGS so adding it does not rebuild an existing venv.
+PROM_PKG='prometheus-client==0.21.1'
+if [ "$("$VENV/bin/python" -c 'import prometheus_client; print(prometheus_client.__version__)' 2>/dev/null)" != 0.21.1 ]; then
+  log "pip installing $PROM_PKG into $VENV"
+  timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "$PROM_PKG"
+fi
+
 # --- kernel-client cache (kernel package, initramfs; pjdfstest is already there) ---
 if [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" != 1 ]; then
   timeout 1800 "$ROOT/tests/kernel-client/setup.sh"

@@ -22,6 +22,7 @@ mod error;
 mod overrides;
 pub mod s3;
 pub mod validate;
+mod validate_obs;
 
 #[cfg(test)]
 mod tests;
@@ -223,6 +224,48 @@ pub struct Config {
     pub block_stores: BTreeMap<String, BlockStoreConfig>,
     /// Exported shares; at least one.
     pub shares: Vec<ShareConfig>,
+    /// REST admin API.
+    pub api: ApiConfig,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// TCP port of the REST admin API; 0 disables it.
+    pub port: u16,
+    /// Address it binds to (loopback unless an operator opens it up).
+    pub address: IpAddr,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// TCP port of `/metrics`; 0 disables it (and the recording).
+    pub port: u16,
+    /// Address it binds to.
+    pub address: IpAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            port: 8080,
+            address: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            port: 9090,
+            address: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
 }
 
 /// `[logging]`
@@ -233,6 +276,10 @@ pub struct LoggingConfig {
     pub level: String,
     /// Line format.
     pub format: LogFormat,
+    /// Levels of single modules (`"dittofs::nfs" = "debug"`); RUST_LOG wins.
+    pub modules: BTreeMap<String, String>,
+    /// One line per request (target `dittofs::access`, level info).
+    pub access_log: bool,
 }
 
 /// Log line format.
@@ -241,7 +288,8 @@ pub struct LoggingConfig {
 pub enum LogFormat {
     /// env_logger's human-readable line with a timestamp.
     Text,
-    /// One JSON object per line: `{"ts","level","target","msg"}`.
+    /// One JSON object per line: `{"ts","level","target","core","msg",...}`
+    /// plus the fields of access-log lines.
     Json,
 }
 
@@ -457,6 +505,8 @@ impl Default for Config {
                 BlockStoreConfig::Filesystem { path: None },
             )]),
             shares: vec![ShareConfig::default()],
+            api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -466,6 +516,8 @@ impl Default for LoggingConfig {
         LoggingConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
+            modules: BTreeMap::new(),
+            access_log: false,
         }
     }
 }

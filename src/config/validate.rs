@@ -47,6 +47,7 @@ impl Config {
         self.validate_cache_and_wal()?;
         self.validate_block_stores()?;
         self.validate_metadata_stores()?;
+        self.validate_observability()?;
         self.validate_shares()
     }
 

@@ -117,6 +117,7 @@ async fn serve_connection(
     limits: Limits,
     shutdown: LocalShutdown,
 ) {
+    crate::metrics::connection_opened();
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("{peer}: cannot set TCP_NODELAY: {e}");
     }
@@ -199,6 +200,7 @@ async fn serve_connection(
     let _ = requests.close().await;
     drop(reply_tx);
     let _ = writer_task.await;
+    crate::metrics::connection_closed();
     log::debug!("{peer}: connection closed");
 }
 

@@ -11,6 +11,7 @@
 mod block_index;
 mod conn;
 mod faults;
+mod observe;
 mod shutdown;
 mod stores;
 
@@ -73,6 +74,8 @@ pub enum StartError {
     Executor { core: usize, message: String },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Http(#[from] crate::api::ApiError),
 }
 
 /// A share with the stores it lives in, ready to be served by every core.
@@ -123,10 +126,17 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let cores = config.effective_cores();
     raise_memlock_limit();
 
-    let shares = stores::build_shares(config)?;
+    let mut shares = stores::build_shares(config)?;
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     probe_port(nfs_addr)?;
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
+    let uploader = Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
+        core: 0,
+        message: format!("cannot start the uploader threads: {e}"),
+    })?;
+    // The identity system's AdminOps goes here once it is merged.
+    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::NoIdentity);
+    let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
 
     let setup = CoreSetup {
         shares,
@@ -140,10 +150,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         shutdown: shutdown.clone(),
         drained_cores: Arc::new(AtomicUsize::new(0)),
         cores,
-        uploader: Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
-            core: 0,
-            message: format!("cannot start the uploader threads: {e}"),
-        })?,
+        uploader,
         wal: config
             .data_dir
             .as_ref()
@@ -206,7 +213,22 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         shutdown.trigger();
     } else {
         announce(config, cores);
+        readiness.set(true);
     }
+    let stopping = {
+        let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
+        std::thread::Builder::new()
+            .name("dittofs-readiness".into())
+            .spawn(move || {
+                // /ready turns 503 as soon as shutdown starts (load balancers
+                // stop sending new clients while connections drain).
+                while !shutdown.is_triggered() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                readiness.set(false);
+            })
+    };
+    drop(stopping);
     for handle in executors {
         if handle.join().is_err() {
             log::error!("an executor panicked");
@@ -226,6 +248,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     if let Some(plan) = &setup.wal_faults {
         dittofs_shards::wal::storage::set_thread_default(Some(faults::wal_storage(plan)));
     }
+    crate::metrics::bind_core(core);
     let shard = match open_shard(core, &setup).await {
         Ok(shard) => shard,
         Err(message) => {

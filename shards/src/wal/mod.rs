@@ -333,6 +333,9 @@ impl Wal {
         match &result {
             Ok(()) => {
                 st.dirty.insert(segment);
+                let stats = crate::stats::local();
+                crate::stats::add(&stats.wal_appends, 1);
+                crate::stats::add(&stats.wal_append_bytes, payload.len() as u64);
             }
             Err(e) => {
                 log::error!("WAL write of record {seq} failed: {e}");
@@ -432,6 +435,10 @@ impl Wal {
             let mut st = self.state.borrow_mut();
             (st.written_below(), std::mem::take(&mut st.dirty))
         };
+        let (started, batch) = (
+            std::time::Instant::now(),
+            target.saturating_sub(self.durable_below()),
+        );
         let mut result = Ok(());
         for i in segments {
             if let Err(e) = self.files[i].fdatasync().await {
@@ -441,7 +448,17 @@ impl Wal {
         }
         let mut st = self.state.borrow_mut();
         match result {
-            Ok(()) => st.durable_below = st.durable_below.max(target),
+            Ok(()) => {
+                st.durable_below = st.durable_below.max(target);
+                let stats = crate::stats::local();
+                crate::stats::add(&stats.wal_fsyncs, 1);
+                stats.wal_batch.observe(batch);
+                stats.wal_fsync_latency.observe_duration(started.elapsed());
+                let used = self.files.len().saturating_sub(st.free.len());
+                stats
+                    .wal_segments_used
+                    .store(used as i64, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(e) => {
                 log::error!("WAL fdatasync failed: {e}");
                 st.failed.get_or_insert(e);
