@@ -10,6 +10,8 @@
 
 mod block_index;
 mod conn;
+pub mod notify;
+pub mod ratelimit;
 mod shutdown;
 mod stores;
 
