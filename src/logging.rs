@@ -20,7 +20,17 @@ use crate::config::{LogFormat, LoggingConfig};
 /// Installs the global logger. Call once, after the configuration was
 /// validated; later calls (tests starting several servers) are ignored.
 pub fn init(cfg: &LoggingConfig) {
-    let _ = builder(cfg).try_init();
+    let rust_log = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    let mut builder = builder(cfg);
+    if !rust_log {
+        // Let the logger pass everything and gate with log's global maximum,
+        // so a SIGHUP reload can raise the level (runtime::reload) as well as
+        // lower it; disabled levels still cost one atomic load at the call site.
+        builder.filter_level(LevelFilter::Trace);
+    }
+    if builder.try_init().is_ok() && !rust_log {
+        log::set_max_level(LevelFilter::from_str(&cfg.level).unwrap_or(LevelFilter::Info));
+    }
 }
 
 /// The logger `init` installs, for callers that want to adjust it further.

@@ -12,6 +12,8 @@ mod block_index;
 mod conn;
 pub mod notify;
 pub mod ratelimit;
+pub mod reload;
+mod service;
 mod shutdown;
 mod stores;
 
@@ -31,6 +33,7 @@ use crate::fs::{Fs, InodeId, ShareInfo};
 use crate::meta::MetadataStore;
 use crate::nfs::{Export, NfsContext};
 
+pub use reload::ReloadSource;
 pub use shutdown::Shutdown;
 
 /// Requests buffered between each pair of cores in the shard mesh.
@@ -101,10 +104,28 @@ struct CoreSetup {
     uploader: Arc<Uploader>,
     /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
     wal: Option<(PathBuf, WalConfig)>,
+    /// Rate limits, replaced on reload; each core keeps its own buckets.
+    rate_limits: Arc<ratelimit::LiveLimits>,
+    /// Per-core heartbeats and their period, when the systemd watchdog is on.
+    heartbeats: Option<(notify::Heartbeats, Duration)>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
+/// SIGHUP does nothing here (no file to re-read): see [`run_with_reload`].
 pub fn run(config: &Config) -> Result<(), StartError> {
+    run_with_reload(
+        config,
+        ReloadSource {
+            path: None,
+            overrides: crate::config::Overrides::default(),
+        },
+    )
+}
+
+/// [`run`], re-reading `reload` on SIGHUP and talking to systemd when
+/// `$NOTIFY_SOCKET` is set (READY=1 once every core recovered its WAL and
+/// bound its listener, STOPPING=1, WATCHDOG=1 while the cores are alive).
+pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), StartError> {
     if config.adapters.smb.enabled {
         return Err(StartError::Unsupported(
             "the SMB adapter is not part of this build yet; set [adapters.smb] enabled = false"
@@ -123,6 +144,16 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     probe_port(nfs_addr)?;
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
+    // Registered before any core starts: SIGHUP's default action ends the process.
+    let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .map_err(StartError::Signals)?;
+    let notifier = Arc::new(notify::Notifier::from_env());
+    let watchdog = notify::watchdog_interval().map(|interval| service::Watchdog {
+        interval,
+        heartbeats: notify::Heartbeats::new(cores),
+    });
+    let rate_limits = ratelimit::LiveLimits::new(ratelimit::Settings::from_config(config));
 
     let setup = CoreSetup {
         shares,
@@ -144,6 +175,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             .data_dir
             .as_ref()
             .map(|dir| (dir.join("wal"), config.wal.clone())),
+        rate_limits: rate_limits.clone(),
+        heartbeats: watchdog
+            .as_ref()
+            .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -197,15 +232,36 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             }
         }
     }
+    let mut service_thread = None;
     if first_error.is_some() {
         shutdown.trigger();
     } else {
         announce(config, cores);
+        notifier.send(&format!(
+            "READY=1\nSTATUS=serving NFSv3 on {nfs_addr} with {cores} core(s)\nMAINPID={}",
+            std::process::id()
+        ));
+        let reloader = reload::Reloader::new(reload, config.clone(), rate_limits);
+        match service::spawn(
+            notifier.clone(),
+            shutdown.clone(),
+            hangup,
+            reloader,
+            watchdog,
+        ) {
+            Ok(handle) => service_thread = Some(handle),
+            Err(e) => log::error!("cannot start the service thread (reload, watchdog): {e}"),
+        }
     }
     for handle in executors {
         if handle.join().is_err() {
             log::error!("an executor panicked");
         }
+    }
+    if let Some(handle) = service_thread {
+        // It ends as soon as it sees the shutdown flag (executors only end after it).
+        shutdown.trigger();
+        let _ = handle.join();
     }
     match first_error {
         Some(e) => Err(e),
@@ -269,6 +325,16 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         setup.write_verifier,
     ));
     let local_shutdown = setup.shutdown.local_signal();
+    if let Some((heartbeats, period)) = setup.heartbeats.clone() {
+        glommio::spawn_local(async move {
+            loop {
+                heartbeats.beat(core);
+                glommio::timer::sleep(period).await;
+            }
+        })
+        .detach();
+    }
+    let limiter = Rc::new(ratelimit::CoreLimiter::new(core, setup.rate_limits.clone()));
 
     match TcpListener::bind(setup.nfs_addr) {
         Ok(listener) => {
@@ -278,7 +344,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
                 record_bytes_max: setup.record_bytes_max,
                 requests_in_flight_max: setup.requests_in_flight_max,
             };
-            conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+            conn::accept_loop(core, listener, ctx, limits, limiter, local_shutdown.clone()).await;
         }
         Err(e) => {
             let source = std::io::Error::other(e.to_string());
