@@ -78,7 +78,10 @@ fn install_sh_stages_a_root_idempotently() {
     let bin = root.join("opt/dittofs/bin/dittofs");
     assert_eq!(fs::read(&bin).unwrap(), fs::read(dittofs_bin()).unwrap());
     let unit = fs::read_to_string(root.join("etc/systemd/system/dittofs.service")).unwrap();
-    assert!(unit.contains("ExecStart=/opt/dittofs/bin/dittofs start"), "{unit}");
+    assert!(
+        unit.contains("ExecStart=/opt/dittofs/bin/dittofs start"),
+        "{unit}"
+    );
     let config = root.join("etc/dittofs/config.toml");
     assert_eq!(
         fs::read_to_string(&config).unwrap(),
