@@ -226,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "cores = 2\n").unwrap();
-        let mut running = Config::load(&path).unwrap();
+        let running = Config::load(&path).unwrap();
         running.validate().unwrap();
         let limits = LiveLimits::new(Settings::from_config(&running));
         let source = ReloadSource {
