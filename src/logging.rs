@@ -34,7 +34,35 @@ static ACCESS_LOG: AtomicBool = AtomicBool::new(false);
 /// validated; later calls (tests starting several servers) are ignored.
 pub fn init(cfg: &LoggingConfig) {
     ACCESS_LOG.store(cfg.access_log, Ordering::Relaxed);
-    let _ = builder(cfg).try_init();
+    let rust_log = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    let mut builder = builder(cfg);
+    if !rust_log && cfg.modules.is_empty() {
+        // Let the logger pass everything and gate with log's global maximum,
+        // so a SIGHUP reload can raise the level (runtime::reload) as well as
+        // lower it; disabled levels still cost one atomic load at the call site.
+        // With per-module levels the logger keeps its own filters (a module at
+        // debug must not make every module debug), so a reload can only lower
+        // the level below what the process started with.
+        builder.filter_level(LevelFilter::Trace);
+    }
+    if builder.try_init().is_ok() && !rust_log {
+        log::set_max_level(max_level(cfg));
+    }
+}
+
+/// The most verbose level any part of `cfg` asks for: the global level, a
+/// module's own level, info for the access log.
+pub fn max_level(cfg: &LoggingConfig) -> LevelFilter {
+    let mut max = LevelFilter::from_str(&cfg.level).unwrap_or(LevelFilter::Info);
+    for level in cfg.modules.values() {
+        if let Ok(level) = LevelFilter::from_str(level) {
+            max = max.max(level);
+        }
+    }
+    if cfg.access_log {
+        max = max.max(LevelFilter::Info);
+    }
+    max
 }
 
 /// Whether access-log lines are wanted (config flag and the level allows).

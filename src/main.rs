@@ -33,6 +33,10 @@ enum Command {
     /// Without --config, reads the default path if a file is there and otherwise
     /// starts on the embedded default: one share /export on an LMDB metadata store
     /// and a filesystem block store under the data directory (persistent).
+    /// SIGHUP re-reads the file and applies logging.level and the rate limits
+    /// live (the log says what else needs a restart). Under systemd
+    /// (Type=notify) it reports READY=1 once listening and WAL recovery are
+    /// done, STOPPING=1, and WATCHDOG=1 while every core is responsive.
     Start(StartArgs),
     /// Work with configuration files.
     #[command(subcommand)]
@@ -366,7 +370,14 @@ fn start(args: &StartArgs) -> Result<(), Failure> {
     }
     log::info!("{} cores", config.effective_cores());
 
-    dittofs::runtime::run(&config).map_err(|e| Failure::Runtime(anyhow!("{e}")))
+    let reload = dittofs::runtime::ReloadSource {
+        path: match &origin {
+            ConfigSource::File(path) => Some(path.clone()),
+            ConfigSource::Embedded => None,
+        },
+        overrides: args.overrides(),
+    };
+    dittofs::runtime::run_with_reload(&config, reload).map_err(|e| Failure::Runtime(anyhow!("{e}")))
 }
 
 /// Marks a validation error on a key that a flag set: `adapters.nfs.port (--nfs-port)`.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub mod cidr;
 mod error;
 mod overrides;
+pub mod ratelimit;
 pub mod s3;
 pub mod validate;
 mod validate_obs;
@@ -30,6 +31,7 @@ mod tests;
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ConfigSource};
 pub use overrides::Overrides;
+pub use ratelimit::{LimitConfig, RateLimitConfig, ShareRateLimitConfig};
 pub use s3::S3BlockStoreConfig;
 
 /// The commented example configuration: every key with its default.
@@ -228,6 +230,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Token-bucket limits per client and per user (none by default).
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `[api]`
@@ -480,6 +484,9 @@ pub struct ShareConfig {
     pub anon_gid: u32,
     /// Mode of the share's root directory when it is first created.
     pub root_mode: u32,
+    /// Extra rate limits for requests to this share (none when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<ShareRateLimitConfig>,
 }
 
 impl Default for Config {
@@ -507,6 +514,7 @@ impl Default for Config {
             shares: vec![ShareConfig::default()],
             api: ApiConfig::default(),
             metrics: MetricsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -575,6 +583,7 @@ impl Default for ShareConfig {
             anon_uid: 65534,
             anon_gid: 65534,
             root_mode: 0o777,
+            rate_limit: None,
         }
     }
 }

@@ -11,7 +11,11 @@
 mod block_index;
 mod conn;
 mod faults;
+pub mod notify;
 mod observe;
+pub mod ratelimit;
+pub mod reload;
+mod service;
 mod shutdown;
 mod stores;
 
@@ -31,6 +35,7 @@ use crate::fs::{Fs, InodeId, ShareInfo};
 use crate::meta::MetadataStore;
 use crate::nfs::{Export, NfsContext};
 
+pub use reload::ReloadSource;
 pub use shutdown::Shutdown;
 
 /// Requests buffered between each pair of cores in the shard mesh.
@@ -108,10 +113,28 @@ struct CoreSetup {
     wal: Option<(PathBuf, WalConfig)>,
     /// Test-only WAL faults (`DITTOFS_TEST_WAL_FAULTS`, see faults.rs).
     wal_faults: Option<dittofs_shards::wal::faulty::FaultPlan>,
+    /// Rate limits, replaced on reload; each core keeps its own buckets.
+    rate_limits: Arc<ratelimit::LiveLimits>,
+    /// Per-core heartbeats and their period, when the systemd watchdog is on.
+    heartbeats: Option<(notify::Heartbeats, Duration)>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
+/// SIGHUP does nothing here (no file to re-read): see [`run_with_reload`].
 pub fn run(config: &Config) -> Result<(), StartError> {
+    run_with_reload(
+        config,
+        ReloadSource {
+            path: None,
+            overrides: crate::config::Overrides::default(),
+        },
+    )
+}
+
+/// [`run`], re-reading `reload` on SIGHUP and talking to systemd when
+/// `$NOTIFY_SOCKET` is set (READY=1 once every core recovered its WAL and
+/// bound its listener, STOPPING=1, WATCHDOG=1 while the cores are alive).
+pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), StartError> {
     if config.adapters.smb.enabled {
         return Err(StartError::Unsupported(
             "the SMB adapter is not part of this build yet; set [adapters.smb] enabled = false"
@@ -137,6 +160,16 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     // The identity system's AdminOps goes here once it is merged.
     let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::NoIdentity);
     let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
+    // Registered before any core starts: SIGHUP's default action ends the process.
+    let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .map_err(StartError::Signals)?;
+    let notifier = Arc::new(notify::Notifier::from_env());
+    let watchdog = notify::watchdog_interval().map(|interval| service::Watchdog {
+        interval,
+        heartbeats: notify::Heartbeats::new(cores),
+    });
+    let rate_limits = ratelimit::LiveLimits::new(ratelimit::Settings::from_config(config));
 
     let setup = CoreSetup {
         shares,
@@ -156,6 +189,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             .as_ref()
             .map(|dir| (dir.join("wal"), config.wal.clone())),
         wal_faults: faults::wal_plan()?,
+        rate_limits: rate_limits.clone(),
+        heartbeats: watchdog
+            .as_ref()
+            .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -209,11 +246,27 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             }
         }
     }
+    let mut service_thread = None;
     if first_error.is_some() {
         shutdown.trigger();
     } else {
         announce(config, cores);
         readiness.set(true);
+        notifier.send(&format!(
+            "READY=1\nSTATUS=serving NFSv3 on {nfs_addr} with {cores} core(s)\nMAINPID={}",
+            std::process::id()
+        ));
+        let reloader = reload::Reloader::new(reload, config.clone(), rate_limits);
+        match service::spawn(
+            notifier.clone(),
+            shutdown.clone(),
+            hangup,
+            reloader,
+            watchdog,
+        ) {
+            Ok(handle) => service_thread = Some(handle),
+            Err(e) => log::error!("cannot start the service thread (reload, watchdog): {e}"),
+        }
     }
     let stopping = {
         let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
@@ -233,6 +286,11 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         if handle.join().is_err() {
             log::error!("an executor panicked");
         }
+    }
+    if let Some(handle) = service_thread {
+        // It ends as soon as it sees the shutdown flag (executors only end after it).
+        shutdown.trigger();
+        let _ = handle.join();
     }
     match first_error {
         Some(e) => Err(e),
@@ -300,6 +358,16 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         setup.write_verifier,
     ));
     let local_shutdown = setup.shutdown.local_signal();
+    if let Some((heartbeats, period)) = setup.heartbeats.clone() {
+        glommio::spawn_local(async move {
+            loop {
+                heartbeats.beat(core);
+                glommio::timer::sleep(period).await;
+            }
+        })
+        .detach();
+    }
+    let limiter = Rc::new(ratelimit::CoreLimiter::new(core, setup.rate_limits.clone()));
 
     match TcpListener::bind(setup.nfs_addr) {
         Ok(listener) => {
@@ -309,7 +377,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
                 record_bytes_max: setup.record_bytes_max,
                 requests_in_flight_max: setup.requests_in_flight_max,
             };
-            conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+            conn::accept_loop(core, listener, ctx, limits, limiter, local_shutdown.clone()).await;
         }
         Err(e) => {
             let source = std::io::Error::other(e.to_string());
