@@ -688,6 +688,43 @@ impl Shard {
         result
     }
 
+    /// Clean stop (SIGTERM): makes the WAL durable, seals every dirty block
+    /// (asynchronous uploads, at most `uploads_max` at once) and waits until
+    /// no upload runs and no WAL record is pinned — at most `wait`, so a slow
+    /// store cannot hold the stop forever (failed uploads are retried until
+    /// then) — and checkpoints the WAL up to the lowest record still pinned,
+    /// so the next start replays nothing when everything was uploaded and
+    /// recorded. Whatever was not stays in the synced WAL and is replayed
+    /// then. Returns whether everything was sealed.
+    pub async fn stop_cleanly(&self, wait: Duration) -> Result<bool, ContentError> {
+        if let Some(wal) = &self.wal {
+            wal.sync_all().await?;
+        }
+        let deadline = std::time::Instant::now() + wait;
+        let (pin, idle) = loop {
+            let mut cache = self.lock().await?;
+            let (pin, idle) = (cache.lowest_pin(), cache.idle());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if (idle && pin.is_none()) || left.is_zero() {
+                break (pin, idle);
+            }
+            cache.request_seal_all();
+            pump(&self.cache, &mut cache);
+            let (changed, epoch) = (cache.changed.clone(), cache.changed.epoch());
+            drop(cache);
+            let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            changed.wait_ms(epoch, ms.clamp(1, SPACE_RETRY_MS)).await;
+        };
+        if !idle {
+            log::warn!("stop: uploads still running after {wait:?}; the WAL keeps their records");
+        }
+        if let Some(wal) = &self.wal {
+            wal.checkpoint_at_stop(pin.unwrap_or_else(|| wal.next_seq()))
+                .await?;
+        }
+        Ok(pin.is_none() && idle)
+    }
+
     /// Makes all content written to `key` stable: with a WAL, a group
     /// fdatasync of the log, and for a `durability = "remote"` share also
     /// the upload of every dirty block of the file; without a WAL, the

@@ -180,6 +180,7 @@ impl Cache {
             .is_ok()
         {
             self.stats.evictions += 1;
+            crate::stats::add(&crate::stats::local().evictions, 1);
         }
     }
 }

@@ -99,6 +99,16 @@ impl Block {
         }
     }
 
+    /// (1, bytes) when the block has changes not in the store, else (0, 0):
+    /// what it adds to the dirty gauges of `crate::stats`.
+    fn dirty_usage(&self) -> (i64, i64) {
+        if self.dirty {
+            (1, self.open.as_ref().map_or(0, |b| b.len() as i64))
+        } else {
+            (0, 0)
+        }
+    }
+
     /// Clean copy present (evictable).
     pub(crate) fn is_clean(&self) -> bool {
         self.frozen.is_some() && self.upload.is_none() && self.open.is_none()
@@ -227,6 +237,15 @@ pub(crate) fn check_range(offset: u64, len: u64) -> Result<(), ContentError> {
     Ok(())
 }
 
+/// Moves this core's dirty-block and dirty-byte gauges (metrics).
+fn shift_dirty(blocks: i64, bytes: i64) {
+    if blocks != 0 || bytes != 0 {
+        let stats = crate::stats::local();
+        crate::stats::shift(&stats.dirty_blocks, blocks);
+        crate::stats::shift(&stats.dirty_bytes, bytes);
+    }
+}
+
 /// Object key of generation `generation` of block `index` of `key`.
 pub(crate) fn object_key(key: ContentKey, index: u64, generation: u64) -> String {
     format!("{}{index}.{generation}", key.prefix())
@@ -330,9 +349,11 @@ impl Cache {
             .ok_or_else(|| ContentError::Io("file state not loaded".into()))?;
         let block = file.blocks.entry(index).or_default();
         let before = block.usage();
+        let dirty_before = block.dirty_usage();
         let was_protected_clean = block.protected && block.is_clean();
         let r = f(block);
         let after = block.usage();
+        let dirty_after = block.dirty_usage();
         let is_protected_clean = block.protected && block.is_clean();
         if !block.is_clean() {
             block.token = 0;
@@ -340,6 +361,10 @@ impl Cache {
         }
         self.held_bytes = self.held_bytes + after.0 - before.0;
         self.clean_bytes = self.clean_bytes + after.1 - before.1;
+        shift_dirty(
+            dirty_after.0 - dirty_before.0,
+            dirty_after.1 - dirty_before.1,
+        );
         if was_protected_clean && !is_protected_clean {
             self.lists.protected_bytes -= before.1;
         }
@@ -349,6 +374,8 @@ impl Cache {
     /// Forgets a removed block: memory counters and pins.
     pub(crate) fn forget_block(&mut self, block: &Block) {
         let (held, clean) = block.usage();
+        let (dirty_blocks, dirty_bytes) = block.dirty_usage();
+        shift_dirty(-dirty_blocks, -dirty_bytes);
         self.held_bytes -= held;
         self.clean_bytes -= clean;
         if block.protected && block.is_clean() {

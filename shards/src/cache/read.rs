@@ -85,6 +85,7 @@ impl Cache {
         let mut parts = Vec::new();
         let mut touched = Vec::new();
         let mut fetches = 0;
+        let mut open_hits = 0;
         for (index, inner, n) in pieces {
             let Some(block) = file.blocks.get_mut(&index) else {
                 parts.push(Part::Zeros(n));
@@ -92,6 +93,7 @@ impl Cache {
             };
             let avail = |have: usize| have.saturating_sub(inner).min(n);
             if let Some(open) = &block.open {
+                open_hits += 1;
                 let a = avail(open.len());
                 if a > 0 {
                     parts.push(Part::Data(Bytes::copy_from_slice(&open[inner..inner + a])));
@@ -149,6 +151,9 @@ impl Cache {
         }
         self.stats.hits += touched.len() as u64;
         self.stats.store_reads += fetches;
+        let shard_stats = crate::stats::local();
+        crate::stats::add(&shard_stats.cache_hits, touched.len() as u64 + open_hits);
+        crate::stats::add(&shard_stats.cache_misses, fetches);
         self.stats.prefetches += ahead.len() as u64;
         for index in touched {
             self.touch(key, index, sequential);

@@ -84,7 +84,15 @@ async fn upload(
     let object = object_key(key, index, generation);
     let len = data.len() as u64;
     let (o, s) = (object.clone(), store.clone());
+    let started = std::time::Instant::now();
     let put = io.call(move || s.put(&o, data)).await;
+    let shard_stats = crate::stats::local();
+    shard_stats
+        .upload_latency
+        .observe_duration(started.elapsed());
+    if put.is_err() {
+        crate::stats::add(&shard_stats.upload_failures, 1);
+    }
     let Some(shared) = shared.upgrade() else {
         return;
     };
