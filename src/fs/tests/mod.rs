@@ -14,9 +14,19 @@ use dittofs_shards::{MemoryBlockStore, Router};
 use super::{Attr, Cred, Fs, InodeId, SetAttr, ShareInfo, SpecialKind};
 use crate::meta::{MemoryStore, MetadataStore};
 
-/// Runs a future to completion on the test thread.
+thread_local! {
+    /// One glommio executor per test thread, as in production: the content
+    /// shard spawns its uploads as local tasks and waits with glommio timers,
+    /// which need a running executor. Tasks left over from one `run` (a
+    /// seal still uploading) go on in the next.
+    static EXECUTOR: glommio::LocalExecutor = glommio::LocalExecutorBuilder::default()
+        .make()
+        .expect("glommio executor for the fs tests");
+}
+
+/// Runs a future to completion on the test thread's glommio executor.
 pub(super) fn run<F: Future>(f: F) -> F::Output {
-    futures_lite::future::block_on(f)
+    EXECUTOR.with(|ex| ex.run(f))
 }
 
 /// Share id of the test share.
