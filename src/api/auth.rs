@@ -162,7 +162,9 @@ mod tests {
             authenticate(Some(&header), &file, &NoIdentity),
             Auth::Allowed("token ci".into())
         );
-        let wrong = format!("Bearer {}0", &token[..token.len() - 1]);
+        // Change the last hex digit (to '0', or '1' when it already is '0').
+        let last = if token.ends_with('0') { '1' } else { '0' };
+        let wrong = format!("Bearer {}{last}", &token[..token.len() - 1]);
         assert!(matches!(
             authenticate(Some(&wrong), &file, &NoIdentity),
             Auth::Unauthenticated(_)
