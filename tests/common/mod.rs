@@ -177,7 +177,7 @@ impl Server {
         };
         fs::create_dir_all(&data).expect("create data dir");
         let conf = dir.path().join("dittofs.toml");
-        fs::write(&conf, make_config(port, &data)).expect("write config");
+        fs::write(&conf, without_fixed_ports(make_config(port, &data))).expect("write config");
         let log = dir.path().join("server.log");
         let log_file = fs::File::create(&log).expect("create server log");
         let bin = dittofs_bin();
@@ -367,4 +367,16 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         stdout: t_out.join().expect("stdout reader"),
         stderr: t_err.join().expect("stderr reader"),
     }
+}
+
+/// Turns off the admin API and metrics endpoints (fixed default ports 8080
+/// and 9090) unless the test's config sets them: servers of tests running in
+/// parallel would otherwise fight over those ports and fail to start.
+fn without_fixed_ports(mut config: String) -> String {
+    for table in ["[api]", "[metrics]"] {
+        if !config.lines().any(|l| l.trim() == table) {
+            config.push_str(&format!("\n{table}\nport = 0\n"));
+        }
+    }
+    config
 }
