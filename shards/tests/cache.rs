@@ -272,6 +272,51 @@ fn eviction_keeps_dirty_and_hot_blocks_under_a_scan() {
     });
 }
 
+/// The per-core counters of `dittofs_shards::stats` (the metrics endpoint):
+/// dirty blocks and bytes are exact while uploads hang and return to zero
+/// once everything is in the store; hits and misses follow the reads.
+#[test]
+fn shard_stats_follow_dirty_bytes_and_reads() {
+    run(|| async {
+        // A slot of our own (no other test in this binary binds one).
+        dittofs_shards::stats::init(8);
+        dittofs_shards::stats::bind_core(7);
+        let stats = dittofs_shards::stats::local();
+        let gauge = |g: &std::sync::atomic::AtomicI64| g.load(Ordering::SeqCst);
+        let store = Arc::new(TestStore::default());
+        let index = MemoryBlockIndex::new();
+        let shard = shard(&store, &index);
+        store.stalled.store(true, Ordering::SeqCst);
+        shard.write(KEY, 0, block(1)).await.expect("write");
+        shard.write(KEY, BLOCK, block(2)).await.expect("write");
+        shard
+            .write(KEY, 2 * BLOCK, Bytes::from(vec![3u8; 100]))
+            .await
+            .expect("write");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        assert_eq!(gauge(&stats.dirty_blocks), 3);
+        assert_eq!(gauge(&stats.dirty_bytes), (2 * BLOCK + 100) as i64);
+        let hits = stats.cache_hits.load(Ordering::SeqCst);
+        shard.read(KEY, 0, 10).await.expect("read");
+        assert_eq!(stats.cache_hits.load(Ordering::SeqCst), hits + 1);
+        store.stalled.store(false, Ordering::SeqCst);
+        shard.drain().await.expect("drain");
+        assert_eq!(gauge(&stats.dirty_blocks), 0);
+        assert_eq!(gauge(&stats.dirty_bytes), 0);
+        assert_eq!(
+            stats.evictions.load(Ordering::SeqCst),
+            shard.stats().await.expect("stats").evictions
+        );
+        let misses = stats.cache_misses.load(Ordering::SeqCst);
+        let gets = store.gets.load(Ordering::SeqCst);
+        for i in 0..3 {
+            shard.read(KEY, i * BLOCK, 10).await.expect("read");
+        }
+        let fetched = store.gets.load(Ordering::SeqCst) - gets;
+        assert_eq!(stats.cache_misses.load(Ordering::SeqCst) - misses, fetched);
+    });
+}
+
 /// With the store hanging, a writer stops once dirty + uploading blocks fill
 /// the budget, and finishes with everything intact once the store is back.
 #[test]

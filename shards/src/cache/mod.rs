@@ -99,14 +99,20 @@ impl Block {
         }
     }
 
-    /// (1, bytes) when the block has changes not in the store, else (0, 0):
-    /// what it adds to the dirty gauges of `crate::stats`.
+    /// What the block adds to the dirty gauges of `crate::stats`: 1 block
+    /// and its buffers' bytes while it has changes not yet in the store
+    /// (dirty, or being uploaded), else nothing.
     fn dirty_usage(&self) -> (i64, i64) {
-        if self.dirty {
-            (1, self.open.as_ref().map_or(0, |b| b.len() as i64))
-        } else {
-            (0, 0)
-        }
+        let open = match &self.open {
+            Some(b) if self.dirty => b.len() as i64,
+            _ => 0,
+        };
+        let uploading = match &self.frozen {
+            Some(b) if self.upload.is_some() => b.len() as i64,
+            _ => 0,
+        };
+        let blocks = i64::from(self.dirty || self.upload.is_some());
+        (blocks, open + uploading)
     }
 
     /// Clean copy present (evictable).
