@@ -6,6 +6,7 @@
 pub mod blocks;
 pub mod config;
 pub mod fs;
+pub mod identity;
 pub mod logging;
 pub mod meta;
 pub mod nfs;

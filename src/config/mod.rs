@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cidr;
 mod error;
+pub mod identity;
 mod overrides;
 pub mod s3;
 pub mod validate;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ConfigSource};
+pub use identity::{GuestPolicy, IdentityConfig};
 pub use overrides::Overrides;
 pub use s3::S3BlockStoreConfig;
 
@@ -223,6 +225,8 @@ pub struct Config {
     pub block_stores: BTreeMap<String, BlockStoreConfig>,
     /// Exported shares; at least one.
     pub shares: Vec<ShareConfig>,
+    /// Users and groups: their store and policy (`config/identity.rs`).
+    pub identity: IdentityConfig,
 }
 
 /// `[logging]`
@@ -386,8 +390,10 @@ pub fn default_store_path(data_dir: &Path, kind: &str, name: &str) -> PathBuf {
     }
 }
 
-/// Permission granted to callers that have no explicit grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a caller may do on a share: `default_permission` for callers with no
+/// grant, and the grants of users and groups. Ordered: none < read <
+/// read-write < admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SharePermission {
     None,
@@ -457,6 +463,7 @@ impl Default for Config {
                 BlockStoreConfig::Filesystem { path: None },
             )]),
             shares: vec![ShareConfig::default()],
+            identity: IdentityConfig::default(),
         }
     }
 }

@@ -47,7 +47,8 @@ impl Config {
         self.validate_cache_and_wal()?;
         self.validate_block_stores()?;
         self.validate_metadata_stores()?;
-        self.validate_shares()
+        self.validate_shares()?;
+        self.identity.validate(self)
     }
 
     fn validate_block_stores(&self) -> Result<(), ConfigError> {
