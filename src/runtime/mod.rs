@@ -99,6 +99,8 @@ struct CoreSetup {
     uploader: Arc<Uploader>,
     /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
     wal: Option<(PathBuf, WalConfig)>,
+    /// Where users and groups live (share permissions of AUTH_SYS callers).
+    identity_store: Arc<dyn MetadataStore>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -117,7 +119,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let cores = config.effective_cores();
     raise_memlock_limit();
 
-    let shares = stores::build_shares(config)?;
+    let (shares, identity_store) = stores::build_shares(config)?;
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     probe_port(nfs_addr)?;
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
@@ -142,6 +144,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             .data_dir
             .as_ref()
             .map(|dir| (dir.join("wal"), config.wal.clone())),
+        identity_store,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -261,11 +264,11 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             config: s.config.clone(),
         })
         .collect();
-    let ctx = Rc::new(NfsContext::new(
-        exports,
-        setup.nfs_addr.port(),
-        setup.write_verifier,
-    ));
+    let ctx = Rc::new(
+        NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier).with_identity(
+            crate::identity::PermissionCache::new(setup.identity_store.clone()),
+        ),
+    );
     let local_shutdown = setup.shutdown.local_signal();
 
     match TcpListener::bind(setup.nfs_addr) {
