@@ -162,48 +162,42 @@ fn cli_manages_users_and_nfs_applies_their_share_permissions() {
     // root is unmapped: the share default (read-write) applies.
     let mut root = NfsClient::connect(server.port).expect("root mounts");
     let f = root
-        .create(root.root.clone(), "f")
+        .create(root.root, "f")
         .expect("io")
         .expect("root creates");
 
     // alice (read through her group): mounts and reads, writes are ACCES.
     let mut alice = NfsClient::connect_as(server.port, 2001, 2001).expect("alice mounts");
-    alice
-        .getattr(alice.root.clone())
-        .expect("io")
-        .expect("getattr");
-    alice
-        .lookup(alice.root.clone(), "f")
-        .expect("io")
-        .expect("lookup");
+    alice.getattr(alice.root).expect("io").expect("getattr");
+    alice.lookup(alice.root, "f").expect("io").expect("lookup");
     assert_eq!(
-        alice.create(alice.root.clone(), "g").expect("io").err(),
+        alice.create(alice.root, "g").expect("io").err(),
         Some(Nfsstat3::Acces)
     );
     assert_eq!(
-        alice.write_sync(f.clone(), 0, b"x").expect("io").err(),
+        alice.write_sync(f, 0, b"x").expect("io").err(),
         Some(Nfsstat3::Acces)
     );
     assert_eq!(
-        alice.remove(alice.root.clone(), "f").expect("io").err(),
+        alice.remove(alice.root, "f").expect("io").err(),
         Some(Nfsstat3::Acces)
     );
 
     // carol (her own read-write grant beats the group's read): writes.
     let mut carol = NfsClient::connect_as(server.port, 2003, 2003).expect("carol mounts");
     carol
-        .create(carol.root.clone(), "h")
+        .create(carol.root, "h")
         .expect("io")
         .expect("carol creates");
 
     // bob's uid with a handle mounted by someone else: every call is ACCES.
     root.set_cred(2002, 2002);
     assert_eq!(
-        root.getattr(root.root.clone()).expect("io").err(),
+        root.getattr(root.root).expect("io").err(),
         Some(Nfsstat3::Acces)
     );
     assert_eq!(
-        root.lookup(root.root.clone(), "f").expect("io").err(),
+        root.lookup(root.root, "f").expect("io").err(),
         Some(Nfsstat3::Acces)
     );
 }
