@@ -7,6 +7,7 @@ pub mod api;
 pub mod blocks;
 pub mod config;
 pub mod fs;
+pub mod identity;
 pub mod logging;
 pub mod meta;
 pub mod metrics;

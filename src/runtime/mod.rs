@@ -117,6 +117,8 @@ struct CoreSetup {
     rate_limits: Arc<ratelimit::LiveLimits>,
     /// Per-core heartbeats and their period, when the systemd watchdog is on.
     heartbeats: Option<(notify::Heartbeats, Duration)>,
+    /// Where users and groups live (share permissions of AUTH_SYS callers).
+    identity_store: Arc<dyn MetadataStore>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -149,7 +151,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
     let cores = config.effective_cores();
     raise_memlock_limit();
 
-    let mut shares = stores::build_shares(config)?;
+    let (mut shares, identity_store) = stores::build_shares(config)?;
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     probe_port(nfs_addr)?;
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
@@ -157,8 +159,9 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         core: 0,
         message: format!("cannot start the uploader threads: {e}"),
     })?;
-    // The identity system's AdminOps goes here once it is merged.
-    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::NoIdentity);
+    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::IdentityOps::new(Arc::new(
+        crate::identity::Admin::new(identity_store.clone(), config),
+    )));
     let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
     // Registered before any core starts: SIGHUP's default action ends the process.
     let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -193,6 +196,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         heartbeats: watchdog
             .as_ref()
             .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
+        identity_store,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -352,11 +356,11 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             config: s.config.clone(),
         })
         .collect();
-    let ctx = Rc::new(NfsContext::new(
-        exports,
-        setup.nfs_addr.port(),
-        setup.write_verifier,
-    ));
+    let ctx = Rc::new(
+        NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier).with_identity(
+            crate::identity::PermissionCache::new(setup.identity_store.clone()),
+        ),
+    );
     let local_shutdown = setup.shutdown.local_signal();
     if let Some((heartbeats, period)) = setup.heartbeats.clone() {
         glommio::spawn_local(async move {
