@@ -11,3 +11,4 @@ pub mod meta;
 pub mod nfs;
 pub mod rpc;
 pub mod runtime;
+pub mod smb;
