@@ -20,8 +20,6 @@ pub mod state;
 pub mod status;
 mod tree;
 
-#[cfg(test)]
-mod tests;
 
 use std::rc::Rc;
 
