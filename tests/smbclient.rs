@@ -2,7 +2,8 @@
 //! for each max protocol SMB2_02, SMB2_10, SMB3_00 and SMB3_11: put/get of a
 //! random file byte-identical (256 MiB over SMB3_11, 8 MiB for the others to
 //! keep CI time sane), ls, mkdir, rename, rm, rmdir, and a wrong password
-//! refused. Plus NFS ↔ SMB: a file written over one protocol reads back
+//! refused; signing and encryption required by the client
+//! (`--client-protection`). Plus NFS ↔ SMB: a file written over one protocol reads back
 //! identical over the other.
 //!
 //! Users: the server reads accounts from the metadata store
@@ -29,8 +30,8 @@ const SMB_LIMIT: Duration = Duration::from_secs(300);
 /// (the server must not be running on it).
 fn add_user(data_dir: &Path, name: &str, password: &str, uid: u32) {
     let path = dittofs::config::default_store_path(data_dir, "meta", "default");
-    let store = dittofs::meta::lmdb::LmdbStore::open(&path, Default::default())
-        .expect("open LMDB store");
+    let store =
+        dittofs::meta::lmdb::LmdbStore::open(&path, Default::default()).expect("open LMDB store");
     let rec = UserRecord {
         name: name.into(),
         uid,
@@ -107,7 +108,10 @@ fn round_trip(proto: &str, bytes: usize) {
     );
     let (ok, out) = smbclient(port, proto, PASSWORD, local, &cmds);
     assert!(ok, "{proto}: smbclient failed:\n{out}");
-    assert!(out.contains("moved.bin"), "{proto}: ls lacks moved.bin:\n{out}");
+    assert!(
+        out.contains("moved.bin"),
+        "{proto}: ls lacks moved.bin:\n{out}"
+    );
     assert!(out.contains(&dir), "{proto}: ls lacks {dir}:\n{out}");
     let up = fs::read(local.join("up.bin")).expect("read up");
     let down = fs::read(local.join("down.bin")).expect("read down");
@@ -147,8 +151,9 @@ fn smbclient_smb3_11_256mib() {
     round_trip("SMB3_11", 256 << 20);
 }
 
-#[test]
-fn smbclient_smb3_11_encrypted() {
+/// A round trip with `--client-protection=sign|encrypt` (signing or encryption
+/// required by the client: it refuses unsigned/unencrypted replies).
+fn protected_round_trip(proto: &str, protection: &str) {
     require_tool("smbclient", "smbclient");
     let data = TempDir::new("smb-data");
     let (_server, port) = start_server(&data);
@@ -159,8 +164,9 @@ fn smbclient_smb3_11_encrypted() {
             .current_dir(work.path())
             .arg("//127.0.0.1/export")
             .args(["-p", &port.to_string(), "-U", &format!("{USER}%{PASSWORD}")])
-            .args(["--option=client max protocol=SMB3_11", "--encrypt"])
-            .args(["-c", "put up.bin enc.bin; get enc.bin down.bin; ls"]),
+            .arg(format!("--option=client max protocol={proto}"))
+            .arg(format!("--client-protection={protection}"))
+            .args(["-c", "put up.bin p.bin; get p.bin down.bin; ls"]),
         SMB_LIMIT,
     );
     let text = format!(
@@ -168,10 +174,30 @@ fn smbclient_smb3_11_encrypted() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "encrypted session failed:\n{text}");
+    assert!(
+        out.status.success() && !text.contains("NT_STATUS_"),
+        "{proto} {protection}: failed:\n{text}"
+    );
     let up = fs::read(work.path().join("up.bin")).expect("up");
     let down = fs::read(work.path().join("down.bin")).expect("down");
-    assert!(up == down, "encrypted round trip differs");
+    assert!(up == down, "{proto} {protection}: round trip differs");
+}
+
+#[test]
+fn smbclient_smb3_11_encrypted() {
+    protected_round_trip("SMB3_11", "encrypt");
+}
+
+#[test]
+fn smbclient_smb3_00_encrypted() {
+    protected_round_trip("SMB3_00", "encrypt");
+}
+
+#[test]
+fn smbclient_signed_each_dialect() {
+    for proto in ["SMB2_02", "SMB2_10", "SMB3_00", "SMB3_11"] {
+        protected_round_trip(proto, "sign");
+    }
 }
 
 #[test]
@@ -185,7 +211,10 @@ fn nfs_and_smb_see_the_same_bytes() {
     // NFS → SMB.
     let mut nfs = NfsClient::connect(server.port).expect("NFS connect");
     let root = nfs.root;
-    let fh = nfs.create(root, "from_nfs.bin").expect("create").expect("create ok");
+    let fh = nfs
+        .create(root, "from_nfs.bin")
+        .expect("create")
+        .expect("create ok");
     random_file(&local.join("nfs_src.bin"), 1 << 20, 4242);
     let src = fs::read(local.join("nfs_src.bin")).expect("src");
     for (i, chunk) in src.chunks(64 << 10).enumerate() {
@@ -195,13 +224,28 @@ fn nfs_and_smb_see_the_same_bytes() {
             .expect("write ok");
         assert_eq!(n as usize, chunk.len());
     }
-    let (ok, out) = smbclient(port, "SMB3_11", PASSWORD, local, "get from_nfs.bin via_smb.bin");
+    let (ok, out) = smbclient(
+        port,
+        "SMB3_11",
+        PASSWORD,
+        local,
+        "get from_nfs.bin via_smb.bin",
+    );
     assert!(ok, "get over SMB failed:\n{out}");
-    assert!(fs::read(local.join("via_smb.bin")).expect("via smb") == src, "NFS→SMB differs");
+    assert!(
+        fs::read(local.join("via_smb.bin")).expect("via smb") == src,
+        "NFS→SMB differs"
+    );
 
     // SMB → NFS.
     random_file(&local.join("smb_src.bin"), (1 << 20) + 12345, 99);
-    let (ok, out) = smbclient(port, "SMB2_10", PASSWORD, local, "put smb_src.bin from_smb.bin");
+    let (ok, out) = smbclient(
+        port,
+        "SMB2_10",
+        PASSWORD,
+        local,
+        "put smb_src.bin from_smb.bin",
+    );
     assert!(ok, "put over SMB failed:\n{out}");
     let want = fs::read(local.join("smb_src.bin")).expect("smb src");
     let fh = nfs
@@ -220,5 +264,10 @@ fn nfs_and_smb_see_the_same_bytes() {
         }
         got.extend_from_slice(&r);
     }
-    assert!(got == want, "SMB→NFS differs ({} vs {} bytes)", got.len(), want.len());
+    assert!(
+        got == want,
+        "SMB→NFS differs ({} vs {} bytes)",
+        got.len(),
+        want.len()
+    );
 }

@@ -308,24 +308,24 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         let _ = ready.send(Ok(()));
         drop(ready);
     } else {
-    match TcpListener::bind(setup.nfs_addr) {
-        Ok(listener) => {
-            let _ = ready.send(Ok(()));
-            drop(ready);
-            let limits = conn::Limits {
-                record_bytes_max: setup.record_bytes_max,
-                requests_in_flight_max: setup.requests_in_flight_max,
-            };
-            conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+        match TcpListener::bind(setup.nfs_addr) {
+            Ok(listener) => {
+                let _ = ready.send(Ok(()));
+                drop(ready);
+                let limits = conn::Limits {
+                    record_bytes_max: setup.record_bytes_max,
+                    requests_in_flight_max: setup.requests_in_flight_max,
+                };
+                conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+            }
+            Err(e) => {
+                let source = std::io::Error::other(e.to_string());
+                let _ = ready.send(Err(StartError::Listen {
+                    addr: setup.nfs_addr,
+                    source,
+                }));
+            }
         }
-        Err(e) => {
-            let source = std::io::Error::other(e.to_string());
-            let _ = ready.send(Err(StartError::Listen {
-                addr: setup.nfs_addr,
-                source,
-            }));
-        }
-    }
     }
     if let Some(task) = smb_task {
         task.await;

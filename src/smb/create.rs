@@ -36,10 +36,13 @@ pub(crate) async fn resolve_parent<'p>(
         return Ok((dir, None));
     };
     for c in walk {
-        let a = fs.lookup(cred, dir, c.as_bytes()).await.map_err(|e| match e {
-            FsError::NotFound => STATUS_OBJECT_PATH_NOT_FOUND,
-            e => fs_err(e),
-        })?;
+        let a = fs
+            .lookup(cred, dir, c.as_bytes())
+            .await
+            .map_err(|e| match e {
+                FsError::NotFound => STATUS_OBJECT_PATH_NOT_FOUND,
+                e => fs_err(e),
+            })?;
         if a.ftype != FileType::Directory {
             return Err(STATUS_OBJECT_PATH_NOT_FOUND);
         }

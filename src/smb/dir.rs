@@ -120,10 +120,7 @@ pub async fn query_directory(
         };
         let entries = scan(fs, &cred, open.ino, pattern).await?;
         if entries.is_empty() {
-            open.scan = Some(DirScan {
-                entries,
-                pos: 0,
-            });
+            open.scan = Some(DirScan { entries, pos: 0 });
             return Err(STATUS_NO_SUCH_FILE);
         }
         open.scan = Some(DirScan { entries, pos: 0 });

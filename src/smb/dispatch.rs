@@ -142,7 +142,8 @@ async fn process(
         h.encode(&mut out);
         out.extend_from_slice(&body);
         let cmd = hdr.cmd();
-        if cmd == Some(Command::Negotiate) && st.dialect == dittofs_smb_wire::negotiate::DIALECT_311 {
+        if cmd == Some(Command::Negotiate) && st.dialect == dittofs_smb_wire::negotiate::DIALECT_311
+        {
             st.preauth.update(&out);
         }
         if cmd == Some(Command::SessionSetup) && status == STATUS_MORE_PROCESSING_REQUIRED {
@@ -239,7 +240,13 @@ fn check_session(
 }
 
 /// Decodes and runs one request.
-async fn run(ctx: &SmbContext, st: &mut ConnState, call: &mut Call, hdr: &Header, m: &[u8]) -> Reply {
+async fn run(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    hdr: &Header,
+    m: &[u8],
+) -> Reply {
     let req = match Request::decode(m) {
         Ok((_, r)) => r,
         Err(e) => {

@@ -139,7 +139,9 @@ pub async fn set_info(
                         ..SetAttr::default()
                     };
                     if set != SetAttr::default() {
-                        fs.setattr(&cred, open.ino, &set, None).await.map_err(fs_err)?;
+                        fs.setattr(&cred, open.ino, &set, None)
+                            .await
+                            .map_err(fs_err)?;
                     }
                 }
                 SetFileInfo::EndOfFile(size) => {
@@ -150,7 +152,9 @@ pub async fn set_info(
                         size: Some(size),
                         ..SetAttr::default()
                     };
-                    fs.setattr(&cred, open.ino, &set, None).await.map_err(fs_err)?;
+                    fs.setattr(&cred, open.ino, &set, None)
+                        .await
+                        .map_err(fs_err)?;
                 }
                 SetFileInfo::Allocation(size) => {
                     let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
@@ -159,7 +163,9 @@ pub async fn set_info(
                             size: Some(size),
                             ..SetAttr::default()
                         };
-                        fs.setattr(&cred, open.ino, &set, None).await.map_err(fs_err)?;
+                        fs.setattr(&cred, open.ino, &set, None)
+                            .await
+                            .map_err(fs_err)?;
                     }
                 }
                 SetFileInfo::Disposition(delete) => {
@@ -217,7 +223,8 @@ pub async fn set_info(
             }
         }
         INFO_SECURITY => {
-            let sd = SecurityDescriptor::decode(req.buffer).map_err(|_| STATUS_INVALID_PARAMETER)?;
+            let sd =
+                SecurityDescriptor::decode(req.buffer).map_err(|_| STATUS_INVALID_PARAMETER)?;
             let mut set = SetAttr::default();
             if req.additional_information & OWNER_SECURITY_INFORMATION != 0 {
                 set.uid = sd.owner.as_ref().and_then(|s| s.as_unix_user());
@@ -227,7 +234,9 @@ pub async fn set_info(
             }
             // DACLs are not mapped back to mode bits yet; owner/group are.
             if set != SetAttr::default() {
-                fs.setattr(&cred, open.ino, &set, None).await.map_err(fs_err)?;
+                fs.setattr(&cred, open.ino, &set, None)
+                    .await
+                    .map_err(fs_err)?;
             }
         }
         _ => return Err(STATUS_NOT_SUPPORTED),

@@ -3,8 +3,7 @@
 
 use bytes::Bytes;
 use dittofs_smb_wire::io::{
-    FlushRequest, ReadRequest, ReadResponse, WriteRequest, WriteResponse,
-    WRITEFLAG_WRITE_THROUGH,
+    FlushRequest, ReadRequest, ReadResponse, WriteRequest, WriteResponse, WRITEFLAG_WRITE_THROUGH,
 };
 use dittofs_smb_wire::session::encode_empty;
 use dittofs_smb_wire::status::*;
@@ -35,7 +34,10 @@ pub async fn read(
     let end = req.offset.saturating_add(u64::from(req.length));
     while offset < end {
         let want = u32::try_from((end - offset).min(u64::from(IO_SIZE_MAX))).unwrap_or(IO_SIZE_MAX);
-        let r = fs.read(&cred, open.ino, offset, want).await.map_err(fs_err)?;
+        let r = fs
+            .read(&cred, open.ino, offset, want)
+            .await
+            .map_err(fs_err)?;
         if data.is_empty() && r.data.len() as u64 == end - offset {
             // One chunk satisfies the whole read: no concatenation needed.
             data = r.data.to_vec();

@@ -22,7 +22,8 @@ pub fn ioctl(
 ) -> Result<Reply, u32> {
     let output = match req.ctl_code {
         FSCTL_VALIDATE_NEGOTIATE_INFO => {
-            let v = ValidateNegotiateInfo::decode(req.input).map_err(|_| STATUS_INVALID_PARAMETER)?;
+            let v =
+                ValidateNegotiateInfo::decode(req.input).map_err(|_| STATUS_INVALID_PARAMETER)?;
             let matches = v.guid == st.client_guid
                 && v.security_mode == st.client_security_mode
                 && v.capabilities == st.client_capabilities

@@ -20,7 +20,6 @@ pub mod state;
 pub mod status;
 mod tree;
 
-
 use std::rc::Rc;
 
 use dittofs_smb_wire::create::FileTimes;
@@ -53,7 +52,11 @@ pub struct SmbContext {
 }
 
 impl SmbContext {
-    pub fn new(shares: Vec<SmbShare>, users: Box<dyn auth::UserSource>, server_guid: [u8; 16]) -> Self {
+    pub fn new(
+        shares: Vec<SmbShare>,
+        users: Box<dyn auth::UserSource>,
+        server_guid: [u8; 16],
+    ) -> Self {
         let now = Timespec::now();
         SmbContext {
             shares,
@@ -116,7 +119,11 @@ pub(crate) fn file_times(a: &Attr) -> FileTimes {
         last_access_time: ft(a.atime),
         last_write_time: ft(a.mtime),
         change_time: ft(a.ctime),
-        allocation_size: if is_dir { 0 } else { a.size.div_ceil(4096) * 4096 },
+        allocation_size: if is_dir {
+            0
+        } else {
+            a.size.div_ceil(4096) * 4096
+        },
         end_of_file: if is_dir { 0 } else { a.size },
         file_attributes,
     }

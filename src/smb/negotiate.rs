@@ -1,8 +1,7 @@
 //! NEGOTIATE (with the SMB1 upgrade), SESSION_SETUP (SPNEGO/NTLMv2) and LOGOFF.
 
 use dittofs_smb_wire::auth::ntlm::{
-    self, flags as nf, server_target_info, AuthenticateMessage, ChallengeMessage,
-    NegotiateMessage,
+    self, flags as nf, server_target_info, AuthenticateMessage, ChallengeMessage, NegotiateMessage,
 };
 use dittofs_smb_wire::auth::spnego::{self, ClientToken};
 use dittofs_smb_wire::crypto::{derive_keys, Cipher, PreauthHash, SigningAlgorithm};
@@ -20,7 +19,13 @@ use super::{ok, random_bytes, Reply, SmbContext, IO_BYTES_MAX};
 use crate::fs::{Cred, Timespec};
 
 /// Dialects served, best first.
-const DIALECTS: [u16; 5] = [DIALECT_311, DIALECT_302, DIALECT_300, DIALECT_210, DIALECT_202];
+const DIALECTS: [u16; 5] = [
+    DIALECT_311,
+    DIALECT_302,
+    DIALECT_300,
+    DIALECT_210,
+    DIALECT_202,
+];
 /// NetBIOS-style names in the NTLM CHALLENGE.
 const COMPUTER: &str = "DITTOFS";
 
@@ -118,9 +123,14 @@ pub fn negotiate(
                     hash_algorithms, ..
                 } if hash_algorithms.contains(&HASH_SHA512) => has_preauth = true,
                 NegotiateContext::Encryption { ciphers } => {
-                    let pick = [CIPHER_AES128_GCM, CIPHER_AES128_CCM, CIPHER_AES256_GCM, CIPHER_AES256_CCM]
-                        .into_iter()
-                        .find(|c| ciphers.contains(c));
+                    let pick = [
+                        CIPHER_AES128_GCM,
+                        CIPHER_AES128_CCM,
+                        CIPHER_AES256_GCM,
+                        CIPHER_AES256_CCM,
+                    ]
+                    .into_iter()
+                    .find(|c| ciphers.contains(c));
                     st.cipher = pick.and_then(Cipher::from_id);
                     resp.contexts.push(NegotiateContext::Encryption {
                         ciphers: vec![pick.unwrap_or(0)],
@@ -278,7 +288,8 @@ pub async fn session_setup(
                 return Err(STATUS_INVALID_PARAMETER);
             };
             sess.preauth.update(msg);
-            let auth = AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
+            let auth =
+                AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
             if auth.is_anonymous() {
                 // Anonymous and guest logons are off (no policy enables them yet).
                 st.sessions.remove(&hdr.session_id);
@@ -328,13 +339,16 @@ pub async fn session_setup(
             sess.signing_key = keys.signing;
             sess.encryption_key = keys.encryption;
             sess.decryption_key = keys.decryption;
-            sess.signing_required =
-                u16::from(req.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
+            sess.signing_required = u16::from(req.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
             sess.user = user.name;
             sess.cred = user.cred;
             sess.auth = Auth::Valid;
             log::info!("SMB session for {} (dialect {dialect:#06x})", sess.user);
-            let flags = if sess.encrypt { SESSION_FLAG_ENCRYPT_DATA } else { 0 };
+            let flags = if sess.encrypt {
+                SESSION_FLAG_ENCRYPT_DATA
+            } else {
+                0
+            };
             let buf = if use_spnego {
                 spnego::encode_neg_token_resp(
                     Some(spnego::NEG_STATE_ACCEPT_COMPLETED),

@@ -2,8 +2,8 @@
 
 use dittofs_smb_wire::security::FILE_ALL_ACCESS;
 use dittofs_smb_wire::session::{
-    encode_empty, TreeConnectRequest, TreeConnectResponse, SHAREFLAG_ENCRYPT_DATA,
-    SHARE_TYPE_DISK, SHARE_TYPE_PIPE,
+    encode_empty, TreeConnectRequest, TreeConnectResponse, SHAREFLAG_ENCRYPT_DATA, SHARE_TYPE_DISK,
+    SHARE_TYPE_PIPE,
 };
 use dittofs_smb_wire::status::*;
 
@@ -38,7 +38,11 @@ pub fn connect(
         .sessions
         .get_mut(&call.session_id)
         .ok_or(STATUS_USER_SESSION_DELETED)?;
-    let share_flags = if sess.encrypt { SHAREFLAG_ENCRYPT_DATA } else { 0 };
+    let share_flags = if sess.encrypt {
+        SHAREFLAG_ENCRYPT_DATA
+    } else {
+        0
+    };
     sess.trees.insert(tid, tree);
     call.tree_id = tid;
     let mut body = Vec::new();
