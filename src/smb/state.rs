@@ -138,6 +138,7 @@ pub struct Open {
 }
 
 /// Everything one connection negotiated and opened.
+#[derive(Default)]
 pub struct ConnState {
     pub dialect: u16,
     pub negotiated: bool,
@@ -156,30 +157,6 @@ pub struct ConnState {
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
-}
-
-impl Default for ConnState {
-    fn default() -> Self {
-        ConnState {
-            dialect: 0,
-            negotiated: false,
-            client_guid: [0; 16],
-            client_security_mode: 0,
-            client_capabilities: 0,
-            client_dialects: Vec::new(),
-            server_capabilities: 0,
-            server_security_mode: 0,
-            preauth: PreauthHash::default(),
-            cipher: None,
-            signing_ctx: None,
-            sessions: HashMap::new(),
-            opens: HashMap::new(),
-            credits: Credits::default(),
-            next_session_id: 0,
-            next_tree_id: 0,
-            next_file_id: 0,
-        }
-    }
 }
 
 impl ConnState {
