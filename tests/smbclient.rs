@@ -271,3 +271,67 @@ fn nfs_and_smb_see_the_same_bytes() {
         want.len()
     );
 }
+
+/// Sends one SMB2 NEGOTIATE with `message_id`; returns the response bytes, or
+/// `None` if the server closed the connection instead.
+fn raw_negotiate(port: u16, message_id: u64, garbage_first: bool) -> Option<Vec<u8>> {
+    use dittofs_smb_wire::header::{Command as SmbCommand, Header};
+    use dittofs_smb_wire::negotiate::{NegotiateRequest, DIALECT_202, DIALECT_210};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    if garbage_first {
+        s.write_all(&[0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8])
+            .expect("write");
+    }
+    let mut msg = Vec::new();
+    Header {
+        command: SmbCommand::Negotiate as u16,
+        credits: 1,
+        message_id,
+        ..Header::default()
+    }
+    .encode(&mut msg);
+    NegotiateRequest {
+        security_mode: 1,
+        dialects: vec![DIALECT_202, DIALECT_210],
+        ..NegotiateRequest::default()
+    }
+    .encode(&mut msg);
+    let mut frame = dittofs_smb_wire::frame::encode_transport_header(msg.len())
+        .expect("len")
+        .to_vec();
+    frame.extend_from_slice(&msg);
+    if s.write_all(&frame).is_err() {
+        return None;
+    }
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).ok()?;
+    let len = usize::from(head[1]) << 16 | usize::from(head[2]) << 8 | usize::from(head[3]);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn hostile_frames_close_only_their_connection() {
+    require_tool("smbclient", "smbclient");
+    let data = TempDir::new("smb-data");
+    let (_server, port) = start_server(&data);
+    let ok_resp = raw_negotiate(port, 0, false).expect("a proper NEGOTIATE is answered");
+    let hdr = dittofs_smb_wire::Header::decode(&ok_resp).expect("response header");
+    assert_eq!(hdr.status, 0, "NEGOTIATE status");
+    assert!(hdr.credits >= 1, "credits granted");
+    assert!(
+        raw_negotiate(port, 5, false).is_none(),
+        "a message id outside the granted window must close the connection"
+    );
+    assert!(
+        raw_negotiate(port, 0, true).is_none(),
+        "a non-SMB frame must close the connection"
+    );
+    let work = TempDir::new("smb-work");
+    let (ok, out) = smbclient(port, "SMB3_11", PASSWORD, work.path(), "ls");
+    assert!(ok, "server still serves after hostile frames:\n{out}");
+}
