@@ -38,6 +38,10 @@ pub async fn query_info(
     let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
     let mut out = Vec::new();
     match req.info_type {
+        INFO_FILE if req.info_class == file_class::ALTERNATE_NAME => {
+            // No 8.3 names are generated (what Samba answers too).
+            return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+        }
         INFO_FILE => {
             let info = FileInfo {
                 times: file_times(&attr),
