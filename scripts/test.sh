@@ -4,17 +4,21 @@
 #   1. the Rust unit and integration tests (cargo nextest, or cargo test without nextest),
 #      including tests/libnfs.rs (libnfs-utils: nfs-cp/nfs-ls/nfs-cat);
 #   2. the Python NFSv3/MOUNT/portmap protocol tests (tests/python, pyNfsClient + a raw RPC client);
-#   3. the Linux kernel NFSv3 client in a QEMU guest: pjdfstest (pass floor in
+#   3. deploy lint: scripts/lint-deploy.sh (hadolint, yamllint, kubernetes-validate, checkov
+#      over Dockerfile and deploy/);
+#   4. the Linux kernel NFSv3 client in a QEMU guest: pjdfstest (pass floor in
 #      tests/kernel-client/pjdfstest-min-pass) and a 64 MiB roundtrip.
 # Prints a summary with timings; exits non-zero when any stage fails.
-# Knobs: DITTOFS_SKIP_KERNEL_CLIENT=1 skips stage 3; DITTOFS_TEST_STAGES="rust python kernel"
-# picks stages; CARGO_TARGET_DIR is honoured.
+# Knobs: DITTOFS_SKIP_KERNEL_CLIENT=1 skips stage 4; DITTOFS_TEST_STAGES="rust python deploy kernel"
+# picks stages (add "powercut" for the QEMU power-cut rounds of tests/kernel-client/power-cut.sh,
+# ~75 s per round, not in the default run; DITTOFS_POWER_CUT_ROUNDS, default 5); CARGO_TARGET_DIR
+# is honoured.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export DITTOFS_BIN=${DITTOFS_BIN:-$TARGET/release/dittofs}
-STAGES=${DITTOFS_TEST_STAGES:-rust python kernel}
+STAGES=${DITTOFS_TEST_STAGES:-rust python deploy kernel}
 [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" = 1 ] && STAGES=${STAGES//kernel/}
 SUMMARY=() FAILED=0
 T_ALL=$SECONDS
@@ -54,9 +58,15 @@ for s in $STAGES; do case $s in
   python)
     stage "python protocol tests" 1800 "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
       "$ROOT/tests/python" || true ;;
+  deploy)
+    stage "deploy lint (hadolint, yamllint, kubernetes-validate, checkov)" 900 \
+      "$ROOT/scripts/lint-deploy.sh" || true ;;
   kernel)
     stage "kernel client (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
       --out "$TARGET/kernel-client/nfs" || true ;;
+  powercut)
+    stage "kernel client power-cut rounds" 3600 "$ROOT/tests/kernel-client/power-cut.sh" "$DITTOFS_BIN" \
+      --rounds "${DITTOFS_POWER_CUT_ROUNDS:-5}" --out "$TARGET/kernel-client/power-cut" || true ;;
   *) echo "test.sh: unknown stage $s" >&2; FAILED=1 ;;
 esac; done
 exit $FAILED

@@ -3,11 +3,13 @@
 //! `main.rs` is only the command line; everything else is reachable from here so
 //! integration tests and the perf harness can use the same code.
 
+pub mod api;
 pub mod blocks;
 pub mod config;
 pub mod fs;
 pub mod logging;
 pub mod meta;
+pub mod metrics;
 pub mod nfs;
 pub mod rpc;
 pub mod runtime;

@@ -33,6 +33,10 @@ enum Command {
     /// Without --config, reads the default path if a file is there and otherwise
     /// starts on the embedded default: one share /export on an LMDB metadata store
     /// and a filesystem block store under the data directory (persistent).
+    /// SIGHUP re-reads the file and applies logging.level and the rate limits
+    /// live (the log says what else needs a restart). Under systemd
+    /// (Type=notify) it reports READY=1 once listening and WAL recovery are
+    /// done, STOPPING=1, and WATCHDOG=1 while every core is responsive.
     Start(StartArgs),
     /// Work with configuration files.
     #[command(subcommand)]
@@ -40,6 +44,36 @@ enum Command {
     /// Database maintenance of PostgreSQL metadata stores.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Administration of the REST admin API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Bearer tokens for the admin API's mutating endpoints.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token: prints it once and stores only its SHA-256 in
+    /// <data_dir>/admin-tokens (mode 0600). Use it as `Authorization: Bearer TOKEN`;
+    /// delete its line from the file to revoke it.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenCreateArgs {
+    #[arg(long, short = 'c', value_name = "PATH", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Data directory holding admin-tokens (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A label stored next to the hash and shown in the log when the token is used.
+    #[arg(long, default_value = "admin")]
+    name: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +135,13 @@ struct StartArgs {
     /// Executor threads, one per core; 0 = one per CPU (overrides `cores`).
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
+    /// TCP port of the REST admin API, 0 disables it (overrides `api.port`).
+    #[arg(long, value_name = "N")]
+    api_port: Option<u16>,
+    /// TCP port of the Prometheus /metrics endpoint, 0 disables it
+    /// (overrides `metrics.port`).
+    #[arg(long, value_name = "N")]
+    metrics_port: Option<u16>,
 }
 
 impl StartArgs {
@@ -111,6 +152,8 @@ impl StartArgs {
             nfs_port: self.nfs_port,
             smb_port: self.smb_port,
             cores: self.cores,
+            api_port: self.api_port,
+            metrics_port: self.metrics_port,
         }
     }
 }
@@ -136,6 +179,7 @@ fn main() -> ExitCode {
         Command::Start(args) => start(&args),
         Command::Config(ConfigCommand::Check(args)) => check(&args),
         Command::Db(DbCommand::Migrate(args)) => db_migrate(&args),
+        Command::Admin(AdminCommand::Token(TokenCommand::Create(args))) => token_create(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +284,33 @@ fn db_migrate(args: &MigrateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `dittofs admin token create`: prints a new admin API token once.
+fn token_create(args: &TokenCreateArgs) -> Result<(), Failure> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let path = config::default_config_path();
+            if path.exists() {
+                Config::load(&path)?
+            } else {
+                Config::default()
+            }
+        }
+    };
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = Some(dir.clone());
+    }
+    let dir = config.effective_data_dir();
+    let token = dittofs::api::auth::create_token(&dir, &args.name)
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    println!("{token}");
+    eprintln!(
+        "stored its SHA-256 in {}; this is the only time the token is shown",
+        dir.join(dittofs::api::auth::TOKENS_FILE).display()
+    );
+    Ok(())
+}
+
 /// `dittofs config check`: load + validate, no overrides.
 fn check(args: &CheckArgs) -> Result<(), Failure> {
     let path = match &args.config {
@@ -299,7 +370,14 @@ fn start(args: &StartArgs) -> Result<(), Failure> {
     }
     log::info!("{} cores", config.effective_cores());
 
-    dittofs::runtime::run(&config).map_err(|e| Failure::Runtime(anyhow!("{e}")))
+    let reload = dittofs::runtime::ReloadSource {
+        path: match &origin {
+            ConfigSource::File(path) => Some(path.clone()),
+            ConfigSource::Embedded => None,
+        },
+        overrides: args.overrides(),
+    };
+    dittofs::runtime::run_with_reload(&config, reload).map_err(|e| Failure::Runtime(anyhow!("{e}")))
 }
 
 /// Marks a validation error on a key that a flag set: `adapters.nfs.port (--nfs-port)`.
@@ -369,6 +447,10 @@ mod tests {
             "2",
             "--data-dir",
             "/tmp/d",
+            "--api-port",
+            "0",
+            "--metrics-port",
+            "19090",
         ])
         .unwrap();
         let Command::Start(args) = cli.command else {
@@ -382,6 +464,8 @@ mod tests {
                 nfs_port: Some(2049),
                 smb_port: Some(445),
                 cores: Some(2),
+                api_port: Some(0),
+                metrics_port: Some(19090),
             }
         );
     }

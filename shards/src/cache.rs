@@ -170,6 +170,7 @@ impl Cache {
             if !file.open_blocks.contains_key(&index) && file.sealed_blocks.contains(&index) {
                 let data = self.get(key, index, inner as u64, n as u64).await?;
                 if data.len() == n {
+                    crate::stats::add(&crate::stats::local().cache_misses, 1);
                     return Ok(data);
                 }
             }
@@ -191,6 +192,15 @@ impl Cache {
                 }
                 None => (false, false),
             };
+            let stats = crate::stats::local();
+            crate::stats::add(
+                if copied {
+                    &stats.cache_hits
+                } else {
+                    &stats.cache_misses
+                },
+                1,
+            );
             if !copied && sealed {
                 let data = self.get(key, index, inner as u64, n as u64).await?;
                 out.extend_from_slice(&data[..data.len().min(n)]);
@@ -231,6 +241,7 @@ impl Cache {
             let newly_dirty = match seq {
                 Some(seq) if !file.dirty.contains_key(&index) => {
                     file.dirty.insert(index, seq);
+                    crate::stats::shift(&crate::stats::local().dirty_blocks, 1);
                     Some(seq)
                 }
                 _ => None,
@@ -277,6 +288,10 @@ impl Cache {
         }
         file.open_blocks.split_off(&first_gone);
         let unpinned: Vec<u64> = file.dirty.split_off(&first_gone).into_values().collect();
+        crate::stats::shift(
+            &crate::stats::local().dirty_blocks,
+            -(unpinned.len() as i64),
+        );
         let index = size / block_bytes;
         let had_tail_block =
             file.open_blocks.contains_key(&index) || file.sealed_blocks.contains(&index);
@@ -292,6 +307,7 @@ impl Cache {
                 if let Some(seq) = seq {
                     if let std::collections::btree_map::Entry::Vacant(e) = file.dirty.entry(index) {
                         e.insert(seq);
+                        crate::stats::shift(&crate::stats::local().dirty_blocks, 1);
                         pin_tail = true;
                     }
                 }
@@ -315,6 +331,10 @@ impl Cache {
         let Some(file) = self.files.remove(&key) else {
             return Ok(Deferred::default());
         };
+        crate::stats::shift(
+            &crate::stats::local().dirty_blocks,
+            -(file.dirty.len() as i64),
+        );
         for (_, seq) in file.dirty {
             self.unpin(seq);
         }
@@ -403,7 +423,18 @@ impl Cache {
         let data = block.freeze();
         let object = key.block_key(index);
         let sent = data.clone();
+        let started = std::time::Instant::now();
         let put = self.io.call(move || store.put(&object, sent)).await;
+        let stats = crate::stats::local();
+        stats.upload_latency.observe_duration(started.elapsed());
+        crate::stats::add(
+            if put.is_ok() {
+                &stats.evictions
+            } else {
+                &stats.upload_failures
+            },
+            1,
+        );
         let Some(file) = self.files.get_mut(&key) else {
             return put;
         };
@@ -414,6 +445,7 @@ impl Cache {
         }
         file.sealed_blocks.insert(index);
         if let Some(seq) = file.dirty.remove(&index) {
+            crate::stats::shift(&crate::stats::local().dirty_blocks, -1);
             self.unpin(seq);
         }
         Ok(())

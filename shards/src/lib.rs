@@ -10,6 +10,7 @@ pub mod block_store;
 mod cache;
 pub mod router;
 pub mod shard;
+pub mod stats;
 pub mod uploader;
 pub mod wal;
 

@@ -464,6 +464,37 @@ impl Shard {
         result
     }
 
+    /// Clean stop (SIGTERM): makes the WAL durable, seals every dirty block
+    /// into the block store (retrying until `wait` has passed, so a slow store
+    /// cannot hold the stop forever) and checkpoints the WAL, so the next start
+    /// replays nothing. Whatever could not be sealed stays in the synced WAL and
+    /// is replayed then. Returns whether everything was sealed.
+    pub async fn stop_cleanly(&self, wait: Duration) -> Result<bool, ContentError> {
+        if let Some(wal) = &self.wal {
+            wal.sync_all().await?;
+        }
+        let deadline = std::time::Instant::now() + wait;
+        let pin = loop {
+            let mut cache = self.lock().await?;
+            let flushed = cache.flush_dirty().await;
+            if let Err(e) = &flushed {
+                log::warn!("sealing dirty blocks at stop failed: {e}");
+            }
+            let pin = cache.lowest_pin();
+            let clean = pin.is_none() && flushed.is_ok();
+            drop(cache);
+            if clean || std::time::Instant::now() >= deadline {
+                break pin;
+            }
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        };
+        if let Some(wal) = &self.wal {
+            wal.checkpoint_at_stop(pin.unwrap_or_else(|| wal.next_seq()))
+                .await?;
+        }
+        Ok(pin.is_none())
+    }
+
     /// Makes all content written to `key` stable: with a WAL, a group
     /// fdatasync of the log; without one, sealing the file's blocks.
     pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {

@@ -53,6 +53,11 @@ impl Uploader {
         self.threads.len()
     }
 
+    /// Jobs waiting for a worker (the upload backlog, for metrics).
+    pub fn queue_len(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// Runs `f` on a worker and returns its result.
     pub async fn run<T: Send + 'static>(
         &self,

@@ -239,6 +239,7 @@ impl S3BlockStore {
                         self.backoff.delay(retry, &mut jitter)
                     };
                     retry += 1;
+                    crate::metrics::upload_retry();
                     log::warn!(
                         "S3 {op} {}/{key} at {}: {msg}; retry {retry}/{} in {} ms",
                         self.bucket,

@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 pub mod cidr;
 mod error;
 mod overrides;
+pub mod ratelimit;
 pub mod s3;
 pub mod validate;
+mod validate_obs;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,7 @@ mod tests;
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ConfigSource};
 pub use overrides::Overrides;
+pub use ratelimit::{LimitConfig, RateLimitConfig, ShareRateLimitConfig};
 pub use s3::S3BlockStoreConfig;
 
 /// The commented example configuration: every key with its default.
@@ -223,6 +226,50 @@ pub struct Config {
     pub block_stores: BTreeMap<String, BlockStoreConfig>,
     /// Exported shares; at least one.
     pub shares: Vec<ShareConfig>,
+    /// REST admin API.
+    pub api: ApiConfig,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// Token-bucket limits per client and per user (none by default).
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// TCP port of the REST admin API; 0 disables it.
+    pub port: u16,
+    /// Address it binds to (loopback unless an operator opens it up).
+    pub address: IpAddr,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// TCP port of `/metrics`; 0 disables it (and the recording).
+    pub port: u16,
+    /// Address it binds to.
+    pub address: IpAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            port: 8080,
+            address: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            port: 9090,
+            address: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
 }
 
 /// `[logging]`
@@ -233,6 +280,10 @@ pub struct LoggingConfig {
     pub level: String,
     /// Line format.
     pub format: LogFormat,
+    /// Levels of single modules (`"dittofs::nfs" = "debug"`); RUST_LOG wins.
+    pub modules: BTreeMap<String, String>,
+    /// One line per request (target `dittofs::access`, level info).
+    pub access_log: bool,
 }
 
 /// Log line format.
@@ -241,7 +292,8 @@ pub struct LoggingConfig {
 pub enum LogFormat {
     /// env_logger's human-readable line with a timestamp.
     Text,
-    /// One JSON object per line: `{"ts","level","target","msg"}`.
+    /// One JSON object per line: `{"ts","level","target","core","msg",...}`
+    /// plus the fields of access-log lines.
     Json,
 }
 
@@ -432,6 +484,9 @@ pub struct ShareConfig {
     pub anon_gid: u32,
     /// Mode of the share's root directory when it is first created.
     pub root_mode: u32,
+    /// Extra rate limits for requests to this share (none when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<ShareRateLimitConfig>,
 }
 
 impl Default for Config {
@@ -457,6 +512,9 @@ impl Default for Config {
                 BlockStoreConfig::Filesystem { path: None },
             )]),
             shares: vec![ShareConfig::default()],
+            api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -466,6 +524,8 @@ impl Default for LoggingConfig {
         LoggingConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
+            modules: BTreeMap::new(),
+            access_log: false,
         }
     }
 }
@@ -523,6 +583,7 @@ impl Default for ShareConfig {
             anon_uid: 65534,
             anon_gid: 65534,
             root_mode: 0o777,
+            rate_limit: None,
         }
     }
 }

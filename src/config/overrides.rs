@@ -23,6 +23,10 @@ pub struct Overrides {
     pub smb_port: Option<u16>,
     /// `--cores` → `cores`
     pub cores: Option<usize>,
+    /// `--api-port` → `api.port`
+    pub api_port: Option<u16>,
+    /// `--metrics-port` → `metrics.port`
+    pub metrics_port: Option<u16>,
 }
 
 impl Overrides {
@@ -50,6 +54,14 @@ impl Overrides {
             config.cores = cores;
             set.push(("cores", "--cores"));
         }
+        if let Some(port) = self.api_port {
+            config.api.port = port;
+            set.push(("api.port", "--api-port"));
+        }
+        if let Some(port) = self.metrics_port {
+            config.metrics.port = port;
+            set.push(("metrics.port", "--metrics-port"));
+        }
         set
     }
 }
@@ -74,6 +86,8 @@ mod tests {
             nfs_port: Some(2049),
             smb_port: Some(445),
             cores: Some(3),
+            api_port: Some(18080),
+            metrics_port: Some(0),
         };
         let set = overrides.apply(&mut config);
         assert_eq!(config.data_dir, Some(PathBuf::from("/srv/ditto")));
@@ -81,7 +95,9 @@ mod tests {
         assert_eq!(config.adapters.nfs.port, 2049);
         assert_eq!(config.adapters.smb.port, 445);
         assert_eq!(config.cores, 3);
-        assert_eq!(set.len(), 5);
+        assert_eq!(config.api.port, 18080);
+        assert_eq!(config.metrics.port, 0);
+        assert_eq!(set.len(), 7);
         assert!(set.contains(&("adapters.nfs.port", "--nfs-port")));
         // Nothing else moved.
         let mut expected = Config {
@@ -92,6 +108,8 @@ mod tests {
         };
         expected.adapters.nfs.port = 2049;
         expected.adapters.smb.port = 445;
+        expected.api.port = 18080;
+        expected.metrics.port = 0;
         assert_eq!(config, expected);
     }
 

@@ -47,6 +47,8 @@ impl Config {
         self.validate_cache_and_wal()?;
         self.validate_block_stores()?;
         self.validate_metadata_stores()?;
+        self.validate_observability()?;
+        self.rate_limit.validate()?;
         self.validate_shares()
     }
 
@@ -261,6 +263,9 @@ impl Config {
                         format!("{client:?} is not a CIDR network: {e}"),
                     ));
                 }
+            }
+            if let Some(limits) = &share.rate_limit {
+                limits.validate(&key("rate_limit"))?;
             }
             if share.root_mode > 0o7777 {
                 return Err(ConfigError::invalid(

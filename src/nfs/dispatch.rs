@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::fs::{Attr, Cred, Fs, InodeId, Wcc};
+use crate::metrics::{self, ops, Protocol};
 use crate::rpc::message::encode_accepted;
 use crate::rpc::{AcceptStat, Auth, CallHeader, XdrReader, XdrWriter};
 
@@ -126,11 +127,14 @@ impl Target<'_> {
     }
 }
 
-fn emit<R: Encode, F: Encode>(w: &mut XdrWriter, name: &str, xid: u32, reply: Reply<R, F>) {
-    if reply.status() != Nfsstat3::Ok {
-        log::debug!("nfs {name} xid {xid:#x}: {:?}", reply.status());
+/// Encodes `reply`; returns its `nfsstat3` for the metrics.
+fn emit<R: Encode, F: Encode>(w: &mut XdrWriter, name: &str, xid: u32, reply: Reply<R, F>) -> u32 {
+    let status = reply.status();
+    if status != Nfsstat3::Ok {
+        log::debug!("nfs {name} xid {xid:#x}: {status:?}");
     }
     reply.encode(w);
+    status as u32
 }
 
 /// Answers one NFSv3 call; `r` is positioned at the procedure arguments.
@@ -142,6 +146,10 @@ pub(crate) async fn nfs_call(
     w: &mut XdrWriter,
 ) {
     let xid = hdr.xid;
+    let started = std::time::Instant::now();
+    let finish = |status: usize| {
+        metrics::observe_request(Protocol::Nfs, hdr.proc_, status, started, peer);
+    };
     let args = match NfsArgs::decode(hdr.proc_, &mut r) {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -150,6 +158,7 @@ pub(crate) async fn nfs_call(
                 hdr.proc_
             );
             encode_accepted(w, xid, AcceptStat::ProcUnavail);
+            finish(ops::STATUS_PROC_UNAVAIL);
             return;
         }
         Err(e) => {
@@ -158,6 +167,7 @@ pub(crate) async fn nfs_call(
                 hdr.proc_
             );
             encode_accepted(w, xid, AcceptStat::GarbageArgs);
+            finish(ops::STATUS_GARBAGE_ARGS);
             return;
         }
     };
@@ -168,15 +178,27 @@ pub(crate) async fn nfs_call(
         auth: &hdr.auth,
     };
     encode_accepted(w, xid, AcceptStat::Success);
-    match args {
-        NfsArgs::Null => {}
+    let status = match args {
+        NfsArgs::Null => 0,
         NfsArgs::Getattr(a) => emit(w, "GETATTR", xid, attr::getattr(&c, a).await),
         NfsArgs::Setattr(a) => emit(w, "SETATTR", xid, attr::setattr(&c, a).await),
         NfsArgs::Lookup(a) => emit(w, "LOOKUP", xid, lookup::lookup(&c, a).await),
         NfsArgs::Access(a) => emit(w, "ACCESS", xid, attr::access(&c, a).await),
         NfsArgs::Readlink(a) => emit(w, "READLINK", xid, lookup::readlink(&c, a).await),
-        NfsArgs::Read(a) => emit(w, "READ", xid, io::read(&c, a).await),
-        NfsArgs::Write(a) => emit(w, "WRITE", xid, io::write(&c, a).await),
+        NfsArgs::Read(a) => {
+            let reply = io::read(&c, a).await;
+            if let Reply::Ok(ok) = &reply {
+                metrics::read_bytes(Protocol::Nfs, u64::from(ok.count));
+            }
+            emit(w, "READ", xid, reply)
+        }
+        NfsArgs::Write(a) => {
+            let reply = io::write(&c, a).await;
+            if let Reply::Ok(ok) = &reply {
+                metrics::written_bytes(Protocol::Nfs, u64::from(ok.count));
+            }
+            emit(w, "WRITE", xid, reply)
+        }
         NfsArgs::Create(a) => emit(w, "CREATE", xid, create::create(&c, a).await),
         NfsArgs::Mkdir(a) => emit(w, "MKDIR", xid, create::mkdir(&c, a).await),
         NfsArgs::Symlink(a) => emit(w, "SYMLINK", xid, create::symlink(&c, a).await),
@@ -191,5 +213,6 @@ pub(crate) async fn nfs_call(
         NfsArgs::Fsinfo(a) => emit(w, "FSINFO", xid, fsinfo::fsinfo(&c, a).await),
         NfsArgs::Pathconf(a) => emit(w, "PATHCONF", xid, fsinfo::pathconf(&c, a).await),
         NfsArgs::Commit(a) => emit(w, "COMMIT", xid, io::commit(&c, a).await),
-    }
+    };
+    finish(ops::nfs_status_index(status));
 }

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use crate::metrics::{self, ops, Protocol};
 use crate::rpc::message::{encode_accepted, flavor};
 use crate::rpc::xdr::{XdrError, XdrReader, XdrWriter};
 use crate::rpc::{AcceptStat, CallHeader};
@@ -260,10 +261,15 @@ pub(crate) async fn call(
     w: &mut XdrWriter,
 ) {
     let xid = hdr.xid;
+    let started = std::time::Instant::now();
+    let finish = |status: usize| {
+        metrics::observe_request(Protocol::Mount, hdr.proc_, status, started, peer);
+    };
     let args = match MountArgs::decode(hdr.proc_, &mut r) {
         Ok(Some(a)) => a,
         Ok(None) => {
             encode_accepted(w, xid, AcceptStat::ProcUnavail);
+            finish(ops::STATUS_PROC_UNAVAIL);
             return;
         }
         Err(e) => {
@@ -272,14 +278,22 @@ pub(crate) async fn call(
                 hdr.proc_
             );
             encode_accepted(w, xid, AcceptStat::GarbageArgs);
+            finish(ops::STATUS_GARBAGE_ARGS);
             return;
         }
     };
     log::debug!("{peer}: mount xid {xid:#x} {args:?}");
+    let mut status = 0;
     encode_accepted(w, xid, AcceptStat::Success);
     match args {
         MountArgs::Null => {}
-        MountArgs::Mnt(path) => mnt(ctx, peer, &path).await.encode(w),
+        MountArgs::Mnt(path) => {
+            let res = mnt(ctx, peer, &path).await;
+            if let MntRes::Err(code) = &res {
+                status = ops::nfs_status_index(*code);
+            }
+            res.encode(w);
+        }
         MountArgs::Dump => encode_mount_list(w, &ctx.mounts.borrow()),
         MountArgs::Umnt(path) => {
             let host = peer.ip().to_string();
@@ -303,4 +317,5 @@ pub(crate) async fn call(
             encode_exports(w, &nodes);
         }
     }
+    finish(status);
 }

@@ -17,6 +17,7 @@ use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::{Gate, Semaphore};
 
+use super::ratelimit::{Admit, CoreLimiter};
 use super::shutdown::LocalShutdown;
 use super::DRAIN_TIMEOUT_MS;
 use crate::nfs::{handle_record, NfsContext};
@@ -43,6 +44,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     ctx: Rc<NfsContext>,
     limits: Limits,
+    limiter: Rc<CoreLimiter>,
     shutdown: LocalShutdown,
 ) {
     assert!(limits.requests_in_flight_max >= 1 && limits.record_bytes_max >= 1024);
@@ -69,9 +71,12 @@ pub async fn accept_loop(
                 log::debug!("core {core}: connection from {peer}");
                 let ctx = ctx.clone();
                 let shutdown = shutdown.clone();
+                let limiter = limiter.clone();
                 // Dropping a glommio task handle cancels the task: detach it; the gate
                 // still tracks it for the drain.
-                match connections.spawn(serve_connection(stream, peer, ctx, limits, shutdown)) {
+                match connections.spawn(serve_connection(
+                    stream, peer, ctx, limits, limiter, shutdown,
+                )) {
                     Ok(task) => {
                         task.detach();
                     }
@@ -115,8 +120,10 @@ async fn serve_connection(
     peer: SocketAddr,
     ctx: Rc<NfsContext>,
     limits: Limits,
+    limiter: Rc<CoreLimiter>,
     shutdown: LocalShutdown,
 ) {
+    crate::metrics::connection_opened();
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("{peer}: cannot set TCP_NODELAY: {e}");
     }
@@ -161,16 +168,33 @@ async fn serve_connection(
         loop {
             match assembler.next_record() {
                 Ok(Some(record)) => {
+                    // Over its rate limit, the client waits here: its next
+                    // request starts later and the socket is not read meanwhile.
+                    let ticket = match limiter.admit(peer.ip(), &record) {
+                        Admit::Free => None,
+                        Admit::After { delay, ticket } => {
+                            if !delay.is_zero() {
+                                async { glommio::timer::sleep(delay).await }
+                                    .or(shutdown.wait())
+                                    .await;
+                            }
+                            Some(ticket)
+                        }
+                    };
                     let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
                         break 'connection;
                     };
                     let ctx = ctx.clone();
                     let reply_tx = reply_tx.clone();
                     let close_request = close_request.clone();
+                    let limiter = limiter.clone();
                     let spawned = requests.spawn(async move {
                         let _permit = permit;
                         match handle_record(&ctx, peer, record).await {
                             Ok(Some(reply)) => {
+                                if let Some(ticket) = &ticket {
+                                    limiter.charge_reply(ticket, reply.len());
+                                }
                                 let _ = reply_tx.send(reply).await;
                             }
                             Ok(None) => {}
@@ -199,6 +223,7 @@ async fn serve_connection(
     let _ = requests.close().await;
     drop(reply_tx);
     let _ = writer_task.await;
+    crate::metrics::connection_closed();
     log::debug!("{peer}: connection closed");
 }
 

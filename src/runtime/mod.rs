@@ -10,6 +10,12 @@
 
 mod block_index;
 mod conn;
+mod faults;
+pub mod notify;
+mod observe;
+pub mod ratelimit;
+pub mod reload;
+mod service;
 pub(crate) mod shutdown;
 mod stores;
 
@@ -29,6 +35,7 @@ use crate::fs::{Fs, InodeId, ShareInfo};
 use crate::meta::MetadataStore;
 use crate::nfs::{Export, NfsContext};
 
+pub use reload::ReloadSource;
 pub use shutdown::Shutdown;
 
 /// Requests buffered between each pair of cores in the shard mesh.
@@ -43,6 +50,9 @@ const UPLOAD_THREADS: usize = 8;
 const START_TIMEOUT_S: u64 = 300;
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN_TIMEOUT_MS: u64 = 10_000;
+/// How long a clean stop tries to seal dirty blocks into the block store
+/// before it leaves them in the (synced) WAL for the next start.
+const STOP_SEAL_TIMEOUT_MS: u64 = 5_000;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +79,8 @@ pub enum StartError {
     Executor { core: usize, message: String },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Http(#[from] crate::api::ApiError),
 }
 
 /// A share with the stores it lives in, ready to be served by every core.
@@ -104,10 +116,30 @@ struct CoreSetup {
     uploader: Arc<Uploader>,
     /// `<data_dir>/wal` and the WAL settings; `None` without a data_dir (no WAL).
     wal: Option<(PathBuf, WalConfig)>,
+    /// Test-only WAL faults (`DITTOFS_TEST_WAL_FAULTS`, see faults.rs).
+    wal_faults: Option<dittofs_shards::wal::faulty::FaultPlan>,
+    /// Rate limits, replaced on reload; each core keeps its own buckets.
+    rate_limits: Arc<ratelimit::LiveLimits>,
+    /// Per-core heartbeats and their period, when the systemd watchdog is on.
+    heartbeats: Option<(notify::Heartbeats, Duration)>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
+/// SIGHUP does nothing here (no file to re-read): see [`run_with_reload`].
 pub fn run(config: &Config) -> Result<(), StartError> {
+    run_with_reload(
+        config,
+        ReloadSource {
+            path: None,
+            overrides: crate::config::Overrides::default(),
+        },
+    )
+}
+
+/// [`run`], re-reading `reload` on SIGHUP and talking to systemd when
+/// `$NOTIFY_SOCKET` is set (READY=1 once every core recovered its WAL and
+/// bound its listener, STOPPING=1, WATCHDOG=1 while the cores are alive).
+pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), StartError> {
     if !config.adapters.nfs.enabled && !config.adapters.smb.enabled {
         return Err(StartError::Unsupported(
             "no protocol adapter is enabled ([adapters.nfs] and [adapters.smb] are off)".into(),
@@ -116,7 +148,7 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let cores = config.effective_cores();
     raise_memlock_limit();
 
-    let shares = stores::build_shares(config)?;
+    let mut shares = stores::build_shares(config)?;
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
     if config.adapters.nfs.enabled {
         probe_port(nfs_addr)?;
@@ -130,6 +162,23 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         probe_port(addr)?;
     }
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
+    let uploader = Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
+        core: 0,
+        message: format!("cannot start the uploader threads: {e}"),
+    })?;
+    // The identity system's AdminOps goes here once it is merged.
+    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::NoIdentity);
+    let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
+    // Registered before any core starts: SIGHUP's default action ends the process.
+    let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .map_err(StartError::Signals)?;
+    let notifier = Arc::new(notify::Notifier::from_env());
+    let watchdog = notify::watchdog_interval().map(|interval| service::Watchdog {
+        interval,
+        heartbeats: notify::Heartbeats::new(cores),
+    });
+    let rate_limits = ratelimit::LiveLimits::new(ratelimit::Settings::from_config(config));
 
     let setup = CoreSetup {
         shares,
@@ -146,14 +195,16 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         shutdown: shutdown.clone(),
         drained_cores: Arc::new(AtomicUsize::new(0)),
         cores,
-        uploader: Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
-            core: 0,
-            message: format!("cannot start the uploader threads: {e}"),
-        })?,
+        uploader,
         wal: config
             .data_dir
             .as_ref()
             .map(|dir| (dir.join("wal"), config.wal.clone())),
+        wal_faults: faults::wal_plan()?,
+        rate_limits: rate_limits.clone(),
+        heartbeats: watchdog
+            .as_ref()
+            .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -207,15 +258,51 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             }
         }
     }
+    let mut service_thread = None;
     if first_error.is_some() {
         shutdown.trigger();
     } else {
         announce(config, cores);
+        readiness.set(true);
+        notifier.send(&format!(
+            "READY=1\nSTATUS=serving NFSv3 on {nfs_addr} with {cores} core(s)\nMAINPID={}",
+            std::process::id()
+        ));
+        let reloader = reload::Reloader::new(reload, config.clone(), rate_limits);
+        match service::spawn(
+            notifier.clone(),
+            shutdown.clone(),
+            hangup,
+            reloader,
+            watchdog,
+        ) {
+            Ok(handle) => service_thread = Some(handle),
+            Err(e) => log::error!("cannot start the service thread (reload, watchdog): {e}"),
+        }
     }
+    let stopping = {
+        let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
+        std::thread::Builder::new()
+            .name("dittofs-readiness".into())
+            .spawn(move || {
+                // /ready turns 503 as soon as shutdown starts (load balancers
+                // stop sending new clients while connections drain).
+                while !shutdown.is_triggered() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                readiness.set(false);
+            })
+    };
+    drop(stopping);
     for handle in executors {
         if handle.join().is_err() {
             log::error!("an executor panicked");
         }
+    }
+    if let Some(handle) = service_thread {
+        // It ends as soon as it sees the shutdown flag (executors only end after it).
+        shutdown.trigger();
+        let _ = handle.join();
     }
     match first_error {
         Some(e) => Err(e),
@@ -228,6 +315,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
 
 /// One core: join the shard mesh, bind, serve until shutdown, drain.
 async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(), StartError>>) {
+    if let Some(plan) = &setup.wal_faults {
+        dittofs_shards::wal::storage::set_thread_default(Some(faults::wal_storage(plan)));
+    }
+    crate::metrics::bind_core(core);
     let shard = match open_shard(core, &setup).await {
         Ok(shard) => shard,
         Err(message) => {
@@ -280,6 +371,16 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         setup.write_verifier,
     ));
     let local_shutdown = setup.shutdown.local_signal();
+    if let Some((heartbeats, period)) = setup.heartbeats.clone() {
+        glommio::spawn_local(async move {
+            loop {
+                heartbeats.beat(core);
+                glommio::timer::sleep(period).await;
+            }
+        })
+        .detach();
+    }
+    let limiter = Rc::new(ratelimit::CoreLimiter::new(core, setup.rate_limits.clone()));
 
     let mut smb_task = None;
     let mut smb_failed = false;
@@ -316,7 +417,8 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
                     record_bytes_max: setup.record_bytes_max,
                     requests_in_flight_max: setup.requests_in_flight_max,
                 };
-                conn::accept_loop(core, listener, ctx, limits, local_shutdown.clone()).await;
+                conn::accept_loop(core, listener, ctx, limits, limiter, local_shutdown.clone())
+                    .await;
             }
             Err(e) => {
                 let source = std::io::Error::other(e.to_string());
@@ -336,6 +438,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     while setup.drained_cores.load(Ordering::SeqCst) < setup.cores {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
+    stop_shard(core, router.shard()).await;
     router.close();
     log::debug!("core {core} stopped");
 }
@@ -360,6 +463,29 @@ fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext 
         Box::new(crate::smb::auth::MetaUsers::new(stores)),
         setup.smb_server_guid,
     )
+}
+
+/// Clean stop of this core's shard: WAL synced, dirty blocks sealed, WAL
+/// checkpointed (see `Shard::stop_cleanly`), so the next start replays nothing.
+/// Bounded: a block store that hangs inside a seal cannot hold the process.
+async fn stop_shard(core: usize, shard: &Rc<Shard>) {
+    let wait = Duration::from_millis(STOP_SEAL_TIMEOUT_MS);
+    let stop = async { Some(shard.stop_cleanly(wait).await) };
+    let limit = async {
+        glommio::timer::sleep(wait * 2).await;
+        None
+    };
+    match futures_lite::future::or(stop, limit).await {
+        Some(Ok(true)) => log::debug!("core {core}: content sealed and WAL checkpointed"),
+        Some(Ok(false)) => log::warn!(
+            "core {core}: some blocks could not be sealed at stop; they stay in the WAL and are replayed at the next start"
+        ),
+        Some(Err(e)) => log::error!("core {core}: clean stop of the shard failed: {e}"),
+        None => log::warn!(
+            "core {core}: sealing at stop did not finish in {} ms (block store hanging?); the WAL was synced and is replayed at the next start",
+            2 * STOP_SEAL_TIMEOUT_MS
+        ),
+    }
 }
 
 /// This core's shard. With a data_dir it has a WAL in `<data_dir>/wal/core-<N>`,
@@ -417,9 +543,7 @@ async fn open_shard(core: usize, setup: &CoreSetup) -> Result<Shard, String> {
     )
     .await
     .map_err(|e| format!("opening WAL: {e}"))?;
-    if report.replayed + report.dropped > 0 || report.stopped.is_some() {
-        log::info!("core {core}: WAL recovery: {report:?}");
-    }
+    log::info!("core {core}: WAL recovery: {report:?}");
     Ok(shard)
 }
 

@@ -95,7 +95,7 @@ fn open_blocks(
     store: &BlockStoreConfig,
     data_dir: &Option<PathBuf>,
 ) -> Result<Arc<dyn BlockStore>, StartError> {
-    Ok(match store {
+    let store: Arc<dyn BlockStore> = match store {
         BlockStoreConfig::Memory {} => Arc::new(MemoryBlockStore::new()),
         BlockStoreConfig::Filesystem { path } => {
             let path = store_path(path, data_dir, "blocks", name);
@@ -112,7 +112,8 @@ fn open_blocks(
                 message: e.to_string(),
             })?)
         }
-    })
+    };
+    super::faults::wrap_blocks(store)
 }
 
 /// Opens every configured store and resolves each share's root directory.

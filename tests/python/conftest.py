@@ -76,6 +76,13 @@ segments_per_core = 4
 [adapters.nfs]
 port = {port}
 
+# /metrics for test_metrics.py; no admin API.
+[metrics]
+port = {metrics}
+
+[api]
+port = 0
+
 [metadata_stores.default]
 type = "memory"
 
@@ -111,12 +118,13 @@ class Server:
     def __init__(self, tmp):
         self.port = free_port()
         self.mount_port = self.port
+        self.metrics_port = free_port()
         self.dir = tmp
         data = os.path.join(tmp, "data")
         os.makedirs(data, exist_ok=True)
         self.conf = os.path.join(tmp, "dittofs.toml")
         with open(self.conf, "w") as f:
-            f.write(CONFIG.format(port=self.port, data=data))
+            f.write(CONFIG.format(port=self.port, data=data, metrics=self.metrics_port))
         self.log = os.path.join(tmp, "server.log")
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         with open(self.log, "wb") as logf:

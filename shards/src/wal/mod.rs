@@ -21,7 +21,9 @@
 //! segment's last record; it stops at the first torn, stale or missing record.
 //! See ARCHITECTURE.md, "Content shards".
 
+pub mod faulty;
 mod recover;
+pub mod storage;
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
@@ -30,11 +32,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use glommio::io::{DmaFile, OpenOptions};
 
 pub use dittofs_wal_format as fmt;
 pub use fmt::{RecordHeader, RecordKind};
 pub use recover::{OwnedRecord, Recovered};
+pub use storage::{DmaStorage, SegmentFile, SegmentStorage};
 
 /// Error of the WAL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,9 +52,8 @@ pub enum WalError {
 }
 
 impl WalError {
-    fn io(what: &str, e: glommio::GlommioError<()>) -> WalError {
-        let io: std::io::Error = e.into();
-        if io.raw_os_error() == Some(libc::ENOSPC) {
+    fn io(what: &str, io: std::io::Error) -> WalError {
+        if io.raw_os_error() == Some(libc::ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
             WalError::NoSpace
         } else {
             WalError::Io(format!("{what}: {io}"))
@@ -143,7 +144,7 @@ impl State {
 /// One core's write-ahead log.
 pub struct Wal {
     opts: WalOptions,
-    files: Vec<DmaFile>,
+    files: Vec<Box<dyn SegmentFile>>,
     state: RefCell<State>,
 }
 
@@ -152,7 +153,18 @@ impl Wal {
     /// `opts.dir`, reads back every record that recovery must replay, and
     /// returns them with the log. The caller replays them, makes their effect
     /// durable in the block store, and then calls [`Wal::restart`].
+    ///
+    /// The segments go through this executor thread's default storage
+    /// ([`storage::set_thread_default`], normally [`DmaStorage`]).
     pub async fn open(opts: WalOptions) -> Result<(Rc<Wal>, Recovered), WalError> {
+        Wal::open_with(opts, storage::thread_default()).await
+    }
+
+    /// Like [`Wal::open`], with the segments going through `storage`.
+    pub async fn open_with(
+        opts: WalOptions,
+        storage: Rc<dyn SegmentStorage>,
+    ) -> Result<(Rc<Wal>, Recovered), WalError> {
         let header = fmt::SEGMENT_HEADER_BYTES as u64;
         if opts.segments == 0
             || opts.segment_bytes % fmt::ALIGN_BYTES as u64 != 0
@@ -168,7 +180,11 @@ impl Wal {
         let mut files = Vec::with_capacity(opts.segments as usize);
         let mut created = false;
         for i in 0..opts.segments {
-            let (file, new) = open_segment(&opts, i).await?;
+            let path = opts.dir.join(format!("segment-{i:04}"));
+            let (file, new) = storage
+                .open(&path, opts.segment_bytes)
+                .await
+                .map_err(|e| WalError::io(&format!("open {}", path.display()), e))?;
             created |= new;
             files.push(file);
         }
@@ -211,7 +227,7 @@ impl Wal {
     pub async fn restart(&self, recovered: &Recovered) -> Result<(), WalError> {
         for &i in &recovered.segments_oldest_first {
             let file = &self.files[i];
-            let mut buf = file.alloc_dma_buffer(fmt::SEGMENT_HEADER_BYTES);
+            let mut buf = file.alloc(fmt::SEGMENT_HEADER_BYTES);
             buf.as_bytes_mut().fill(0);
             file.write_at(buf, 0)
                 .await
@@ -317,6 +333,9 @@ impl Wal {
         match &result {
             Ok(()) => {
                 st.dirty.insert(segment);
+                let stats = crate::stats::local();
+                crate::stats::add(&stats.wal_appends, 1);
+                crate::stats::add(&stats.wal_append_bytes, payload.len() as u64);
             }
             Err(e) => {
                 log::error!("WAL write of record {seq} failed: {e}");
@@ -355,7 +374,7 @@ impl Wal {
             Some(_) => (0u64, fmt::SEGMENT_HEADER_BYTES),
             None => (slot.pos, 0),
         };
-        let mut buf = file.alloc_dma_buffer(skip + len);
+        let mut buf = file.alloc(skip + len);
         let bytes = buf.as_bytes_mut();
         if let Some(h) = &slot.header {
             fmt::encode_segment_header(h, &mut bytes[..skip])
@@ -416,6 +435,10 @@ impl Wal {
             let mut st = self.state.borrow_mut();
             (st.written_below(), std::mem::take(&mut st.dirty))
         };
+        let (started, batch) = (
+            std::time::Instant::now(),
+            target.saturating_sub(self.durable_below()),
+        );
         let mut result = Ok(());
         for i in segments {
             if let Err(e) = self.files[i].fdatasync().await {
@@ -425,7 +448,17 @@ impl Wal {
         }
         let mut st = self.state.borrow_mut();
         match result {
-            Ok(()) => st.durable_below = st.durable_below.max(target),
+            Ok(()) => {
+                st.durable_below = st.durable_below.max(target);
+                let stats = crate::stats::local();
+                crate::stats::add(&stats.wal_fsyncs, 1);
+                stats.wal_batch.observe(batch);
+                stats.wal_fsync_latency.observe_duration(started.elapsed());
+                let used = self.files.len().saturating_sub(st.free.len());
+                stats
+                    .wal_segments_used
+                    .store(used as i64, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(e) => {
                 log::error!("WAL fdatasync failed: {e}");
                 st.failed.get_or_insert(e);
@@ -483,6 +516,28 @@ impl Wal {
         Ok(freed)
     }
 
+    /// Makes everything durable and writes a Checkpoint record for `lwm` even
+    /// when it frees no segment: at a clean stop, after the shard sealed its
+    /// dirty blocks, so the next start replays nothing below `lwm`. When the
+    /// log is full the checkpoint is skipped (the next start replays instead).
+    pub async fn checkpoint_at_stop(&self, lwm: u64) -> Result<(), WalError> {
+        self.sync_all().await?;
+        if lwm <= self.state.borrow().checkpoint {
+            return Ok(());
+        }
+        let Some(slot) = self.reserve_inner(0, 0)? else {
+            log::info!("WAL full at stop: no checkpoint, the next start replays it");
+            return Ok(());
+        };
+        let seq = slot.seq;
+        self.write(slot, RecordKind::Checkpoint, 0, 0, lwm - 1, &[])
+            .await?;
+        self.sync_to(seq).await?;
+        let mut st = self.state.borrow_mut();
+        st.checkpoint = st.checkpoint.max(lwm);
+        Ok(())
+    }
+
     /// Waits until something changes (a write, a sync or a checkpoint completes).
     pub async fn changed(&self) {
         let rx = self.state.borrow_mut().waiter();
@@ -498,43 +553,4 @@ impl Wal {
     pub fn free_segments(&self) -> usize {
         self.state.borrow().free.len()
     }
-}
-
-/// Opens segment `i`, creating and zero-filling it first when missing or the
-/// wrong size. The file is prepared with ordinary blocking I/O (once, at start)
-/// so that it is never empty when glommio opens it: glommio probes io_uring
-/// polling support with a read at offset 0, and an empty file answers that
-/// probe with a false "supported".
-async fn open_segment(opts: &WalOptions, i: u32) -> Result<(DmaFile, bool), WalError> {
-    let path = opts.dir.join(format!("segment-{i:04}"));
-    let existing = std::fs::metadata(&path).ok().map(|m| m.len());
-    let created = existing != Some(opts.segment_bytes);
-    if created {
-        zero_fill(&path, opts.segment_bytes)
-            .map_err(|e| WalError::Io(format!("zero-fill {}: {e}", path.display())))?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .dma_open(&path)
-        .await
-        .map_err(|e| WalError::io(&format!("open {}", path.display()), e))?;
-    Ok((file, created))
-}
-
-fn zero_fill(path: &std::path::Path, bytes: u64) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
-    let chunk = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        file.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()
 }

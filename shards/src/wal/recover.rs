@@ -9,10 +9,9 @@
 //! stable, because a sync covers only a gap-free prefix of the log.
 
 use bytes::Bytes;
-use glommio::io::DmaFile;
 
 use super::fmt::{self, RecordHeader, RecordKind, Replay};
-use super::WalError;
+use super::{SegmentFile, WalError};
 
 /// A record to replay, copied out of the segment buffer.
 #[derive(Debug, Clone)]
@@ -36,7 +35,8 @@ pub struct Recovered {
     pub checkpoint_seq: u64,
     /// Records skipped because a checkpoint covers them.
     pub skipped: usize,
-    /// Why the chain ended, when it ended before the last segment's valid records.
+    /// Why the chain ended, when it ended before the last segment's valid records,
+    /// or that it ended at a damaged (torn) record.
     pub stopped: Option<String>,
 }
 
@@ -45,15 +45,21 @@ struct ScannedSegment {
     header: fmt::SegmentHeader,
     /// Valid records: header and the byte range of the payload in `body`.
     records: Vec<(RecordHeader, Bytes)>,
+    /// Why the records end, when not at a clean end (zeros or an older use):
+    /// a torn record, or damaged leftovers of an older use.
+    damaged: Option<String>,
 }
 
 /// Scans every segment file; see the module docs.
-pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recovered, WalError> {
+pub(super) async fn scan(
+    files: &[Box<dyn SegmentFile>],
+    segment_bytes: u64,
+) -> Result<Recovered, WalError> {
     let mut scanned = Vec::new();
     let mut out = Recovered::default();
     for (index, file) in files.iter().enumerate() {
         let data = file
-            .read_at_aligned(0, segment_bytes as usize)
+            .read_at(0, segment_bytes as usize)
             .await
             .map_err(|e| WalError::io("read segment", e))?;
         let Ok(header) = fmt::decode_segment_header(&data) else {
@@ -61,7 +67,7 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
         };
         out.epoch = out.epoch.max(header.epoch);
         out.next_seq = out.next_seq.max(header.first_seq);
-        let body = Bytes::copy_from_slice(&data[fmt::SEGMENT_HEADER_BYTES..]);
+        let body = Bytes::from(data).slice(fmt::SEGMENT_HEADER_BYTES..);
         let mut records = Vec::new();
         let mut expected = Some(header.first_seq);
         let mut scanner = fmt::SegmentScanner::new(&body, &header);
@@ -81,10 +87,26 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
             }
             records.push((h, body.slice(at..at + r.payload.len())));
         }
+        let damaged = match scanner.stop() {
+            // Zeros, an older use's record, or garbage in the middle of an older
+            // use's record (BadMagic): the normal ends of a segment.
+            None
+            | Some((
+                _,
+                fmt::RecordError::Empty
+                | fmt::RecordError::StaleEpoch { .. }
+                | fmt::RecordError::BadMagic,
+            )) => None,
+            Some((at, e)) => Some(format!(
+                "segment {index} ends at a damaged record at byte {} ({e}): torn write or leftovers, not replayed",
+                at + fmt::SEGMENT_HEADER_BYTES
+            )),
+        };
         scanned.push(ScannedSegment {
             index,
             header,
             records,
+            damaged,
         });
     }
     out.epoch += 1;
@@ -136,6 +158,9 @@ pub(super) async fn scan(files: &[DmaFile], segment_bytes: u64) -> Result<Recove
         }
         if segment.records.is_empty() {
             expected = Some(segment.header.first_seq);
+        }
+        if out.stopped.is_none() {
+            out.stopped.clone_from(&segment.damaged);
         }
     }
     Ok(out)

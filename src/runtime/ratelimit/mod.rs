@@ -1,0 +1,415 @@
+//! Rate limiting: token buckets per client address and per user, in requests
+//! and bytes per second, globally (`[rate_limit]`) and per share
+//! (`[shares.rate_limit]`).
+//!
+//! Why this shape:
+//! - Buckets live on each core ([`CoreLimiter`], single-threaded, in a
+//!   `RefCell`), so the hot path takes no lock shared across cores. A client's
+//!   connections are hashed to cores by the kernel; one whose connections land
+//!   on k cores gets up to k × the limit (the Linux NFS client keeps one
+//!   connection per server, so for it the limit is exact).
+//! - Over the limit, a client is *slowed*, never refused: the connection's
+//!   reader waits (a glommio timer) before it starts the next request, which
+//!   also stops reading the socket and pushes back through TCP. A kernel client
+//!   sees latency, never an error it would turn into EIO.
+//! - Request bytes are reserved before the request runs; reply bytes are
+//!   charged after it, so a big READ puts the bucket in debt and the requests
+//!   after it wait.
+//! - The settings are shared through [`LiveLimits`]: a generation counter each
+//!   core reads (one relaxed atomic load per request) and a lock taken only
+//!   when the generation moved (a SIGHUP reload); the buckets restart full.
+//! - SMB (not built yet) will ask [`CoreLimiter::smb_credits`] how many credits
+//!   to grant: fewer while the client is throttled.
+
+mod bucket;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use bucket::Bucket;
+
+use crate::config::{Config, LimitConfig, RateLimitConfig, ShareRateLimitConfig};
+use crate::nfs::handle::WireHandle;
+use crate::nfs::NFS_PROGRAM;
+use crate::rpc::{Auth, CallHeader, XdrReader};
+
+/// Buckets kept per core before idle (full) ones are swept early.
+const BUCKETS_SWEEP_AT: usize = 65_536;
+/// Idle (full) buckets are swept at least this often.
+const SWEEP_INTERVAL_S: u64 = 60;
+
+/// What the limiter enforces, built from a configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub global: RateLimitConfig,
+    /// Per share id (index in the export list); `None` = no share limits.
+    pub shares: Vec<Option<ShareRateLimitConfig>>,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            global: config.rate_limit.clone(),
+            shares: config
+                .shares
+                .iter()
+                .map(|s| s.rate_limit.filter(|l| !is_unlimited(l)))
+                .collect(),
+        }
+    }
+
+    /// Whether nothing is limited at all (the fast path).
+    pub fn is_unlimited(&self) -> bool {
+        self.global.per_client.is_unlimited()
+            && self.global.per_user.is_unlimited()
+            && self.shares.iter().all(Option::is_none)
+    }
+}
+
+fn is_unlimited(l: &ShareRateLimitConfig) -> bool {
+    l.per_client.is_unlimited() && l.per_user.is_unlimited()
+}
+
+/// The process-wide settings, replaced on reload.
+#[derive(Debug)]
+pub struct LiveLimits {
+    generation: AtomicU64,
+    current: RwLock<Arc<Settings>>,
+}
+
+impl LiveLimits {
+    pub fn new(settings: Settings) -> Arc<LiveLimits> {
+        Arc::new(LiveLimits {
+            generation: AtomicU64::new(0),
+            current: RwLock::new(Arc::new(settings)),
+        })
+    }
+
+    /// Installs new settings; every core picks them up at its next request.
+    pub fn replace(&self, settings: Settings) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = Arc::new(settings),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The settings now (takes the lock: not for the hot path).
+    pub fn snapshot(&self) -> Arc<Settings> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Whose bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    Client(IpAddr),
+    User(u32),
+    ShareClient(u32, IpAddr),
+    ShareUser(u32, u32),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Client(ip) => write!(f, "client {ip}"),
+            Key::User(uid) => write!(f, "user uid {uid}"),
+            Key::ShareClient(share, ip) => write!(f, "client {ip} on share #{share}"),
+            Key::ShareUser(share, uid) => write!(f, "user uid {uid} on share #{share}"),
+        }
+    }
+}
+
+impl Key {
+    /// The scope name used in logs and metrics.
+    pub fn scope(&self) -> &'static str {
+        match self {
+            Key::Client(_) => "client",
+            Key::User(_) => "user",
+            Key::ShareClient(..) => "share_client",
+            Key::ShareUser(..) => "share_user",
+        }
+    }
+}
+
+/// Counts one throttled request in `dittofs_rate_limited_total` (per-core
+/// table; the key's scope is the `kind` label, the key itself the `who`).
+fn rate_limited(key: &Key) {
+    crate::metrics::rate_limited(crate::metrics::Protocol::Nfs, key.scope(), &key.to_string());
+}
+
+/// The buckets of one key.
+#[derive(Debug)]
+struct Entry {
+    requests: Option<Bucket>,
+    bytes: Option<Bucket>,
+    last_logged: Option<Instant>,
+}
+
+impl Entry {
+    fn new(limit: &LimitConfig, now: Instant) -> Entry {
+        let bucket = |rate: u64, burst: u64| (rate > 0).then(|| Bucket::new(rate, burst, now));
+        Entry {
+            requests: bucket(limit.requests_per_s, limit.effective_requests_burst()),
+            bytes: bucket(limit.bytes_per_s, limit.effective_bytes_burst()),
+            last_logged: None,
+        }
+    }
+
+    fn is_idle(&mut self, now: Instant, log_interval: Duration) -> bool {
+        self.requests.as_mut().is_none_or(|b| b.is_full(now))
+            && self.bytes.as_mut().is_none_or(|b| b.is_full(now))
+            && self
+                .last_logged
+                .is_none_or(|t| now.saturating_duration_since(t) >= log_interval)
+    }
+}
+
+/// The keys one request was charged to, for charging its reply bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    keys: [Option<Key>; 4],
+    generation: u64,
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admit {
+    /// Nothing limits this request: run it, charge nothing afterwards.
+    Free,
+    /// Run it after `delay` (zero when within the limits); charge the reply to `ticket`.
+    After { delay: Duration, ticket: Ticket },
+}
+
+struct CoreState {
+    generation: u64,
+    settings: Arc<Settings>,
+    buckets: HashMap<Key, Entry>,
+    last_sweep: Instant,
+}
+
+/// One core's buckets.
+pub struct CoreLimiter {
+    core: usize,
+    live: Arc<LiveLimits>,
+    state: RefCell<CoreState>,
+}
+
+impl CoreLimiter {
+    pub fn new(core: usize, live: Arc<LiveLimits>) -> CoreLimiter {
+        let generation = live.generation.load(Ordering::Acquire);
+        let settings = live.snapshot();
+        CoreLimiter {
+            core,
+            live,
+            state: RefCell::new(CoreState {
+                generation,
+                settings,
+                buckets: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+        }
+    }
+
+    /// Picks up reloaded settings (the buckets restart full).
+    fn refresh(&self, state: &mut CoreState) {
+        let generation = self.live.generation.load(Ordering::Acquire);
+        if generation != state.generation {
+            state.generation = generation;
+            state.settings = self.live.snapshot();
+            state.buckets.clear();
+        }
+    }
+
+    /// Decides when a request record from `peer` may run, reserving one
+    /// request and its bytes in every bucket it falls under.
+    pub fn admit(&self, peer: IpAddr, record: &Bytes) -> Admit {
+        self.admit_at(peer, record, Instant::now())
+    }
+
+    fn admit_at(&self, peer: IpAddr, record: &Bytes, now: Instant) -> Admit {
+        let mut state = self.state.borrow_mut();
+        self.refresh(&mut state);
+        if state.settings.is_unlimited() {
+            return Admit::Free;
+        }
+        let (uid, share) = peek(record);
+        let settings = state.settings.clone();
+        let share_limits = share.and_then(|s| settings.shares.get(s as usize).copied().flatten());
+        let candidates: [(Option<Key>, Option<&LimitConfig>); 4] = [
+            (Some(Key::Client(peer)), Some(&settings.global.per_client)),
+            (uid.map(Key::User), Some(&settings.global.per_user)),
+            (
+                share.map(|s| Key::ShareClient(s, peer)),
+                share_limits.as_ref().map(|l| &l.per_client),
+            ),
+            (
+                share.zip(uid).map(|(s, u)| Key::ShareUser(s, u)),
+                share_limits.as_ref().map(|l| &l.per_user),
+            ),
+        ];
+        let log_interval = Duration::from_secs(settings.global.throttle_log_interval_s);
+        let mut keys = [None; 4];
+        let mut worst: Option<(Duration, Key)> = None;
+        for (slot, (key, limit)) in keys.iter_mut().zip(candidates) {
+            let (Some(key), Some(limit)) = (key, limit) else {
+                continue;
+            };
+            if limit.is_unlimited() {
+                continue;
+            }
+            *slot = Some(key);
+            let entry = state
+                .buckets
+                .entry(key)
+                .or_insert_with(|| Entry::new(limit, now));
+            let mut delay = Duration::ZERO;
+            if let Some(b) = entry.requests.as_mut() {
+                delay = delay.max(b.reserve(1, now));
+            }
+            if let Some(b) = entry.bytes.as_mut() {
+                delay = delay.max(b.reserve(record.len() as u64, now));
+            }
+            if delay > Duration::ZERO {
+                let due = entry
+                    .last_logged
+                    .is_none_or(|t| now.saturating_duration_since(t) >= log_interval);
+                if due {
+                    entry.last_logged = Some(now);
+                    log::info!(
+                        "core {}: throttling {key} ({}): delaying its requests by {} ms \
+                         (logged at most every {} s)",
+                        self.core,
+                        describe(limit),
+                        delay.as_millis(),
+                        log_interval.as_secs()
+                    );
+                }
+                if worst.is_none_or(|(d, _)| delay > d) {
+                    worst = Some((delay, key));
+                }
+            }
+        }
+        self.maybe_sweep(&mut state, now, log_interval);
+        let generation = state.generation;
+        let ticket = Ticket { keys, generation };
+        match worst {
+            Some((delay, key)) => {
+                rate_limited(&key);
+                Admit::After { delay, ticket }
+            }
+            None => Admit::After {
+                delay: Duration::ZERO,
+                ticket,
+            },
+        }
+    }
+
+    /// Charges the reply's bytes to the buckets the request was admitted under.
+    pub fn charge_reply(&self, ticket: &Ticket, reply_bytes: usize) {
+        let now = Instant::now();
+        let mut state = self.state.borrow_mut();
+        if state.generation != ticket.generation {
+            return;
+        }
+        for key in ticket.keys.iter().flatten() {
+            if let Some(b) = state.buckets.get_mut(key).and_then(|e| e.bytes.as_mut()) {
+                b.charge(reply_bytes as u64, now);
+            }
+        }
+    }
+
+    /// The SMB hook: how many of the `requested` credits to grant a client.
+    /// While any of its buckets is in debt it gets one credit (so it can go
+    /// on, slowly); otherwise what it asked for (at least one).
+    pub fn smb_credits(&self, peer: IpAddr, uid: Option<u32>, requested: u16) -> u16 {
+        let now = Instant::now();
+        let mut state = self.state.borrow_mut();
+        self.refresh(&mut state);
+        let mut throttled = false;
+        for key in [Some(Key::Client(peer)), uid.map(Key::User)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(e) = state.buckets.get_mut(&key) {
+                let wait = |b: &mut Option<Bucket>| {
+                    b.as_mut().map_or(Duration::ZERO, |b| b.wait_time(now))
+                };
+                throttled |=
+                    wait(&mut e.requests) > Duration::ZERO || wait(&mut e.bytes) > Duration::ZERO;
+            }
+        }
+        if throttled {
+            1
+        } else {
+            requested.max(1)
+        }
+    }
+
+    /// Drops buckets that are full (they hold no state), periodically or when
+    /// the map grows large, so a scan of many addresses cannot grow it forever.
+    fn maybe_sweep(&self, state: &mut CoreState, now: Instant, log_interval: Duration) {
+        let due = now.saturating_duration_since(state.last_sweep)
+            >= Duration::from_secs(SWEEP_INTERVAL_S);
+        if due || state.buckets.len() >= BUCKETS_SWEEP_AT {
+            state.last_sweep = now;
+            state.buckets.retain(|_, e| !e.is_idle(now, log_interval));
+        }
+    }
+
+    /// Buckets held on this core (tests).
+    pub fn buckets_len(&self) -> usize {
+        self.state.borrow().buckets.len()
+    }
+}
+
+fn describe(limit: &LimitConfig) -> String {
+    let mut parts = Vec::new();
+    if limit.requests_per_s > 0 {
+        parts.push(format!(
+            "{} requests/s, burst {}",
+            limit.requests_per_s,
+            limit.effective_requests_burst()
+        ));
+    }
+    if limit.bytes_per_s > 0 {
+        parts.push(format!(
+            "{} bytes/s, burst {}",
+            limit.bytes_per_s,
+            limit.effective_bytes_burst()
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The AUTH_SYS uid and (for NFS calls) the share id of the first file handle
+/// argument — every NFSv3 procedure but NULL starts with one. Anything that
+/// does not decode counts against the client buckets only.
+pub fn peek(record: &Bytes) -> (Option<u32>, Option<u32>) {
+    let mut r = XdrReader::new(record.clone());
+    let Ok(hdr) = CallHeader::decode(&mut r) else {
+        return (None, None);
+    };
+    let uid = match &hdr.auth {
+        Auth::Sys(sys) => Some(sys.uid),
+        _ => None,
+    };
+    let share = (hdr.prog == NFS_PROGRAM && hdr.proc_ != 0)
+        .then(|| WireHandle::decode(&mut r).ok())
+        .flatten()
+        .and_then(|h| h.get().ok())
+        .map(|fh| fh.share_id);
+    (uid, share)
+}
+
+#[cfg(test)]
+mod tests;
