@@ -50,7 +50,8 @@ fn start_server(data: &TempDir) -> (Server, u16) {
     let smb_port = free_port();
     let server = Server::start_on_data(data.path(), move |port, dir| {
         format!(
-            "{}\n[adapters.smb]\nenabled = true\nport = {smb_port}\n",
+            // Parallel tests: no fixed-port admin API or metrics listener.
+            "{}\n[adapters.smb]\nenabled = true\nport = {smb_port}\n\n[api]\nport = 0\n\n[metrics]\nport = 0\n",
             lmdb_config(port, dir)
         )
     });
