@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod nfs;
 pub mod rpc;
 pub mod runtime;
+pub mod smb;
