@@ -16,6 +16,8 @@ use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
 use dittofs::config::{self, Config, ConfigError, ConfigSource, Overrides};
 
+mod cli;
+
 /// Userspace NFSv3 and SMB2/3 file server, thread-per-core on io_uring.
 #[derive(Debug, Parser)]
 #[command(name = "dittofs", version, propagate_version = true)]
@@ -47,6 +49,16 @@ enum Command {
     /// Administration of the REST admin API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage users: passwords (NFS/SMB/API), groups and share grants.
+    ///
+    /// Works on the identity store of the configuration while the server is
+    /// stopped, or through a running server's REST API with --server URL (or
+    /// $DITTOFS_API).
+    #[command(subcommand)]
+    User(cli::identity::UserCommand),
+    /// Manage groups and their share grants (same targets as `user`).
+    #[command(subcommand)]
+    Group(cli::identity::GroupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +110,7 @@ enum ConfigCommand {
     Check(CheckArgs),
 }
 
-const CONFIG_HELP: &str = "Configuration file [default: ~/.config/dittofs/config.toml, \
+pub(crate) const CONFIG_HELP: &str = "Configuration file [default: ~/.config/dittofs/config.toml, \
                            or /etc/dittofs/config.toml under systemd]";
 
 #[derive(Debug, Args)]
@@ -172,6 +184,15 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<cli::CliFailure> for Failure {
+    fn from(e: cli::CliFailure) -> Failure {
+        match e {
+            cli::CliFailure::Usage(e) => Failure::Usage(e),
+            cli::CliFailure::Runtime(e) => Failure::Runtime(e),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -180,6 +201,8 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(args)) => check(&args),
         Command::Db(DbCommand::Migrate(args)) => db_migrate(&args),
         Command::Admin(AdminCommand::Token(TokenCommand::Create(args))) => token_create(&args),
+        Command::User(cmd) => cli::identity::user(cmd).map_err(Failure::from),
+        Command::Group(cmd) => cli::identity::group(cmd).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

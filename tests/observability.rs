@@ -292,8 +292,7 @@ fn admin_api_refuses_bad_credentials_and_accepts_a_created_token() {
     assert!(token.starts_with("dfs_"), "{token}");
     let stored = std::fs::read_to_string(server.dir.path().join("data/admin-tokens")).unwrap();
     assert!(!stored.contains(&token[4..]), "the token itself is stored");
-    // Accepted: the request reaches the identity operations (not wired in
-    // this build: 501), instead of being refused.
+    // Accepted: the request reaches the identity operations and creates the user.
     let (status, body) = http(
         api,
         "POST",
@@ -301,7 +300,7 @@ fn admin_api_refuses_bad_credentials_and_accepts_a_created_token() {
         Some(&format!("Bearer {token}")),
         r#"{"name":"alice","password":"pw"}"#,
     );
-    assert_eq!(status, 501, "{body}");
+    assert_eq!(status, 201, "{body}");
     assert_eq!(
         http(
             api,

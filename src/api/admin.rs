@@ -1,137 +1,91 @@
-//! The operations on users, groups and grants the admin API exposes.
+//! Users, groups and grants in the admin API: one implementation behind the
+//! API and the CLI.
 //!
-//! The identity system (`crate::identity`, built on its own branch) owns these
-//! operations and the CLI uses the same ones; the API only routes to them
-//! through [`AdminOps`], so there is one implementation behind both. Until the
-//! lead wires `identity::Admin` in, [`NoIdentity`] answers every call with
-//! 501 and the routing, authentication and error mapping are what is tested.
+//! The identity system (`crate::identity`) owns these operations, their HTTP
+//! form (routes and JSON shapes in `identity::api_types`) and their
+//! execution; the CLI's `--server` mode sends exactly that HTTP form. The API
+//! only checks credentials and hands the request to [`AdminOps::identity`];
+//! [`IdentityOps`] is the production implementation over
+//! [`crate::identity::Admin`], [`NoIdentity`] (no identity store) answers 501.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::Serialize;
-
-/// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserView {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<String>,
-    /// May use the admin API with HTTP Basic.
-    pub admin: bool,
-    /// Share name → permission ("none", "read", "read-write", "admin").
-    pub grants: BTreeMap<String, String>,
-}
-
-/// A group as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GroupView {
-    pub name: String,
-    pub gid: u32,
-    pub grants: BTreeMap<String, String>,
-}
-
-/// Why an admin operation failed; decides the HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdminError {
-    /// 404
-    #[error("{0}")]
-    NotFound(String),
-    /// 409 (already exists)
-    #[error("{0}")]
-    Conflict(String),
-    /// 400 (bad name, weak password, unknown share or permission)
-    #[error("{0}")]
-    Invalid(String),
-    /// 501 (no identity system in this build or configuration)
-    #[error("{0}")]
-    Unavailable(String),
-    /// 500 (the store failed)
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl AdminError {
-    pub fn status(&self) -> u16 {
-        match self {
-            AdminError::NotFound(_) => 404,
-            AdminError::Conflict(_) => 409,
-            AdminError::Invalid(_) => 400,
-            AdminError::Unavailable(_) => 501,
-            AdminError::Internal(_) => 500,
-        }
-    }
-}
+use crate::identity::Admin;
 
 /// Result of checking HTTP Basic credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BasicAuth {
-    /// Right password, admin user: may mutate.
+    /// Right password, member of `[identity] admin_group`.
     Admin,
-    /// Right password, not an admin: 403.
+    /// Right password, not an administrator (403 on the identity endpoints).
     NotAdmin,
-    /// Unknown user or wrong password: 401.
+    /// Unknown user or wrong password (401).
     Invalid,
 }
 
-/// User, group and grant operations, shared with the CLI.
-///
-/// The lead implements this for `crate::identity::Admin` (mapping
-/// `IdentityError` onto [`AdminError`]); methods are blocking and called on
-/// the API's own threads, never on a data core. Every method has a default
-/// that answers 501 (not available), so an implementation may grow.
+/// What the admin API needs of the identity system. Blocking: the API runs on
+/// its own threads, never on a data core.
 pub trait AdminOps: Send + Sync {
-    fn list_users(&self) -> Result<Vec<UserView>, AdminError> {
-        unavailable()
+    /// Serves one request under `/api/v1/users` or `/api/v1/groups` (already
+    /// authenticated): HTTP status and JSON body (empty for 204).
+    fn identity(&self, method: &str, path: &str, body: &[u8]) -> (u16, String);
+
+    /// Checks HTTP Basic credentials against the identity store (bcrypt).
+    fn check_basic(&self, user: &str, password: &str) -> BasicAuth;
+}
+
+/// No identity store: every identity route answers 501, Basic logins fail.
+pub struct NoIdentity;
+
+impl AdminOps for NoIdentity {
+    fn identity(&self, _method: &str, _path: &str, _body: &[u8]) -> (u16, String) {
+        (
+            501,
+            r#"{"error":"user and group management is not available","code":"unavailable"}"#
+                .to_owned(),
+        )
     }
-    fn add_user(
-        &self,
-        _name: &str,
-        _password: &str,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
-    ) -> Result<UserView, AdminError> {
-        unavailable()
-    }
-    fn set_password(&self, _name: &str, _password: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    fn remove_user(&self, _name: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    /// `perm`: "none", "read", "read-write" or "admin".
-    fn grant(&self, _user: &str, _share: &str, _perm: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    fn revoke(&self, _user: &str, _share: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    fn list_groups(&self) -> Result<Vec<GroupView>, AdminError> {
-        unavailable()
-    }
-    fn add_group(&self, _name: &str, _gid: Option<u32>) -> Result<GroupView, AdminError> {
-        unavailable()
-    }
-    fn remove_group(&self, _name: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    fn group_grant(&self, _group: &str, _share: &str, _perm: &str) -> Result<(), AdminError> {
-        unavailable()
-    }
-    /// Checks a password against the stored bcrypt hash.
+
     fn check_basic(&self, _user: &str, _password: &str) -> BasicAuth {
         BasicAuth::Invalid
     }
 }
 
-/// [`AdminOps`] when no identity system is wired: every call is 501 and no
-/// Basic credentials are valid (bearer tokens still work).
-pub struct NoIdentity;
+/// The identity system behind the API.
+pub struct IdentityOps {
+    admin: Arc<Admin>,
+}
 
-impl AdminOps for NoIdentity {}
+impl IdentityOps {
+    pub fn new(admin: Arc<Admin>) -> IdentityOps {
+        IdentityOps { admin }
+    }
+}
 
-fn unavailable<T>() -> Result<T, AdminError> {
-    Err(AdminError::Unavailable(
-        "user and group management is not available in this build".into(),
-    ))
+impl AdminOps for IdentityOps {
+    fn identity(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let resp = futures_lite::future::block_on(crate::identity::api::handle(
+            &self.admin,
+            method,
+            path,
+            body,
+        ));
+        (resp.status, resp.body)
+    }
+
+    fn check_basic(&self, user: &str, password: &str) -> BasicAuth {
+        futures_lite::future::block_on(async {
+            let Ok(record) = self.admin.verify_password(user, password).await else {
+                return BasicAuth::Invalid;
+            };
+            match self.admin.is_admin(&record).await {
+                Ok(true) => BasicAuth::Admin,
+                Ok(false) => BasicAuth::NotAdmin,
+                Err(e) => {
+                    log::warn!("admin API: cannot check group membership of {user:?}: {e}");
+                    BasicAuth::Invalid
+                }
+            }
+        })
+    }
 }

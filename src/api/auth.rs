@@ -193,6 +193,9 @@ mod tests {
 
     struct OneAdmin;
     impl AdminOps for OneAdmin {
+        fn identity(&self, _: &str, _: &str, _: &[u8]) -> (u16, String) {
+            (501, String::new())
+        }
         fn check_basic(&self, user: &str, password: &str) -> BasicAuth {
             match (user, password) {
                 ("root", "pw") => BasicAuth::Admin,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 
-pub use admin::{AdminError, AdminOps, BasicAuth, GroupView, NoIdentity, UserView};
+pub use admin::{AdminOps, BasicAuth, IdentityOps, NoIdentity};
 pub use status::StoreProbe;
 
 /// Whether the server is ready to serve: set by the runtime once every core

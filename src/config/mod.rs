@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cidr;
 mod error;
+pub mod identity;
 mod overrides;
 pub mod ratelimit;
 pub mod s3;
@@ -30,6 +31,7 @@ mod tests;
 
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ConfigSource};
+pub use identity::{GuestPolicy, IdentityConfig};
 pub use overrides::Overrides;
 pub use ratelimit::{LimitConfig, RateLimitConfig, ShareRateLimitConfig};
 pub use s3::S3BlockStoreConfig;
@@ -232,6 +234,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Token-bucket limits per client and per user (none by default).
     pub rate_limit: RateLimitConfig,
+    /// Users and groups: their store and policy (`config/identity.rs`).
+    pub identity: IdentityConfig,
 }
 
 /// `[api]`
@@ -440,8 +444,10 @@ pub fn default_store_path(data_dir: &Path, kind: &str, name: &str) -> PathBuf {
     }
 }
 
-/// Permission granted to callers that have no explicit grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a caller may do on a share: `default_permission` for callers with no
+/// grant, and the grants of users and groups. Ordered: none < read <
+/// read-write < admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SharePermission {
     None,
@@ -530,6 +536,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             metrics: MetricsConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }

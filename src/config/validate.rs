@@ -52,7 +52,8 @@ impl Config {
         self.validate_metadata_stores()?;
         self.validate_observability()?;
         self.rate_limit.validate()?;
-        self.validate_shares()
+        self.validate_shares()?;
+        self.identity.validate(self)
     }
 
     fn validate_block_stores(&self) -> Result<(), ConfigError> {

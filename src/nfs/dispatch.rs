@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use crate::config::SharePermission;
 use crate::fs::{Attr, Cred, Fs, InodeId, Wcc};
 use crate::metrics::{self, ops, Protocol};
 use crate::rpc::message::encode_accepted;
@@ -32,12 +33,34 @@ pub(crate) struct Target<'a> {
     pub ino: InodeId,
     pub generation: u64,
     pub cred: Cred,
+    /// The caller's share permission (identity resolution), at least `Read`.
+    pub permission: SharePermission,
+}
+
+/// What a procedure does to the share: only reads (LOOKUP, READ, ACCESS,
+/// COMMIT...) or changes it (SETATTR, WRITE, CREATE..., RENAME, LINK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Write,
 }
 
 impl<'a> Caller<'a> {
-    /// Resolves a handle: malformed → BADHANDLE, unknown share → STALE, peer not in
-    /// the share's `allowed_clients` → ACCES.
-    pub fn resolve(&self, h: &WireHandle) -> Result<Target<'a>, Nfsstat3> {
+    /// Resolves a handle for a reading procedure: malformed → BADHANDLE,
+    /// unknown share → STALE, peer not in the share's `allowed_clients` or a
+    /// share permission of `none` → ACCES.
+    pub async fn resolve(&self, h: &WireHandle) -> Result<Target<'a>, Nfsstat3> {
+        self.resolve_for(h, Need::Read).await
+    }
+
+    /// Resolves a handle for a procedure that changes the share: as
+    /// [`Caller::resolve`], and a share permission of `read` → ACCES (not
+    /// ROFS: the share is writable, this caller may not write it).
+    pub async fn resolve_write(&self, h: &WireHandle) -> Result<Target<'a>, Nfsstat3> {
+        self.resolve_for(h, Need::Write).await
+    }
+
+    async fn resolve_for(&self, h: &WireHandle, need: Need) -> Result<Target<'a>, Nfsstat3> {
         let fh = h.get().map_err(|_| Nfsstat3::BadHandle)?;
         let idx = fh.share_id as usize;
         let export = self.ctx.exports.get(idx).ok_or(Nfsstat3::Stale)?;
@@ -45,22 +68,40 @@ impl<'a> Caller<'a> {
             log::debug!("{}: not allowed on {}", self.peer, export.config.name);
             return Err(Nfsstat3::Acces);
         }
+        let cred = map_cred(&export.config, self.auth);
+        let permission = self.ctx.share_permission(idx, cred.uid).await?;
+        let refused = match permission {
+            SharePermission::None => true,
+            SharePermission::Read => need == Need::Write,
+            SharePermission::ReadWrite | SharePermission::Admin => false,
+        };
+        if refused {
+            log::debug!(
+                "{}: uid {} has {permission:?} on {}: {need:?} refused",
+                self.peer,
+                cred.uid,
+                export.config.name
+            );
+            return Err(Nfsstat3::Acces);
+        }
         Ok(Target {
             export,
             share_id: fh.share_id,
             ino: fh.ino,
             generation: fh.generation,
-            cred: map_cred(&export.config, self.auth),
+            cred,
+            permission,
         })
     }
 
-    /// Resolves two handles that must be on the same export (RENAME, LINK).
-    pub fn resolve_pair(
+    /// Resolves two handles that must be on the same export (RENAME, LINK:
+    /// both change the share).
+    pub async fn resolve_pair(
         &self,
         a: &WireHandle,
         b: &WireHandle,
     ) -> Result<(Target<'a>, Target<'a>), Nfsstat3> {
-        let (ta, tb) = (self.resolve(a)?, self.resolve(b)?);
+        let (ta, tb) = (self.resolve_write(a).await?, self.resolve_write(b).await?);
         if ta.share_id != tb.share_id {
             return Err(Nfsstat3::XDev);
         }

@@ -75,6 +75,9 @@ pub struct NfsContext {
     allowed: Vec<Vec<crate::config::Cidr>>,
     /// Clients that mounted through this core (per core, like everything else).
     mounts: RefCell<Vec<MountEntry>>,
+    /// Share permissions of AUTH_SYS uids that map to users; `None` (unit
+    /// tests): every caller gets the share's `default_permission`.
+    identity: Option<crate::identity::PermissionCache>,
 }
 
 impl NfsContext {
@@ -89,7 +92,38 @@ impl NfsContext {
             write_verifier,
             allowed,
             mounts: RefCell::new(Vec::new()),
+            identity: None,
         }
+    }
+
+    /// Resolves share permissions through `cache` (users and groups).
+    pub fn with_identity(mut self, cache: crate::identity::PermissionCache) -> Self {
+        self.identity = Some(cache);
+        self
+    }
+
+    /// The share permission of the caller with (mapped) `uid` on export
+    /// `share_id`: its user's grants when the uid maps to a user, else the
+    /// share's `default_permission`. A failing identity store answers IO.
+    pub async fn share_permission(
+        &self,
+        share_id: usize,
+        uid: u32,
+    ) -> Result<crate::config::SharePermission, Nfsstat3> {
+        let Some(export) = self.exports.get(share_id) else {
+            return Err(Nfsstat3::Stale);
+        };
+        let default = export.config.default_permission;
+        let Some(cache) = &self.identity else {
+            return Ok(default);
+        };
+        cache
+            .permission(uid, &export.config.name, default)
+            .await
+            .map_err(|e| {
+                log::warn!("share {}: resolving uid {uid}: {e}", export.config.name);
+                Nfsstat3::Io
+            })
     }
 
     /// Whether `peer` may use export `share_id` (`false` for an unknown share).

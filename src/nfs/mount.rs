@@ -6,10 +6,13 @@
 
 use std::net::SocketAddr;
 
+use crate::config::SharePermission;
 use crate::metrics::{self, ops, Protocol};
 use crate::rpc::message::{encode_accepted, flavor};
 use crate::rpc::xdr::{XdrError, XdrReader, XdrWriter};
-use crate::rpc::{AcceptStat, CallHeader};
+use crate::rpc::{AcceptStat, Auth, CallHeader};
+
+use super::export::map_cred;
 
 use super::handle::{FileHandle, FH_LEN_MAX};
 use super::{MountEntry, NfsContext};
@@ -211,7 +214,7 @@ fn normalize(path: &str) -> &str {
     }
 }
 
-async fn mnt(ctx: &NfsContext, peer: SocketAddr, path: &str) -> MntRes {
+async fn mnt(ctx: &NfsContext, peer: SocketAddr, auth: &Auth, path: &str) -> MntRes {
     let Some(idx) = ctx
         .exports
         .iter()
@@ -223,6 +226,15 @@ async fn mnt(ctx: &NfsContext, peer: SocketAddr, path: &str) -> MntRes {
     if !ctx.is_allowed(idx, peer.ip()) {
         log::info!("{peer}: MNT {path:?} refused: not in allowed_clients");
         return MntRes::Err(Mountstat3::Acces as u32);
+    }
+    let uid = map_cred(&ctx.exports[idx].config, auth).uid;
+    match ctx.share_permission(idx, uid).await {
+        Ok(SharePermission::None) => {
+            log::info!("{peer}: MNT {path:?} refused: uid {uid} has no permission on the share");
+            return MntRes::Err(Mountstat3::Acces as u32);
+        }
+        Ok(_) => {}
+        Err(_) => return MntRes::Err(Mountstat3::Io as u32),
     }
     let fs = &ctx.exports[idx].fs;
     let root = match fs.getattr(fs.root(), None).await {
@@ -288,7 +300,7 @@ pub(crate) async fn call(
     match args {
         MountArgs::Null => {}
         MountArgs::Mnt(path) => {
-            let res = mnt(ctx, peer, &path).await;
+            let res = mnt(ctx, peer, &hdr.auth, &path).await;
             if let MntRes::Err(code) = &res {
                 status = ops::nfs_status_index(*code);
             }

@@ -16,7 +16,7 @@ mod observe;
 pub mod ratelimit;
 pub mod reload;
 mod service;
-mod shutdown;
+pub(crate) mod shutdown;
 mod stores;
 
 use std::net::{IpAddr, SocketAddr};
@@ -102,6 +102,11 @@ struct CoreSetup {
     shares: Vec<ShareSetup>,
     mesh: ShardMesh,
     nfs_addr: SocketAddr,
+    nfs_enabled: bool,
+    /// SMB listener address when `[adapters.smb]` is enabled.
+    smb_addr: Option<SocketAddr>,
+    /// Server GUID every core's SMB adapter announces.
+    smb_server_guid: [u8; 16],
     block_bytes: u64,
     flush_delay_ms: u64,
     /// Budget, read-ahead and remote-durability shares of every shard.
@@ -122,6 +127,8 @@ struct CoreSetup {
     rate_limits: Arc<ratelimit::LiveLimits>,
     /// Per-core heartbeats and their period, when the systemd watchdog is on.
     heartbeats: Option<(notify::Heartbeats, Duration)>,
+    /// Where users and groups live (share permissions of AUTH_SYS callers).
+    identity_store: Arc<dyn MetadataStore>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -140,35 +147,40 @@ pub fn run(config: &Config) -> Result<(), StartError> {
 /// `$NOTIFY_SOCKET` is set (READY=1 once every core recovered its WAL and
 /// bound its listener, STOPPING=1, WATCHDOG=1 while the cores are alive).
 pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), StartError> {
-    if config.adapters.smb.enabled {
+    if !config.adapters.nfs.enabled && !config.adapters.smb.enabled {
         return Err(StartError::Unsupported(
-            "the SMB adapter is not part of this build yet; set [adapters.smb] enabled = false"
-                .into(),
-        ));
-    }
-    if !config.adapters.nfs.enabled {
-        return Err(StartError::Unsupported(
-            "no protocol adapter is enabled ([adapters.nfs] enabled = false)".into(),
+            "no protocol adapter is enabled ([adapters.nfs] and [adapters.smb] are off)".into(),
         ));
     }
     let cores = config.effective_cores();
     raise_memlock_limit();
 
-    let mut shares = stores::build_shares(config)?;
+    let (mut shares, identity_store) = stores::build_shares(config)?;
     let remote_shares = shares
         .iter()
         .filter(|s| s.config.durability == crate::config::Durability::Remote)
         .map(|s| s.info.id)
         .collect();
     let nfs_addr = SocketAddr::new(config.listen, config.adapters.nfs.port);
-    probe_port(nfs_addr)?;
+    if config.adapters.nfs.enabled {
+        probe_port(nfs_addr)?;
+    }
+    let smb_addr = config
+        .adapters
+        .smb
+        .enabled
+        .then(|| SocketAddr::new(config.listen, config.adapters.smb.port));
+    if let Some(addr) = smb_addr {
+        probe_port(addr)?;
+    }
     let shutdown = Shutdown::install().map_err(StartError::Signals)?;
     let uploader = Uploader::start(UPLOAD_THREADS).map_err(|e| StartError::Executor {
         core: 0,
         message: format!("cannot start the uploader threads: {e}"),
     })?;
-    // The identity system's AdminOps goes here once it is merged.
-    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::NoIdentity);
+    let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::IdentityOps::new(Arc::new(
+        crate::identity::Admin::new(identity_store.clone(), config),
+    )));
     let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
     // Registered before any core starts: SIGHUP's default action ends the process.
     let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -185,6 +197,9 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         shares,
         mesh: shard_mesh(cores, MESH_QUEUE_LEN),
         nfs_addr,
+        nfs_enabled: config.adapters.nfs.enabled,
+        smb_addr,
+        smb_server_guid: crate::smb::random_bytes(),
         block_bytes: config.cache.block_bytes,
         flush_delay_ms: config.cache.flush_delay_ms,
         shard_options: ShardOptions {
@@ -208,6 +223,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         heartbeats: watchdog
             .as_ref()
             .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
+        identity_store,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -355,7 +371,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             return;
         }
     };
-    let exports = setup
+    let exports: Vec<Export> = setup
         .shares
         .iter()
         .map(|s| Export {
@@ -368,11 +384,12 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             config: s.config.clone(),
         })
         .collect();
-    let ctx = Rc::new(NfsContext::new(
-        exports,
-        setup.nfs_addr.port(),
-        setup.write_verifier,
-    ));
+    let smb_ctx = smb_context(&setup, &exports);
+    let ctx = Rc::new(
+        NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier).with_identity(
+            crate::identity::PermissionCache::new(setup.identity_store.clone()),
+        ),
+    );
     let local_shutdown = setup.shutdown.local_signal();
     if let Some((heartbeats, period)) = setup.heartbeats.clone() {
         glommio::spawn_local(async move {
@@ -385,23 +402,55 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     }
     let limiter = Rc::new(ratelimit::CoreLimiter::new(core, setup.rate_limits.clone()));
 
-    match TcpListener::bind(setup.nfs_addr) {
-        Ok(listener) => {
-            let _ = ready.send(Ok(()));
-            drop(ready);
-            let limits = conn::Limits {
-                record_bytes_max: setup.record_bytes_max,
-                requests_in_flight_max: setup.requests_in_flight_max,
-            };
-            conn::accept_loop(core, listener, ctx, limits, limiter, local_shutdown.clone()).await;
+    let mut smb_task = None;
+    let mut smb_failed = false;
+    if let Some(addr) = setup.smb_addr {
+        match TcpListener::bind(addr) {
+            Ok(listener) => {
+                smb_task = Some(glommio::spawn_local(crate::smb::conn::accept_loop(
+                    core,
+                    listener,
+                    Rc::new(smb_ctx),
+                    local_shutdown.clone(),
+                )));
+            }
+            Err(e) => {
+                smb_failed = true;
+                let _ = ready.send(Err(StartError::Listen {
+                    addr,
+                    source: std::io::Error::other(e.to_string()),
+                }));
+            }
         }
-        Err(e) => {
-            let source = std::io::Error::other(e.to_string());
-            let _ = ready.send(Err(StartError::Listen {
-                addr: setup.nfs_addr,
-                source,
-            }));
+    }
+    if smb_failed {
+        // Start-up failed; the main thread triggers the shutdown.
+    } else if !setup.nfs_enabled {
+        let _ = ready.send(Ok(()));
+        drop(ready);
+    } else {
+        match TcpListener::bind(setup.nfs_addr) {
+            Ok(listener) => {
+                let _ = ready.send(Ok(()));
+                drop(ready);
+                let limits = conn::Limits {
+                    record_bytes_max: setup.record_bytes_max,
+                    requests_in_flight_max: setup.requests_in_flight_max,
+                };
+                conn::accept_loop(core, listener, ctx, limits, limiter, local_shutdown.clone())
+                    .await;
+            }
+            Err(e) => {
+                let source = std::io::Error::other(e.to_string());
+                let _ = ready.send(Err(StartError::Listen {
+                    addr: setup.nfs_addr,
+                    source,
+                }));
+            }
         }
+    }
+    if let Some(task) = smb_task {
+        task.await;
     }
     // Other cores may still forward content requests to this shard while they
     // drain, so the mesh stays up until every core is done.
@@ -412,6 +461,30 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
     stop_shard(core, router.shard()).await;
     router.close();
     log::debug!("core {core} stopped");
+}
+
+/// The SMB adapter's view of this core's shares (same fs cores as NFS).
+fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext {
+    let shares = exports
+        .iter()
+        .map(|e| crate::smb::SmbShare {
+            fs: e.fs.clone(),
+            name: e.config.name.trim_start_matches('/').to_owned(),
+        })
+        .collect();
+    // Users live in the identity store ([identity] metadata_store); the share
+    // stores follow for users put there directly.
+    let mut stores: Vec<Arc<dyn MetadataStore>> = vec![setup.identity_store.clone()];
+    for s in &setup.shares {
+        if !stores.iter().any(|m| Arc::ptr_eq(m, &s.meta)) {
+            stores.push(s.meta.clone());
+        }
+    }
+    crate::smb::SmbContext::new(
+        shares,
+        Box::new(crate::smb::auth::MetaUsers::new(stores)),
+        setup.smb_server_guid,
+    )
 }
 
 /// Clean stop of this core's shard: WAL synced, dirty blocks sealed, WAL
@@ -549,6 +622,19 @@ fn announce(config: &Config, cores: usize) {
         IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
+    if config.adapters.smb.enabled {
+        let smb_port = config.adapters.smb.port;
+        log::info!("serving SMB2/3 on {}:{smb_port}", config.listen);
+        for share in &config.shares {
+            println!(
+                "dittofs: SMB share {name}; connect with:\n  smbclient //{host}/{name} -p {smb_port} -U USER",
+                name = share.name.trim_start_matches('/')
+            );
+        }
+        if !config.adapters.nfs.enabled {
+            return;
+        }
+    }
     log::info!(
         "serving NFSv3 + MOUNT on {}:{port} with {cores} core(s)",
         config.listen

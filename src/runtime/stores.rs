@@ -63,6 +63,27 @@ fn open_meta(
             map_size_max_bytes,
         } => {
             let path = store_path(path, data_dir, "meta", name);
+            // Held for the life of the process (the kernel drops it at exit):
+            // tells `dittofs user …` that a server owns this store.
+            match crate::identity::store::lock_lmdb_dir(&path) {
+                Ok(Ok(lock)) => std::mem::forget(lock),
+                Ok(Err(pid)) => {
+                    return Err(StartError::MetadataStore {
+                        store: name.to_owned(),
+                        message: format!(
+                            "{} is in use by another dittofs process{}",
+                            path.display(),
+                            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                        ),
+                    })
+                }
+                Err(e) => {
+                    return Err(StartError::MetadataStore {
+                        store: name.to_owned(),
+                        message: format!("{}: {e}", path.display()),
+                    })
+                }
+            }
             let options = LmdbOptions {
                 map_size_bytes: *map_size_bytes,
                 map_size_max_bytes: *map_size_max_bytes,
@@ -116,8 +137,11 @@ fn open_blocks(
     super::faults::wrap_blocks(store)
 }
 
-/// Opens every configured store and resolves each share's root directory.
-pub(super) fn build_shares(config: &Config) -> Result<Vec<ShareSetup>, StartError> {
+/// Opens every configured store and resolves each share's root directory;
+/// also returns the identity store (`Config::identity_store_name`).
+pub(super) fn build_shares(
+    config: &Config,
+) -> Result<(Vec<ShareSetup>, Arc<dyn MetadataStore>), StartError> {
     let data_dir = prepare_data_dir(config)?;
     let mut metas: BTreeMap<&str, Arc<dyn MetadataStore>> = BTreeMap::new();
     for (name, store) in &config.metadata_stores {
@@ -161,5 +185,10 @@ pub(super) fn build_shares(config: &Config) -> Result<Vec<ShareSetup>, StartErro
             root,
         });
     }
-    Ok(shares)
+    let identity = config
+        .identity_store_name()
+        .and_then(|name| metas.get(name))
+        .cloned()
+        .ok_or_else(|| StartError::Unsupported("no identity metadata store".into()))?;
+    Ok((shares, identity))
 }

@@ -67,6 +67,18 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local_addr").port()
 }
 
+/// `config` with the admin API and metrics endpoints off unless it configures
+/// them itself: their default ports are fixed, and servers of tests running
+/// in parallel would fight over them.
+pub fn without_fixed_ports(mut config: String) -> String {
+    for table in ["api", "metrics"] {
+        if !config.contains(&format!("[{table}]")) {
+            config.push_str(&format!("\n[{table}]\nport = 0\n"));
+        }
+    }
+    config
+}
+
 /// The config the tests run with: memory stores, one share `/export` (mode 0777, no squash).
 pub fn memory_config(port: u16, data_dir: &Path) -> String {
     format!(
@@ -209,6 +221,19 @@ impl Server {
     /// Starts `cmd` (a full `dittofs start …` command line) expected to listen on
     /// 127.0.0.1:`port`; its output goes to the server log. Panics if it does not come up.
     pub fn start_command(cmd: &mut Command, port: u16) -> Server {
+        // The admin API (8080) and metrics (9090) ports are fixed by default:
+        // servers of tests running in parallel would fight over them.
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if args.iter().any(|a| a == "start") {
+            for flag in ["--api-port", "--metrics-port"] {
+                if !args.iter().any(|a| a == flag) {
+                    cmd.arg(flag).arg("0");
+                }
+            }
+        }
         let dir = TempDir::new("server");
         let log = dir.path().join("server.log");
         let log_file = fs::File::create(&log).expect("create server log");
@@ -367,16 +392,4 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         stdout: t_out.join().expect("stdout reader"),
         stderr: t_err.join().expect("stderr reader"),
     }
-}
-
-/// Turns off the admin API and metrics endpoints (fixed default ports 8080
-/// and 9090) unless the test's config sets them: servers of tests running in
-/// parallel would otherwise fight over those ports and fail to start.
-fn without_fixed_ports(mut config: String) -> String {
-    for table in ["[api]", "[metrics]"] {
-        if !config.lines().any(|l| l.trim() == table) {
-            config.push_str(&format!("\n{table}\nport = 0\n"));
-        }
-    }
-    config
 }

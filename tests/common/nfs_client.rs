@@ -42,6 +42,8 @@ pub struct NfsClient {
     stream: TcpStream,
     xid: u32,
     pub root: WireHandle,
+    /// AUTH_SYS uid and gid of every call.
+    cred: (u32, u32),
 }
 
 /// Outcome of an NFS call: the server's status, or the decoded success body.
@@ -76,6 +78,12 @@ pub fn created(r: NfsResult<CreateOk3>) -> NfsResult<WireHandle> {
 impl NfsClient {
     /// Connects to 127.0.0.1:`port` and mounts `/export` as root (AUTH_SYS 0:0).
     pub fn connect(port: u16) -> io::Result<NfsClient> {
+        Self::connect_as(port, 0, 0)
+    }
+
+    /// Connects and mounts `/export` as AUTH_SYS `uid`:`gid`; a refused MNT is
+    /// an error whose message ends with the mountstat3 ("MNT failed: 13").
+    pub fn connect_as(port: u16, uid: u32, gid: u32) -> io::Result<NfsClient> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -84,6 +92,7 @@ impl NfsClient {
             stream,
             xid: 1,
             root: WireHandle::from_bytes(&[]).ok_or_else(|| proto("empty handle"))?,
+            cred: (uid, gid),
         };
         let mut r = client.call(MOUNT_PROGRAM, MOUNT_VERSION, 1, |w| {
             MountArgs::Mnt("/export".into()).encode(w)
@@ -96,6 +105,11 @@ impl NfsClient {
             MntRes::Err(s) => return Err(proto(format!("MNT failed: {s}"))),
         }
         Ok(client)
+    }
+
+    /// Makes every later call as AUTH_SYS `uid`:`gid`.
+    pub fn set_cred(&mut self, uid: u32, gid: u32) {
+        self.cred = (uid, gid);
     }
 
     /// One RPC round trip; returns a reader at the start of the results.
@@ -116,8 +130,8 @@ impl NfsClient {
             auth: Auth::Sys(AuthSys {
                 stamp: 0,
                 machine_name: "dittofs-test".into(),
-                uid: 0,
-                gid: 0,
+                uid: self.cred.0,
+                gid: self.cred.1,
                 gids: Vec::new(),
             }),
         }

@@ -1,110 +1,51 @@
 //! Every admin API route with and without credentials, bad JSON and unknown
-//! ids, against an in-memory [`AdminOps`].
+//! names, against the real identity system over an in-memory metadata store.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::super::admin::{AdminError, AdminOps, BasicAuth, GroupView, UserView};
+use super::super::admin::{AdminOps, IdentityOps};
 use super::super::auth::create_token;
 use super::super::http::{Request, Response};
 use super::super::{ApiContext, Readiness, StoreProbe};
 use super::handle;
 use crate::config::Config;
+use crate::identity::{Admin, NewUser};
+use crate::meta::memory::MemoryStore;
 
-#[derive(Default)]
-struct Fake {
-    users: Mutex<BTreeMap<String, UserView>>,
-    groups: Mutex<BTreeMap<String, GroupView>>,
+fn config() -> Config {
+    let mut c = Config::default();
+    c.identity.bcrypt_cost = 4;
+    c
 }
 
-impl AdminOps for Fake {
-    fn list_users(&self) -> Result<Vec<UserView>, AdminError> {
-        Ok(self.users.lock().unwrap().values().cloned().collect())
-    }
-    fn add_user(
-        &self,
-        name: &str,
-        _: &str,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> Result<UserView, AdminError> {
-        let mut users = self.users.lock().unwrap();
-        if users.contains_key(name) {
-            return Err(AdminError::Conflict(format!("user {name} exists")));
+/// The identity system with `boss` (member of the admin group, password
+/// "secret") and `bob` (not an admin, password "pw").
+fn identity() -> Arc<IdentityOps> {
+    let admin = Admin::new(Arc::new(MemoryStore::new()), &config());
+    futures_lite::future::block_on(async {
+        admin
+            .add_group(&config().identity.admin_group, None)
+            .await
+            .unwrap();
+        for (name, password, groups) in [
+            ("boss", "secret", vec![config().identity.admin_group]),
+            ("bob", "pw", vec![]),
+        ] {
+            admin
+                .add_user(&NewUser {
+                    name: name.into(),
+                    password: password.into(),
+                    groups,
+                    ..NewUser::default()
+                })
+                .await
+                .unwrap();
         }
-        let u = UserView {
-            name: name.into(),
-            uid: uid.unwrap_or(1000),
-            gid: gid.unwrap_or(1000),
-            groups: vec![],
-            admin: false,
-            grants: BTreeMap::new(),
-        };
-        users.insert(name.into(), u.clone());
-        Ok(u)
-    }
-    fn set_password(&self, name: &str, _: &str) -> Result<(), AdminError> {
-        self.users
-            .lock()
-            .unwrap()
-            .get(name)
-            .map(|_| ())
-            .ok_or(AdminError::NotFound(format!("no user {name}")))
-    }
-    fn remove_user(&self, name: &str) -> Result<(), AdminError> {
-        self.users
-            .lock()
-            .unwrap()
-            .remove(name)
-            .map(|_| ())
-            .ok_or(AdminError::NotFound(format!("no user {name}")))
-    }
-    fn grant(&self, user: &str, share: &str, perm: &str) -> Result<(), AdminError> {
-        let mut users = self.users.lock().unwrap();
-        let u = users
-            .get_mut(user)
-            .ok_or(AdminError::NotFound(format!("no user {user}")))?;
-        u.grants.insert(share.into(), perm.into());
-        Ok(())
-    }
-    fn revoke(&self, user: &str, share: &str) -> Result<(), AdminError> {
-        let mut users = self.users.lock().unwrap();
-        let u = users
-            .get_mut(user)
-            .ok_or(AdminError::NotFound(format!("no user {user}")))?;
-        u.grants.remove(share);
-        Ok(())
-    }
-    fn list_groups(&self) -> Result<Vec<GroupView>, AdminError> {
-        Ok(self.groups.lock().unwrap().values().cloned().collect())
-    }
-    fn add_group(&self, name: &str, gid: Option<u32>) -> Result<GroupView, AdminError> {
-        let g = GroupView {
-            name: name.into(),
-            gid: gid.unwrap_or(2000),
-            grants: BTreeMap::new(),
-        };
-        self.groups.lock().unwrap().insert(name.into(), g.clone());
-        Ok(g)
-    }
-    fn remove_group(&self, name: &str) -> Result<(), AdminError> {
-        self.groups
-            .lock()
-            .unwrap()
-            .remove(name)
-            .map(|_| ())
-            .ok_or(AdminError::NotFound(format!("no group {name}")))
-    }
-    fn check_basic(&self, user: &str, password: &str) -> BasicAuth {
-        match (user, password) {
-            ("root", "secret") => BasicAuth::Admin,
-            ("bob", "pw") => BasicAuth::NotAdmin,
-            _ => BasicAuth::Invalid,
-        }
-    }
+    });
+    Arc::new(IdentityOps::new(Arc::new(admin)))
 }
 
 struct Api {
@@ -154,7 +95,7 @@ fn call(api: &Api, method: &str, path: &str, auth: Option<&str>, body: &str) -> 
 
 #[test]
 fn health_ready_status_and_shares_need_no_credentials() {
-    let api = api(Arc::new(Fake::default()));
+    let api = api(identity());
     assert_eq!(call(&api, "GET", "/health", None, "").0, 200);
     assert_eq!(call(&api, "GET", "/ready", None, "").0, 503);
     api.ctx.readiness.set(true);
@@ -175,7 +116,7 @@ fn health_ready_status_and_shares_need_no_credentials() {
 
 #[test]
 fn ready_is_503_when_a_metadata_store_fails() {
-    let mut api = api(Arc::new(Fake::default()));
+    let mut api = api(identity());
     api.ctx
         .stores
         .push(StoreProbe::custom("metadata", "pg", || {
@@ -192,7 +133,7 @@ fn ready_is_503_when_a_metadata_store_fails() {
 
 #[test]
 fn identity_endpoints_refuse_missing_and_wrong_credentials() {
-    let api = api(Arc::new(Fake::default()));
+    let api = api(identity());
     let basic = |up: &str| {
         format!(
             "Basic {}",
@@ -202,15 +143,14 @@ fn identity_endpoints_refuse_missing_and_wrong_credentials() {
     for (method, path, body) in [
         ("GET", "/api/v1/users", ""),
         ("POST", "/api/v1/users", r#"{"name":"a","password":"p"}"#),
-        ("DELETE", "/api/v1/users/a", ""),
-        ("PATCH", "/api/v1/users/a", r#"{"password":"x"}"#),
+        ("DELETE", "/api/v1/users/bob", ""),
+        ("PUT", "/api/v1/users/bob/password", r#"{"password":"x"}"#),
         ("GET", "/api/v1/groups", ""),
         ("POST", "/api/v1/groups", r#"{"name":"g"}"#),
-        ("DELETE", "/api/v1/groups/g", ""),
         (
-            "POST",
-            "/api/v1/grants",
-            r#"{"user":"a","share":"/export","permission":"read"}"#,
+            "PUT",
+            "/api/v1/users/bob/grants/export",
+            r#"{"permission":"read"}"#,
         ),
     ] {
         assert_eq!(
@@ -223,7 +163,7 @@ fn identity_endpoints_refuse_missing_and_wrong_credentials() {
             401
         );
         assert_eq!(
-            call(&api, method, path, Some(&basic("root:bad")), body).0,
+            call(&api, method, path, Some(&basic("boss:bad")), body).0,
             401
         );
         assert_eq!(
@@ -231,15 +171,19 @@ fn identity_endpoints_refuse_missing_and_wrong_credentials() {
             403
         );
     }
-    assert!(
-        api.ctx.admin.list_users().unwrap().is_empty(),
-        "nothing was created"
+    let bearer = format!("Bearer {}", api.token);
+    let (_, users) = call(&api, "GET", "/api/v1/users", Some(&bearer), "");
+    assert_eq!(users.as_array().unwrap().len(), 2, "nothing was created");
+    assert_eq!(
+        api.ctx.admin.check_basic("bob", "pw"),
+        super::super::BasicAuth::NotAdmin,
+        "bob's password was not changed"
     );
 }
 
 #[test]
 fn users_groups_and_grants_round_trip_with_a_token() {
-    let api = api(Arc::new(Fake::default()));
+    let api = api(identity());
     let bearer = format!("Bearer {}", api.token);
     let auth = Some(bearer.as_str());
     let (s, u) = call(
@@ -250,136 +194,60 @@ fn users_groups_and_grants_round_trip_with_a_token() {
         r#"{"name":"alice","password":"pw","uid":1500}"#,
     );
     assert_eq!((s, u["uid"].clone()), (201, json!(1500)));
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/users",
-            auth,
-            r#"{"name":"alice","password":"pw"}"#
-        )
-        .0,
-        409
+    assert!(
+        u.get("password_hash").is_none() && u.get("nt_hash").is_none(),
+        "{u}"
     );
+    let again = r#"{"name":"alice","password":"pw"}"#;
+    assert_eq!(call(&api, "POST", "/api/v1/users", auth, again).0, 409);
     assert_eq!(
         call(&api, "POST", "/api/v1/users", auth, r#"{"name":"#).0,
         400
     );
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/users",
-            auth,
-            r#"{"name":"x","pasword":"typo"}"#
-        )
-        .0,
-        400
-    );
+    let typo = r#"{"name":"x","pasword":"typo"}"#;
+    assert_eq!(call(&api, "POST", "/api/v1/users", auth, typo).0, 400);
     let (s, list) = call(&api, "GET", "/api/v1/users", auth, "");
-    assert_eq!((s, list.as_array().unwrap().len()), (200, 1));
+    assert_eq!((s, list.as_array().unwrap().len()), (200, 3));
     assert_eq!(call(&api, "GET", "/api/v1/users/alice", auth, "").0, 200);
     assert_eq!(call(&api, "GET", "/api/v1/users/nobody", auth, "").0, 404);
+    let pw = r#"{"password":"new"}"#;
+    let path = "/api/v1/users/alice/password";
+    assert_eq!(call(&api, "PUT", path, auth, pw).0, 204);
     assert_eq!(
-        call(
-            &api,
-            "PATCH",
-            "/api/v1/users/alice",
-            auth,
-            r#"{"password":"new"}"#
-        )
-        .0,
-        204
+        api.ctx.admin.check_basic("alice", "new"),
+        super::super::BasicAuth::NotAdmin
     );
     assert_eq!(
-        call(
-            &api,
-            "PATCH",
-            "/api/v1/users/nobody",
-            auth,
-            r#"{"password":"new"}"#
-        )
-        .0,
+        call(&api, "PUT", "/api/v1/users/nobody/password", auth, pw).0,
         404
     );
     // Basic as an admin user works too.
-    let root = format!(
+    let boss = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("root:secret")
+        base64::engine::general_purpose::STANDARD.encode("boss:secret")
     );
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/grants",
-            Some(&root),
-            r#"{"user":"alice","share":"/export","permission":"read"}"#
-        )
-        .0,
-        204
-    );
+    let grant = "/api/v1/users/alice/grants/export";
+    let read = r#"{"permission":"read"}"#;
+    assert_eq!(call(&api, "PUT", grant, Some(&boss), read).0, 204);
     let (_, u) = call(&api, "GET", "/api/v1/users/alice", auth, "");
-    assert_eq!(u["grants"]["/export"], "read");
+    assert_eq!(u["grants"][0]["permission"], "read", "{u}");
+    assert_eq!(call(&api, "PUT", grant, auth, r#"{}"#).0, 400);
     assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/grants",
-            auth,
-            r#"{"user":"alice","share":"/export"}"#
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/grants",
-            auth,
-            r#"{"user":"a","group":"b","share":"/export","permission":"read"}"#
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/grants",
-            auth,
-            r#"{"user":"ghost","share":"/export","permission":"read"}"#
-        )
-        .0,
+        call(&api, "PUT", "/api/v1/users/ghost/grants/export", auth, read).0,
         404
     );
     assert_eq!(
-        call(
-            &api,
-            "DELETE",
-            "/api/v1/grants",
-            auth,
-            r#"{"user":"alice","share":"/export"}"#
-        )
-        .0,
-        204
+        call(&api, "PUT", "/api/v1/users/alice/grants/nope", auth, read).0,
+        404
     );
+    assert_eq!(call(&api, "DELETE", grant, auth, "").0, 204);
     let (_, u) = call(&api, "GET", "/api/v1/users/alice", auth, "");
-    assert!(u["grants"].as_object().unwrap().is_empty());
-    assert_eq!(
-        call(
-            &api,
-            "POST",
-            "/api/v1/groups",
-            auth,
-            r#"{"name":"staff","gid":50}"#
-        )
-        .0,
-        201
-    );
+    assert!(u["grants"].as_array().unwrap().is_empty(), "{u}");
+    let staff = r#"{"name":"staff","gid":5000}"#;
+    assert_eq!(call(&api, "POST", "/api/v1/groups", auth, staff).0, 201);
     assert_eq!(
         call(&api, "GET", "/api/v1/groups/staff", auth, "").1["gid"],
-        50
+        5000
     );
     assert_eq!(
         call(&api, "DELETE", "/api/v1/groups/staff", auth, "").0,
@@ -391,7 +259,6 @@ fn users_groups_and_grants_round_trip_with_a_token() {
     );
     assert_eq!(call(&api, "DELETE", "/api/v1/users/alice", auth, "").0, 204);
     assert_eq!(call(&api, "DELETE", "/api/v1/users/alice", auth, "").0, 404);
-    assert_eq!(call(&api, "PUT", "/api/v1/groups", auth, "").0, 405);
 }
 
 #[test]

@@ -23,7 +23,7 @@ async fn finish(t: &Target<'_>, r: FsResult<CreateOk>) -> CreateRes {
 }
 
 pub(crate) async fn create(c: &Caller<'_>, a: CreateArgs) -> CreateRes {
-    let t = try_or_fail!(c.resolve(&a.where_.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.where_.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     let (mode, set) = match a.how {
         CreateHow::Unchecked(s) => (CreateMode::Unchecked, s),
@@ -38,7 +38,7 @@ pub(crate) async fn create(c: &Caller<'_>, a: CreateArgs) -> CreateRes {
 }
 
 pub(crate) async fn mkdir(c: &Caller<'_>, a: MkdirArgs) -> CreateRes {
-    let t = try_or_fail!(c.resolve(&a.where_.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.where_.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     let r = t
         .fs()
@@ -48,7 +48,7 @@ pub(crate) async fn mkdir(c: &Caller<'_>, a: MkdirArgs) -> CreateRes {
 }
 
 pub(crate) async fn symlink(c: &Caller<'_>, a: SymlinkArgs) -> CreateRes {
-    let t = try_or_fail!(c.resolve(&a.where_.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.where_.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     let r = t
         .fs()
@@ -58,7 +58,7 @@ pub(crate) async fn symlink(c: &Caller<'_>, a: SymlinkArgs) -> CreateRes {
 }
 
 pub(crate) async fn mknod(c: &Caller<'_>, a: MknodArgs) -> CreateRes {
-    let t = try_or_fail!(c.resolve(&a.where_.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.where_.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     let (kind, set) = match a.what {
         MknodData::Chr(s, d) => (SpecialKind::Char(d), s),

@@ -21,7 +21,7 @@ const DIR_SIZE_PREF: u32 = 64 * 1024;
 const FILE_SIZE_MAX: u64 = i64::MAX as u64;
 
 pub(crate) async fn fsstat(c: &Caller<'_>, a: HandleArgs) -> Reply<FsstatOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.object), None);
+    let t = try_or_fail!(c.resolve(&a.object).await, None);
     let attr = try_or_fail!(t.check().await, None);
     match t.fs().fsstat().await {
         Ok(s) => Reply::Ok(FsstatOk {
@@ -56,13 +56,13 @@ pub(crate) fn fsinfo_ok(obj_attributes: PostOpAttr) -> FsinfoOk {
 }
 
 pub(crate) async fn fsinfo(c: &Caller<'_>, a: HandleArgs) -> Reply<FsinfoOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.object), None);
+    let t = try_or_fail!(c.resolve(&a.object).await, None);
     let attr = try_or_fail!(t.check().await, None);
     Reply::Ok(fsinfo_ok(Some(t.fattr(&attr))))
 }
 
 pub(crate) async fn pathconf(c: &Caller<'_>, a: HandleArgs) -> Reply<PathconfOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.object), None);
+    let t = try_or_fail!(c.resolve(&a.object).await, None);
     let attr = try_or_fail!(t.check().await, None);
     Reply::Ok(PathconfOk {
         obj_attributes: Some(t.fattr(&attr)),

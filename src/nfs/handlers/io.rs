@@ -13,7 +13,7 @@ use crate::nfs::wire::{PostOpAttr, WccData};
 use super::try_or_fail;
 
 pub(crate) async fn read(c: &Caller<'_>, a: ReadArgs) -> Reply<ReadOk3, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.file), None);
+    let t = try_or_fail!(c.resolve(&a.file).await, None);
     let count = a.count.min(IO_SIZE_MAX);
     match t.fs().read(&t.cred, t.ino, a.offset, count).await {
         Ok(ok) if ok.attr.generation != t.generation => Reply::Fail(Nfsstat3::Stale, None),
@@ -28,7 +28,7 @@ pub(crate) async fn read(c: &Caller<'_>, a: ReadArgs) -> Reply<ReadOk3, PostOpAt
 }
 
 pub(crate) async fn write(c: &Caller<'_>, a: WriteArgs) -> Reply<WriteOk3, WccData> {
-    let t = try_or_fail!(c.resolve(&a.file), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.file).await, WccData::default());
     match t
         .fs()
         .write(&t.cred, t.ino, a.offset, a.data, a.stable)
@@ -54,7 +54,7 @@ pub(crate) async fn write(c: &Caller<'_>, a: WriteArgs) -> Reply<WriteOk3, WccDa
 }
 
 pub(crate) async fn commit(c: &Caller<'_>, a: CommitArgs) -> Reply<CommitOk, WccData> {
-    let t = try_or_fail!(c.resolve(&a.file), WccData::default());
+    let t = try_or_fail!(c.resolve(&a.file).await, WccData::default());
     match t.fs().commit(&t.cred, t.ino).await {
         Ok(wcc)
             if wcc

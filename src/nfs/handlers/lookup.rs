@@ -9,7 +9,7 @@ use crate::nfs::wire::{DirOpArgs, PostOpAttr};
 use super::try_or_fail;
 
 pub(crate) async fn lookup(c: &Caller<'_>, a: DirOpArgs) -> Reply<LookupOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.dir), None);
+    let t = try_or_fail!(c.resolve(&a.dir).await, None);
     let dir_attr = try_or_fail!(t.check().await, None);
     match t.fs().lookup(&t.cred, t.ino, &a.name).await {
         Ok(attr) => Reply::Ok(LookupOk {
@@ -22,7 +22,7 @@ pub(crate) async fn lookup(c: &Caller<'_>, a: DirOpArgs) -> Reply<LookupOk, Post
 }
 
 pub(crate) async fn readlink(c: &Caller<'_>, a: HandleArgs) -> Reply<ReadlinkOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.object), None);
+    let t = try_or_fail!(c.resolve(&a.object).await, None);
     try_or_fail!(t.check().await, None);
     match t.fs().readlink(&t.cred, t.ino).await {
         Ok((data, attr)) => Reply::Ok(ReadlinkOk {

@@ -73,7 +73,7 @@ async fn page(
 }
 
 pub(crate) async fn readdir(c: &Caller<'_>, a: ReaddirArgs) -> Reply<ReaddirOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.dir), None);
+    let t = try_or_fail!(c.resolve(&a.dir).await, None);
     try_or_fail!(t.check().await, None);
     let entries_max = estimate(a.count, ENTRY3_SIZE_MIN);
     let p = match page(&t, a.cookie, a.cookieverf, entries_max, false).await {
@@ -109,7 +109,7 @@ pub(crate) async fn readdirplus(
     c: &Caller<'_>,
     a: ReaddirplusArgs,
 ) -> Reply<ReaddirplusOk, PostOpAttr> {
-    let t = try_or_fail!(c.resolve(&a.dir), None);
+    let t = try_or_fail!(c.resolve(&a.dir).await, None);
     try_or_fail!(t.check().await, None);
     let mut entries_max = estimate(a.maxcount, ENTRYPLUS3_SIZE_MIN);
     if a.dircount > 0 {

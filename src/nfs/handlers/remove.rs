@@ -8,7 +8,7 @@ use crate::nfs::wire::{DirOpArgs, WccData};
 use super::try_or_fail;
 
 pub(crate) async fn remove(c: &Caller<'_>, a: DirOpArgs) -> Reply<WccData, WccData> {
-    let t = try_or_fail!(c.resolve(&a.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     match t.fs().remove(&t.cred, t.ino, &a.name).await {
         Ok(wcc) => Reply::Ok(t.wcc(&wcc)),
@@ -17,7 +17,7 @@ pub(crate) async fn remove(c: &Caller<'_>, a: DirOpArgs) -> Reply<WccData, WccDa
 }
 
 pub(crate) async fn rmdir(c: &Caller<'_>, a: DirOpArgs) -> Reply<WccData, WccData> {
-    let t = try_or_fail!(c.resolve(&a.dir), WccData::default());
+    let t = try_or_fail!(c.resolve_write(&a.dir).await, WccData::default());
     try_or_fail!(t.check().await, WccData::default());
     match t.fs().rmdir(&t.cred, t.ino, &a.name).await {
         Ok(wcc) => Reply::Ok(t.wcc(&wcc)),

@@ -8,7 +8,10 @@ use crate::nfs::status::nfs3_status;
 use super::try_or_fail;
 
 pub(crate) async fn rename(c: &Caller<'_>, a: RenameArgs) -> Reply<RenameWcc, RenameWcc> {
-    let (from, to) = try_or_fail!(c.resolve_pair(&a.from.dir, &a.to.dir), RenameWcc::default());
+    let (from, to) = try_or_fail!(
+        c.resolve_pair(&a.from.dir, &a.to.dir).await,
+        RenameWcc::default()
+    );
     try_or_fail!(from.check().await, RenameWcc::default());
     try_or_fail!(to.check().await, RenameWcc::default());
     match from
@@ -31,7 +34,10 @@ pub(crate) async fn rename(c: &Caller<'_>, a: RenameArgs) -> Reply<RenameWcc, Re
 }
 
 pub(crate) async fn link(c: &Caller<'_>, a: LinkArgs) -> Reply<LinkBody, LinkBody> {
-    let (file, dir) = try_or_fail!(c.resolve_pair(&a.file, &a.link.dir), LinkBody::default());
+    let (file, dir) = try_or_fail!(
+        c.resolve_pair(&a.file, &a.link.dir).await,
+        LinkBody::default()
+    );
     try_or_fail!(file.check().await, LinkBody::default());
     try_or_fail!(dir.check().await, LinkBody::default());
     match file

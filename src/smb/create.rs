@@ -1,0 +1,262 @@
+//! CREATE (dispositions, directory options, delete-on-close) and CLOSE.
+
+use dittofs_smb_wire::create::*;
+use dittofs_smb_wire::create_ctx::CreateContext;
+use dittofs_smb_wire::security::FILE_ALL_ACCESS;
+use dittofs_smb_wire::status::*;
+
+use super::dispatch::Call;
+use super::state::{ConnState, Open};
+use super::tree::disk_share;
+use super::{file_times, fs_err, ok, Reply, SmbContext};
+use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
+
+/// DELETE access right.
+const DELETE: u32 = 0x0001_0000;
+
+/// Splits a share-relative SMB path into components (empty for the root).
+pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
+    let parts: Vec<&str> = path.split('\\').filter(|c| !c.is_empty()).collect();
+    for c in &parts {
+        if c.contains(':') || *c == "." || *c == ".." || c.contains('/') {
+            return Err(STATUS_OBJECT_NAME_INVALID);
+        }
+    }
+    Ok(parts)
+}
+
+/// Resolves all but the last component: the parent directory and the last name.
+pub(crate) async fn resolve_parent<'p>(
+    fs: &Fs,
+    cred: &Cred,
+    parts: &[&'p str],
+) -> Result<(InodeId, Option<&'p str>), u32> {
+    let mut dir = fs.root();
+    let Some((last, walk)) = parts.split_last() else {
+        return Ok((dir, None));
+    };
+    for c in walk {
+        let a = fs
+            .lookup(cred, dir, c.as_bytes())
+            .await
+            .map_err(|e| match e {
+                FsError::NotFound => STATUS_OBJECT_PATH_NOT_FOUND,
+                e => fs_err(e),
+            })?;
+        if a.ftype != FileType::Directory {
+            return Err(STATUS_OBJECT_PATH_NOT_FOUND);
+        }
+        dir = a.ino;
+    }
+    Ok((dir, Some(last)))
+}
+
+pub(crate) fn session_cred(st: &ConnState, call: &Call) -> Result<Cred, u32> {
+    st.sessions
+        .get(&call.session_id)
+        .map(|s| s.cred.clone())
+        .ok_or(STATUS_USER_SESSION_DELETED)
+}
+
+/// The open a request names, checked to belong to the caller's session.
+pub(crate) fn open_mut<'a>(
+    st: &'a mut ConnState,
+    call: &Call,
+    id: FileId,
+) -> Result<&'a mut Open, u32> {
+    let vid = call.file_id(id)?;
+    match st.opens.get_mut(&vid) {
+        Some(o) if o.session_id == call.session_id => Ok(o),
+        _ => Err(STATUS_FILE_CLOSED),
+    }
+}
+
+pub async fn create(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    req: &CreateRequest,
+) -> Result<Reply, u32> {
+    let share = disk_share(st, call)?;
+    let cred = session_cred(st, call)?;
+    let fs = &ctx.shares[share].fs;
+    let parts = components(&req.name)?;
+    let (dir, last) = resolve_parent(fs, &cred, &parts).await?;
+    let opts = req.create_options;
+    let want_dir = opts & options::DIRECTORY_FILE != 0;
+    let want_file = opts & options::NON_DIRECTORY_FILE != 0;
+    if want_dir && want_file {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    let existing: Option<Attr> = match last {
+        None => Some(fs.getattr(dir, None).await.map_err(fs_err)?),
+        Some(name) => match fs.lookup(&cred, dir, name.as_bytes()).await {
+            Ok(a) => Some(a),
+            Err(FsError::NotFound) => None,
+            Err(e) => return Err(fs_err(e)),
+        },
+    };
+    let disp = req.create_disposition;
+    let (attr, action) = match existing {
+        Some(a) => {
+            let is_dir = a.ftype == FileType::Directory;
+            if want_dir && !is_dir {
+                return Err(STATUS_NOT_A_DIRECTORY);
+            }
+            if want_file && is_dir {
+                return Err(STATUS_FILE_IS_A_DIRECTORY);
+            }
+            match disp {
+                FILE_CREATE => return Err(STATUS_OBJECT_NAME_COLLISION),
+                FILE_OPEN | FILE_OPEN_IF => (a, FILE_OPENED),
+                FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => {
+                    if is_dir {
+                        return Err(STATUS_INVALID_PARAMETER);
+                    }
+                    let set = SetAttr {
+                        size: Some(0),
+                        ..SetAttr::default()
+                    };
+                    let w = fs.setattr(&cred, a.ino, &set, None).await.map_err(fs_err)?;
+                    let action = if disp == FILE_SUPERSEDE {
+                        FILE_SUPERSEDED
+                    } else {
+                        FILE_OVERWRITTEN
+                    };
+                    (w.after.unwrap_or(a), action)
+                }
+                _ => return Err(STATUS_INVALID_PARAMETER),
+            }
+        }
+        None => {
+            let Some(name) = last else {
+                return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+            };
+            match disp {
+                FILE_OPEN | FILE_OVERWRITE => return Err(STATUS_OBJECT_NAME_NOT_FOUND),
+                FILE_CREATE | FILE_OPEN_IF | FILE_OVERWRITE_IF | FILE_SUPERSEDE => {}
+                _ => return Err(STATUS_INVALID_PARAMETER),
+            }
+            let created = if want_dir {
+                if disp != FILE_CREATE && disp != FILE_OPEN_IF {
+                    return Err(STATUS_INVALID_PARAMETER);
+                }
+                fs.mkdir(&cred, dir, name.as_bytes(), &SetAttr::default())
+                    .await
+            } else {
+                let set = SetAttr {
+                    mode: Some(0o644),
+                    ..SetAttr::default()
+                };
+                fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set)
+                    .await
+            };
+            (created.map_err(fs_err)?.attr, FILE_CREATED)
+        }
+    };
+    let is_dir = attr.ftype == FileType::Directory;
+    let delete_on_close = opts & options::DELETE_ON_CLOSE != 0;
+    if delete_on_close && (req.desired_access & (DELETE | 0x1000_0000 | 0x0200_0000) == 0) {
+        return Err(STATUS_ACCESS_DENIED);
+    }
+    let vid = st.new_file_id();
+    let path = format!("\\{}", parts.join("\\"));
+    st.opens.insert(
+        vid,
+        Open {
+            session_id: call.session_id,
+            tree_id: call.tree_id,
+            share,
+            ino: attr.ino,
+            parent: last.map(|n| (dir, n.as_bytes().to_vec())),
+            path,
+            is_dir,
+            delete_pending: delete_on_close,
+            write_through: opts & options::WRITE_THROUGH != 0,
+            granted_access: if req.desired_access & 0x0200_0000 != 0 {
+                FILE_ALL_ACCESS
+            } else {
+                req.desired_access
+            },
+            scan: None,
+        },
+    );
+    let file_id = FileId {
+        persistent: vid,
+        volatile: vid,
+    };
+    call.last_file_id = Some(file_id);
+    let mut contexts = Vec::new();
+    for c in &req.contexts {
+        match c {
+            CreateContext::MaximalAccessRequest { .. } => {
+                contexts.push(CreateContext::MaximalAccessResponse {
+                    query_status: STATUS_SUCCESS,
+                    maximal_access: FILE_ALL_ACCESS,
+                })
+            }
+            CreateContext::QueryOnDiskIdRequest => {
+                contexts.push(CreateContext::QueryOnDiskIdResponse {
+                    disk_file_id: attr.ino,
+                    volume_id: u64::from(fs.share().id),
+                })
+            }
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    CreateResponse {
+        oplock_level: OPLOCK_LEVEL_NONE,
+        flags: 0,
+        create_action: action,
+        times: file_times(&attr),
+        file_id,
+        contexts,
+    }
+    .encode(&mut body);
+    ok(body)
+}
+
+/// Removes what a delete-pending open names.
+pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), u32> {
+    let Some((dir, name)) = &open.parent else {
+        return Err(STATUS_CANNOT_DELETE);
+    };
+    let r = if open.is_dir {
+        fs.rmdir(cred, *dir, name).await
+    } else {
+        fs.remove(cred, *dir, name).await
+    };
+    r.map(|_| ()).map_err(fs_err)
+}
+
+pub async fn close(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    req: &CloseRequest,
+) -> Result<Reply, u32> {
+    let cred = session_cred(st, call)?;
+    open_mut(st, call, req.file_id)?;
+    let key = call.file_id(req.file_id)?;
+    let Some(open) = st.opens.remove(&key) else {
+        return Err(STATUS_FILE_CLOSED);
+    };
+    let fs = &ctx.shares[open.share].fs;
+    let mut times = FileTimes::default();
+    let mut flags = 0;
+    if req.flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {
+        if let Ok(a) = fs.getattr(open.ino, None).await {
+            times = file_times(&a);
+            flags = CLOSE_FLAG_POSTQUERY_ATTRIB;
+        }
+    }
+    if open.delete_pending {
+        if let Err(s) = delete_now(fs, &cred, &open).await {
+            log::debug!("delete on close of {} failed: {s:#x}", open.path);
+        }
+    }
+    let mut body = Vec::new();
+    CloseResponse { flags, times }.encode(&mut body);
+    ok(body)
+}

@@ -1,0 +1,379 @@
+//! NEGOTIATE (with the SMB1 upgrade), SESSION_SETUP (SPNEGO/NTLMv2) and LOGOFF.
+
+use dittofs_smb_wire::auth::ntlm::{
+    self, flags as nf, server_target_info, AuthenticateMessage, ChallengeMessage, NegotiateMessage,
+};
+use dittofs_smb_wire::auth::spnego::{self, ClientToken};
+use dittofs_smb_wire::crypto::{derive_keys, Cipher, PreauthHash, SigningAlgorithm};
+use dittofs_smb_wire::frame::decode_smb1_negotiate;
+use dittofs_smb_wire::header::{flags as hf, Command, Header};
+use dittofs_smb_wire::negotiate::*;
+use dittofs_smb_wire::session::{
+    encode_empty, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_ENCRYPT_DATA,
+};
+use dittofs_smb_wire::status::*;
+
+use super::dispatch::{Call, FrameResult};
+use super::state::{Auth, ConnState, Session};
+use super::{ok, random_bytes, Reply, SmbContext, IO_BYTES_MAX};
+use crate::fs::{Cred, Timespec};
+
+/// Dialects served, best first.
+const DIALECTS: [u16; 5] = [
+    DIALECT_311,
+    DIALECT_302,
+    DIALECT_300,
+    DIALECT_210,
+    DIALECT_202,
+];
+/// NetBIOS-style names in the NTLM CHALLENGE.
+const COMPUTER: &str = "DITTOFS";
+
+fn now_filetime() -> u64 {
+    let t = Timespec::now();
+    dittofs_smb_wire::fscc::filetime_from_unix(t.sec, t.nsec)
+}
+
+fn response_base(ctx: &SmbContext, st: &ConnState, dialect: u16) -> NegotiateResponse {
+    NegotiateResponse {
+        security_mode: st.server_security_mode,
+        dialect,
+        server_guid: ctx.server_guid,
+        capabilities: st.server_capabilities,
+        max_transact_size: IO_BYTES_MAX,
+        max_read_size: IO_BYTES_MAX,
+        max_write_size: IO_BYTES_MAX,
+        system_time: now_filetime(),
+        server_start_time: 0,
+        security_buffer: spnego::server_neg_token_init(),
+        contexts: Vec::new(),
+    }
+}
+
+/// An SMB1 NEGOTIATE offering SMB2: answer with an SMB2 NEGOTIATE response.
+pub fn smb1(ctx: &SmbContext, st: &mut ConnState, frame: &[u8]) -> FrameResult {
+    if st.negotiated {
+        return FrameResult::Close("SMB1 after NEGOTIATE");
+    }
+    let Some(dialect) = decode_smb1_negotiate(frame)
+        .ok()
+        .and_then(|n| n.response_dialect())
+    else {
+        return FrameResult::Close("SMB1 client without SMB2 dialects");
+    };
+    if !st.credits.consume(0, 1) {
+        return FrameResult::Close("SMB1 NEGOTIATE twice");
+    }
+    st.server_security_mode = SECURITY_SIGNING_ENABLED;
+    if dialect == DIALECT_202 {
+        st.dialect = DIALECT_202;
+        st.negotiated = true;
+    }
+    let mut out = Vec::new();
+    let hdr = Header {
+        command: Command::Negotiate as u16,
+        credits: st.credits.grant(1),
+        flags: hf::SERVER_TO_REDIR,
+        ..Header::default()
+    };
+    hdr.encode(&mut out);
+    response_base(ctx, st, dialect).encode(&mut out);
+    FrameResult::Reply(out)
+}
+
+pub fn negotiate(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    req: &NegotiateRequest,
+    msg: &[u8],
+) -> Result<Reply, u32> {
+    if st.negotiated {
+        // A second NEGOTIATE is a protocol violation; answer and let the client go.
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    let Some(&dialect) = DIALECTS.iter().find(|d| req.dialects.contains(d)) else {
+        return Err(STATUS_NOT_SUPPORTED);
+    };
+    st.dialect = dialect;
+    st.negotiated = true;
+    st.client_guid = req.client_guid;
+    st.client_security_mode = req.security_mode;
+    st.client_capabilities = req.capabilities;
+    st.client_dialects = req.dialects.clone();
+    st.server_security_mode = SECURITY_SIGNING_ENABLED;
+    let mut caps = 0;
+    if dialect >= DIALECT_210 {
+        caps |= caps::LARGE_MTU;
+    }
+    if (dialect == DIALECT_300 || dialect == DIALECT_302)
+        && req.capabilities & caps::ENCRYPTION != 0
+    {
+        caps |= caps::ENCRYPTION;
+        st.cipher = Some(Cipher::Aes128Ccm);
+    }
+    st.server_capabilities = caps;
+    let mut resp = response_base(ctx, st, dialect);
+    if dialect == DIALECT_311 {
+        st.preauth = PreauthHash::default();
+        st.preauth.update(msg);
+        let mut has_preauth = false;
+        for c in &req.contexts {
+            match c {
+                NegotiateContext::PreauthIntegrity {
+                    hash_algorithms, ..
+                } if hash_algorithms.contains(&HASH_SHA512) => has_preauth = true,
+                NegotiateContext::Encryption { ciphers } => {
+                    let pick = [
+                        CIPHER_AES128_GCM,
+                        CIPHER_AES128_CCM,
+                        CIPHER_AES256_GCM,
+                        CIPHER_AES256_CCM,
+                    ]
+                    .into_iter()
+                    .find(|c| ciphers.contains(c));
+                    st.cipher = pick.and_then(Cipher::from_id);
+                    resp.contexts.push(NegotiateContext::Encryption {
+                        ciphers: vec![pick.unwrap_or(0)],
+                    });
+                }
+                NegotiateContext::Signing { algorithms } => {
+                    let pick = [SIGNING_AES_GMAC, SIGNING_AES_CMAC, SIGNING_HMAC_SHA256]
+                        .into_iter()
+                        .find(|a| algorithms.contains(a))
+                        .unwrap_or(SIGNING_AES_CMAC);
+                    st.signing_ctx = Some(pick);
+                    resp.contexts.push(NegotiateContext::Signing {
+                        algorithms: vec![pick],
+                    });
+                }
+                _ => {}
+            }
+        }
+        if !has_preauth {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        resp.contexts.insert(
+            0,
+            NegotiateContext::PreauthIntegrity {
+                hash_algorithms: vec![HASH_SHA512],
+                salt: random_bytes::<32>().to_vec(),
+            },
+        );
+    }
+    let mut body = Vec::new();
+    resp.encode(&mut body);
+    ok(body)
+}
+
+fn challenge_flags(client: u32) -> u32 {
+    let mut f = nf::UNICODE
+        | nf::REQUEST_TARGET
+        | nf::NTLM
+        | nf::ALWAYS_SIGN
+        | nf::EXTENDED_SESSIONSECURITY
+        | nf::TARGET_INFO
+        | nf::VERSION
+        | nf::N128
+        | nf::TARGET_TYPE_SERVER;
+    f |= client & (nf::SIGN | nf::SEAL | nf::KEY_EXCH | nf::N56);
+    f
+}
+
+pub async fn session_setup(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    hdr: &Header,
+    req: &SessionSetupRequest<'_>,
+    msg: &[u8],
+) -> Result<Reply, u32> {
+    let token = spnego::decode_client_token(req.security_buffer).map_err(|e| {
+        log::debug!("SESSION_SETUP: bad security token: {e}");
+        STATUS_INVALID_PARAMETER
+    })?;
+    let spnego_used = !matches!(token, ClientToken::RawNtlmssp(_));
+    let Some(ntlm_msg) = token.ntlmssp().map(<[u8]>::to_vec) else {
+        return Err(STATUS_LOGON_FAILURE);
+    };
+    let msg_type = ntlm_msg
+        .get(8..12)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0);
+    match msg_type {
+        1 => {
+            let neg = NegotiateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
+            let server_challenge: [u8; 8] = random_bytes();
+            let challenge = ChallengeMessage {
+                target_name: COMPUTER.into(),
+                flags: challenge_flags(neg.flags),
+                server_challenge,
+                target_info: server_target_info(COMPUTER, COMPUTER, now_filetime()),
+            };
+            let challenge_msg = challenge.encode();
+            let mech_types_der = match &token {
+                ClientToken::Init { mech_types_der, .. } => Some(mech_types_der.clone()),
+                _ => None,
+            };
+            let sid = if hdr.session_id != 0 && st.sessions.contains_key(&hdr.session_id) {
+                hdr.session_id
+            } else {
+                st.new_session_id()
+            };
+            let mut preauth = st.preauth;
+            preauth.update(msg);
+            let signing_algo = SigningAlgorithm::for_dialect(st.dialect, st.signing_ctx)
+                .unwrap_or(SigningAlgorithm::AesCmac);
+            st.sessions.insert(
+                sid,
+                Session {
+                    auth: Auth::Challenged {
+                        negotiate_msg: ntlm_msg,
+                        challenge_msg: challenge_msg.clone(),
+                        server_challenge,
+                        mech_types_der,
+                        spnego: spnego_used,
+                    },
+                    user: String::new(),
+                    cred: Cred {
+                        uid: u32::MAX,
+                        gid: u32::MAX,
+                        gids: Vec::new(),
+                    },
+                    signing_key: Vec::new(),
+                    encryption_key: Vec::new(),
+                    decryption_key: Vec::new(),
+                    signing_algo,
+                    signing_required: false,
+                    encrypt: false,
+                    trees: Default::default(),
+                    preauth,
+                    nonce_counter: 0,
+                    nonce_salt: random_bytes(),
+                },
+            );
+            call.session_id = sid;
+            let buf = if spnego_used {
+                spnego::encode_neg_token_resp(
+                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
+                    Some(spnego::OID_NTLMSSP),
+                    Some(&challenge_msg),
+                    None,
+                )
+            } else {
+                challenge_msg
+            };
+            let mut body = Vec::new();
+            SessionSetupResponse {
+                session_flags: 0,
+                security_buffer: &buf,
+            }
+            .encode(&mut body);
+            Ok((STATUS_MORE_PROCESSING_REQUIRED, body))
+        }
+        3 => {
+            call.session_id = hdr.session_id;
+            let dialect = st.dialect;
+            let cipher = st.cipher;
+            let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
+                return Err(STATUS_USER_SESSION_DELETED);
+            };
+            let Auth::Challenged {
+                negotiate_msg,
+                challenge_msg,
+                server_challenge,
+                mech_types_der,
+                spnego: spnego_session,
+            } = &sess.auth
+            else {
+                return Err(STATUS_INVALID_PARAMETER);
+            };
+            sess.preauth.update(msg);
+            let auth =
+                AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
+            if auth.is_anonymous() {
+                // Anonymous and guest logons are off (no policy enables them yet).
+                st.sessions.remove(&hdr.session_id);
+                return Err(STATUS_LOGON_FAILURE);
+            }
+            let Some(user) = ctx.users.lookup(&auth.user).await else {
+                log::info!("SMB logon refused: unknown user {:?}", auth.user);
+                st.sessions.remove(&hdr.session_id);
+                return Err(STATUS_LOGON_FAILURE);
+            };
+            let verified = match ntlm::verify_ntlmv2(
+                &user.nt_hash,
+                server_challenge,
+                &auth,
+                negotiate_msg,
+                challenge_msg,
+                &ntlm_msg,
+            ) {
+                Ok(v) => v,
+                Err(e) => {
+                    log::info!("SMB logon refused for {:?}: {e}", auth.user);
+                    st.sessions.remove(&hdr.session_id);
+                    return Err(STATUS_LOGON_FAILURE);
+                }
+            };
+            let key = verified.exported_session_key;
+            let client_mic = match &token {
+                ClientToken::Resp { mech_list_mic, .. } => mech_list_mic.clone(),
+                _ => None,
+            };
+            let mut server_mic = None;
+            if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
+                if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
+                    st.sessions.remove(&hdr.session_id);
+                    return Err(STATUS_LOGON_FAILURE);
+                }
+                server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
+            }
+            let use_spnego = *spnego_session;
+            let preauth = sess.preauth;
+            let keys = derive_keys(
+                dialect,
+                &key,
+                (dialect == DIALECT_311).then_some(&preauth.0),
+                cipher,
+            );
+            sess.signing_key = keys.signing;
+            sess.encryption_key = keys.encryption;
+            sess.decryption_key = keys.decryption;
+            sess.signing_required = u16::from(req.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
+            sess.user = user.name;
+            sess.cred = user.cred;
+            sess.auth = Auth::Valid;
+            log::info!("SMB session for {} (dialect {dialect:#06x})", sess.user);
+            let flags = if sess.encrypt {
+                SESSION_FLAG_ENCRYPT_DATA
+            } else {
+                0
+            };
+            let buf = if use_spnego {
+                spnego::encode_neg_token_resp(
+                    Some(spnego::NEG_STATE_ACCEPT_COMPLETED),
+                    None,
+                    None,
+                    server_mic.as_ref().map(|m| &m[..]),
+                )
+            } else {
+                Vec::new()
+            };
+            let mut body = Vec::new();
+            SessionSetupResponse {
+                session_flags: flags,
+                security_buffer: &buf,
+            }
+            .encode(&mut body);
+            ok(body)
+        }
+        _ => Err(STATUS_INVALID_PARAMETER),
+    }
+}
+
+pub fn logoff(st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
+    st.opens.retain(|_, o| o.session_id != call.session_id);
+    let mut body = Vec::new();
+    encode_empty(&mut body);
+    ok(body)
+}

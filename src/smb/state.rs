@@ -1,0 +1,201 @@
+//! Per-connection SMB state: negotiated dialect, sessions (with their keys and
+//! trees), opens (file ids) and the credit window.
+//!
+//! Why one struct owned by the connection task: a connection's requests are
+//! handled one frame at a time, so the tables need no locks and a session or
+//! open can never be seen by another connection (multichannel is not offered).
+
+use std::collections::{HashMap, HashSet};
+
+use dittofs_smb_wire::crypto::{Cipher, PreauthHash, SigningAlgorithm};
+use dittofs_smb_wire::fscc::dir::DirEntry as WireDirEntry;
+
+use crate::fs::{Cred, InodeId};
+
+/// Credits a client may hold at once.
+pub const CREDITS_MAX: u64 = 8192;
+
+/// The message-id window the client may use (MS-SMB2 3.3.1.1 CommandSequenceWindow).
+#[derive(Debug)]
+pub struct Credits {
+    /// Lowest id not yet used.
+    low: u64,
+    /// One past the highest id granted.
+    high: u64,
+    /// Ids in `low..high` already used (out of order).
+    used: HashSet<u64>,
+}
+
+impl Default for Credits {
+    fn default() -> Self {
+        Credits {
+            low: 0,
+            high: 1,
+            used: HashSet::new(),
+        }
+    }
+}
+
+impl Credits {
+    /// Consumes ids `mid..mid+charge`; false if any is outside the window or used.
+    pub fn consume(&mut self, mid: u64, charge: u16) -> bool {
+        let charge = u64::from(charge.max(1));
+        let Some(end) = mid.checked_add(charge) else {
+            return false;
+        };
+        if mid < self.low || end > self.high || (mid..end).any(|m| self.used.contains(&m)) {
+            return false;
+        }
+        self.used.extend(mid..end);
+        while self.used.remove(&self.low) {
+            self.low += 1;
+        }
+        true
+    }
+
+    /// Credits still held by the client.
+    pub fn outstanding(&self) -> u64 {
+        self.high - self.low - self.used.len() as u64
+    }
+
+    /// Grants up to `requested` (at least 1 when the client holds none), capped.
+    pub fn grant(&mut self, requested: u16) -> u16 {
+        let room = CREDITS_MAX.saturating_sub(self.outstanding());
+        let mut n = u64::from(requested).min(room);
+        if n == 0 && self.outstanding() == 0 {
+            n = 1;
+        }
+        self.high += n;
+        n as u16
+    }
+}
+
+/// Where an authentication stands.
+pub enum Auth {
+    /// CHALLENGE sent; waiting for AUTHENTICATE.
+    Challenged {
+        negotiate_msg: Vec<u8>,
+        challenge_msg: Vec<u8>,
+        server_challenge: [u8; 8],
+        /// DER MechTypeList of the client's NegTokenInit (for mechListMIC).
+        mech_types_der: Option<Vec<u8>>,
+        /// Whether the client spoke SPNEGO (vs raw NTLMSSP).
+        spnego: bool,
+    },
+    /// Authenticated.
+    Valid,
+}
+
+/// One tree connect.
+#[derive(Debug, Clone, Copy)]
+pub enum Tree {
+    /// IPC$ (named pipes: not served).
+    Ipc,
+    /// Index into the context's shares.
+    Disk(usize),
+}
+
+/// One session.
+pub struct Session {
+    pub auth: Auth,
+    pub user: String,
+    pub cred: Cred,
+    pub signing_key: Vec<u8>,
+    pub encryption_key: Vec<u8>,
+    pub decryption_key: Vec<u8>,
+    pub signing_algo: SigningAlgorithm,
+    /// Every response is signed (the client asked for signing).
+    pub signing_required: bool,
+    /// Every response is encrypted.
+    pub encrypt: bool,
+    pub trees: HashMap<u32, Tree>,
+    pub preauth: PreauthHash,
+    pub nonce_counter: u64,
+    pub nonce_salt: [u8; 4],
+}
+
+/// A directory listing in progress on an open.
+pub struct DirScan {
+    pub entries: Vec<WireDirEntry>,
+    pub pos: usize,
+}
+
+/// One open (CREATE → CLOSE).
+pub struct Open {
+    pub session_id: u64,
+    pub tree_id: u32,
+    pub share: usize,
+    pub ino: InodeId,
+    /// Parent directory and name, for delete-on-close and rename; `None` for the root.
+    pub parent: Option<(InodeId, Vec<u8>)>,
+    /// Path from the share root with a leading `\`.
+    pub path: String,
+    pub is_dir: bool,
+    pub delete_pending: bool,
+    pub write_through: bool,
+    pub granted_access: u32,
+    pub scan: Option<DirScan>,
+}
+
+/// Everything one connection negotiated and opened.
+#[derive(Default)]
+pub struct ConnState {
+    pub dialect: u16,
+    pub negotiated: bool,
+    pub client_guid: [u8; 16],
+    pub client_security_mode: u16,
+    pub client_capabilities: u32,
+    pub client_dialects: Vec<u16>,
+    pub server_capabilities: u32,
+    pub server_security_mode: u16,
+    pub preauth: PreauthHash,
+    pub cipher: Option<Cipher>,
+    pub signing_ctx: Option<u16>,
+    pub sessions: HashMap<u64, Session>,
+    pub opens: HashMap<u64, Open>,
+    pub credits: Credits,
+    next_session_id: u64,
+    next_tree_id: u32,
+    next_file_id: u64,
+}
+
+impl ConnState {
+    pub fn new_session_id(&mut self) -> u64 {
+        self.next_session_id += 1;
+        // Not guessable across connections is not a goal; unique within one is.
+        (self.next_session_id << 8) | 0x11
+    }
+
+    pub fn new_tree_id(&mut self) -> u32 {
+        self.next_tree_id += 1;
+        self.next_tree_id
+    }
+
+    pub fn new_file_id(&mut self) -> u64 {
+        self.next_file_id += 1;
+        self.next_file_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_window_enforced() {
+        let mut c = Credits::default();
+        assert!(c.consume(0, 0));
+        assert!(!c.consume(0, 1), "reused id");
+        assert!(!c.consume(1, 1), "not granted yet");
+        assert_eq!(c.grant(10), 10);
+        assert!(c.consume(5, 1));
+        assert!(c.consume(1, 4));
+        assert_eq!(c.outstanding(), 5);
+        assert!(!c.consume(8, 4), "multi-credit beyond the window");
+        assert!(c.consume(6, 5));
+        assert_eq!(c.outstanding(), 0);
+        assert_eq!(c.grant(0), 1, "never leave the client without credits");
+        let mut c = Credits::default();
+        assert_eq!(c.grant(u16::MAX), CREDITS_MAX as u16 - 1);
+    }
+}
