@@ -38,7 +38,7 @@ pub struct Limits {
     pub requests_in_flight_max: usize,
 }
 
-/// Accepts connections until shutdown, then waits (bounded) for them to drain.
+/// Accepts NFS connections until shutdown, then waits (bounded) for them to drain.
 pub async fn accept_loop(
     core: usize,
     listener: TcpListener,
@@ -48,6 +48,34 @@ pub async fn accept_loop(
     shutdown: LocalShutdown,
 ) {
     assert!(limits.requests_in_flight_max >= 1 && limits.record_bytes_max >= 1024);
+    let serve_shutdown = shutdown.clone();
+    let serve = |stream, peer| {
+        serve_connection(
+            stream,
+            peer,
+            ctx.clone(),
+            limits,
+            limiter.clone(),
+            serve_shutdown.clone(),
+        )
+    };
+    accept_until_shutdown(core, "NFS", listener, &shutdown, DRAIN_TIMEOUT_MS, serve).await;
+}
+
+/// The accept loop every protocol's listener runs: accepts until shutdown,
+/// serves each connection with `serve` in a task the gate tracks, then waits
+/// at most `drain_timeout_ms` for those tasks.
+pub(crate) async fn accept_until_shutdown<F, Fut>(
+    core: usize,
+    protocol: &str,
+    listener: TcpListener,
+    shutdown: &LocalShutdown,
+    drain_timeout_ms: u64,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let connections = Gate::new();
     loop {
         let accepted = async { Some(listener.accept().await) }
@@ -63,20 +91,16 @@ pub async fn accept_loop(
                     Ok(peer) => peer,
                     Err(e) => {
                         log::debug!(
-                            "core {core}: accepted a connection without a peer address: {e}"
+                            "core {core}: accepted a {protocol} connection without a peer \
+                             address: {e}"
                         );
                         continue;
                     }
                 };
-                log::debug!("core {core}: connection from {peer}");
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                let limiter = limiter.clone();
+                log::debug!("core {core}: {protocol} connection from {peer}");
                 // Dropping a glommio task handle cancels the task: detach it; the gate
                 // still tracks it for the drain.
-                match connections.spawn(serve_connection(
-                    stream, peer, ctx, limits, limiter, shutdown,
-                )) {
+                match connections.spawn(serve(stream, peer)) {
                     Ok(task) => {
                         task.detach();
                     }
@@ -85,7 +109,7 @@ pub async fn accept_loop(
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                log::warn!("core {core}: accept failed: {e}");
+                log::warn!("core {core}: {protocol} accept failed: {e}");
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -96,13 +120,14 @@ pub async fn accept_loop(
         true
     }
     .or(async {
-        glommio::timer::sleep(Duration::from_millis(DRAIN_TIMEOUT_MS)).await;
+        glommio::timer::sleep(Duration::from_millis(drain_timeout_ms)).await;
         false
     })
     .await;
     if !drained {
         log::warn!(
-            "core {core}: connections still busy after {DRAIN_TIMEOUT_MS} ms; stopping anyway"
+            "core {core}: {protocol} connections still busy after {drain_timeout_ms} ms; \
+             stopping anyway"
         );
     }
 }

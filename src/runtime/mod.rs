@@ -9,7 +9,7 @@
 //! the requests it has read, and end the process with status 0.
 
 mod block_index;
-mod conn;
+pub(crate) mod conn;
 mod faults;
 pub mod notify;
 mod observe;

@@ -8,17 +8,16 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::FutureExt;
 use glommio::net::{TcpListener, TcpStream};
-use glommio::sync::Gate;
 
 use dittofs_smb_wire::frame::{encode_transport_header, split_frame};
 
 use super::state::ConnState;
 use super::{handle_frame, FrameResult, SmbContext, FRAME_BYTES_MAX};
+use crate::runtime::conn::accept_until_shutdown;
 use crate::runtime::shutdown::LocalShutdown;
 
 /// Bytes read from the socket per read call.
@@ -33,42 +32,26 @@ pub async fn accept_loop(
     ctx: Rc<SmbContext>,
     shutdown: LocalShutdown,
 ) {
-    let connections = Gate::new();
-    loop {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                shutdown.wait().await;
-                None
-            })
-            .await;
-        match accepted {
-            None => break,
-            Some(Ok(stream)) => {
-                let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-                    continue;
-                };
-                log::debug!("core {core}: SMB connection from {peer}");
-                let task = serve(stream, peer, local, ctx.clone(), shutdown.clone());
-                match connections.spawn(task) {
-                    Ok(t) => {
-                        t.detach();
-                    }
-                    Err(_) => break,
-                }
-            }
-            Some(Err(e)) => {
-                log::warn!("core {core}: SMB accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
+    let serve_shutdown = shutdown.clone();
+    let serve_one = |stream: TcpStream, peer| {
+        let local = stream.local_addr();
+        let (ctx, shutdown) = (ctx.clone(), serve_shutdown.clone());
+        async move {
+            // Its local address answers FSCTL_QUERY_NETWORK_INTERFACE_INFO;
+            // a connection without one is dropped.
+            if let Ok(local) = local {
+                serve(stream, peer, local, ctx, shutdown).await;
             }
         }
-    }
-    drop(listener);
-    let _ = async {
-        let _ = connections.close().await;
-    }
-    .or(async {
-        glommio::timer::sleep(Duration::from_millis(DRAIN_TIMEOUT_MS)).await;
-    })
+    };
+    accept_until_shutdown(
+        core,
+        "SMB",
+        listener,
+        &shutdown,
+        DRAIN_TIMEOUT_MS,
+        serve_one,
+    )
     .await;
 }
 
