@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DITTOFS_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dittofs-tests}
 VENV=${DITTOFS_TEST_VENV:-$CACHE/venv}
 PJDFSTEST_VERSION=0.2.2
-PY_PKGS=(pyNfsClient==0.1.5 pytest==9.2.0 pytest-timeout==2.4.0)
+PY_PKGS=(pyNfsClient==0.1.5 pytest==9.2.0 pytest-timeout==2.4.0 smbprotocol==1.17.0)
 log() { echo "install-test-deps: $*" >&2; }
 
 # --- Debian packages ---
@@ -65,7 +65,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.dittofs-stamp" 2>/dev/null)" 
   timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
   echo "$stamp" > "$VENV/.dittofs-stamp"
 fi
-"$VENV/bin/python" -c 'import pyNfsClient, pytest' || { log "venv $VENV is broken; delete it and rerun"; exit 1; }
+"$VENV/bin/python" -c 'import pyNfsClient, pytest, smbprotocol' || { log "venv $VENV is broken; delete it and rerun"; exit 1; }
 
 # --- moto's S3 server in the same venv (tests/s3.rs starts `$VENV/bin/moto_server`) ---
 # Installed apart from PY_PKGS so adding it does not rebuild an existing venv.

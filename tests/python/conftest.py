@@ -114,17 +114,48 @@ class ExternalServer:
         return 0, False
 
 
+# The SMB fixture: LMDB + filesystem stores (the CLI adds users to the stopped server's
+# store), SMB on its own port, cheap bcrypt for test users.
+SMB_EXTRA = """
+[identity]
+bcrypt_cost = 4
+
+[adapters.smb]
+enabled = true
+port = {smb_port}
+"""
+
+SMB_USER = "alice"
+SMB_PASSWORD = "Secr3t-pass"
+SMB_UID = 1000
+
+
 class Server:
-    def __init__(self, tmp):
+    def __init__(self, tmp, smb=False):
         self.port = free_port()
         self.mount_port = self.port
         self.metrics_port = free_port()
+        self.smb_port = free_port() if smb else None
         self.dir = tmp
         data = os.path.join(tmp, "data")
         os.makedirs(data, exist_ok=True)
         self.conf = os.path.join(tmp, "dittofs.toml")
+        text = CONFIG.format(port=self.port, data=data, metrics=self.metrics_port)
+        if smb:
+            text = text.replace('[metadata_stores.default]\ntype = "memory"',
+                                '[metadata_stores.default]\ntype = "lmdb"')
+            text = text.replace('[block_stores.default]\ntype = "memory"',
+                                '[block_stores.default]\ntype = "filesystem"')
+            text += SMB_EXTRA.format(smb_port=self.smb_port)
         with open(self.conf, "w") as f:
-            f.write(CONFIG.format(port=self.port, data=data, metrics=self.metrics_port))
+            f.write(text)
+        if smb:
+            add = subprocess.run([dittofs_bin(), "user", "add", SMB_USER, "--uid", str(SMB_UID),
+                                  "--password-stdin", "--config", self.conf],
+                                 input=(SMB_PASSWORD + "\n").encode(), capture_output=True,
+                                 timeout=60)
+            if add.returncode != 0:
+                raise RuntimeError("dittofs user add failed: %r" % (add,))
         self.log = os.path.join(tmp, "server.log")
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         with open(self.log, "wb") as logf:
@@ -135,6 +166,8 @@ class Server:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                if self.smb_port:
+                    socket.create_connection(("127.0.0.1", self.smb_port), timeout=0.5).close()
                 return
             except OSError:
                 pass
@@ -166,14 +199,10 @@ class Server:
             return self.proc.wait(10), True
 
 
-@pytest.fixture(scope="session")
-def server():
-    if os.environ.get("DITTOFS_TEST_SERVER"):
-        yield ExternalServer(os.environ["DITTOFS_TEST_SERVER"])
-        return
+def _serve(smb):
     with tempfile.TemporaryDirectory(prefix="dittofs-pytest-") as tmp:
         try:
-            s, err = Server(tmp), None
+            s, err = Server(tmp, smb=smb), None
         except RuntimeError as e:
             s, err = None, str(e)
         if err:
@@ -186,6 +215,42 @@ def server():
                 "crashed during the tests" if crashed else
                 "needed SIGKILL" if killed else "exited non-zero on SIGTERM",
                 rc, s.log_text()[-5000:]), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server():
+    if os.environ.get("DITTOFS_TEST_SERVER"):
+        yield ExternalServer(os.environ["DITTOFS_TEST_SERVER"])
+        return
+    yield from _serve(smb=False)
+
+
+@pytest.fixture(scope="session")
+def smb_server():
+    """A second server with SMB enabled (share `export`, user SMB_USER/SMB_PASSWORD,
+    uid SMB_UID) on LMDB + filesystem stores. Its NFS port serves the same share."""
+    yield from _serve(smb=True)
+
+
+@pytest.fixture
+def smb_session(smb_server):
+    """An authenticated smbprotocol (Connection, Session, TreeConnect) to share `export`,
+    SMB 3.1.1; closed after the test."""
+    from smbprotocol.connection import Connection
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
+    conn = Connection(uuid.uuid4(), "127.0.0.1", smb_server.smb_port, require_signing=True)
+    conn.connect(timeout=15)
+    sess = Session(conn, SMB_USER, SMB_PASSWORD, require_encryption=False)
+    sess.connect()
+    tree = TreeConnect(sess, r"\\127.0.0.1\export")
+    tree.connect()
+    yield conn, sess, tree
+    try:
+        tree.disconnect()
+        sess.disconnect()
+    finally:
+        conn.disconnect(True)
 
 
 def auth(uid=0, gid=0, gids=None):
