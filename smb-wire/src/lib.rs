@@ -13,6 +13,7 @@ pub mod buf;
 pub mod create;
 pub mod create_ctx;
 pub mod crypto;
+pub mod dcerpc;
 pub mod dir;
 pub mod error;
 pub mod frame;
@@ -26,6 +27,7 @@ pub mod oplock;
 pub mod request;
 pub mod security;
 pub mod session;
+pub mod srvsvc;
 pub mod status;
 pub mod transform;
 
