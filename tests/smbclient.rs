@@ -355,3 +355,69 @@ fn hostile_frames_close_only_their_connection() {
     let (ok, out) = smbclient(port, "SMB3_11", PASSWORD, work.path(), "ls");
     assert!(ok, "server still serves after hostile frames:\n{out}");
 }
+
+/// `dittofs user grant NAME SHARE PERMISSION` on the stopped server's store
+/// (the config [`add_user`] wrote).
+fn grant(data_dir: &Path, name: &str, share: &str, permission: &str) {
+    let out = Command::new(dittofs_bin())
+        .args(["user", "grant", name, share, permission, "--config"])
+        .arg(data_dir.join("users.toml"))
+        .output()
+        .expect("run dittofs user grant");
+    assert!(out.status.success(), "user grant: {out:?}");
+}
+
+/// `smbclient -L` as `user`: the output (share enumeration over IPC$ and the
+/// srvsvc pipe: BIND, NetShareEnumAll level 1).
+fn list_shares(port: u16, proto: &str, user: &str) -> String {
+    let out = run_bounded(
+        Command::new("smbclient")
+            .arg("-L")
+            .arg("//127.0.0.1")
+            .args(["-p", &port.to_string(), "-U", &format!("{user}%{PASSWORD}")])
+            .arg(format!("--option=client max protocol={proto}"))
+            .arg("--option=client min protocol=SMB2_02"),
+        SMB_LIMIT,
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether the listing has a row `name  type ...`.
+fn listed(out: &str, name: &str, ty: &str) -> bool {
+    out.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next() == Some(name) && w.next() == Some(ty)
+    })
+}
+
+fn share_listing(proto: &str) {
+    require_tool("smbclient", "smbclient");
+    let data = TempDir::new("smb-data");
+    // bob exists but has no permission on /export (his own grant `none`).
+    add_user(data.path(), "bob", PASSWORD, 1001);
+    grant(data.path(), "bob", "/export", "none");
+    let (_server, port) = start_server(&data);
+    let out = list_shares(port, proto, USER);
+    assert!(listed(&out, "export", "Disk"), "{proto}: no export:\n{out}");
+    assert!(listed(&out, "IPC$", "IPC"), "{proto}: no IPC$:\n{out}");
+    let out = list_shares(port, proto, "bob");
+    assert!(listed(&out, "IPC$", "IPC"), "{proto} bob: no IPC$:\n{out}");
+    assert!(
+        !listed(&out, "export", "Disk"),
+        "{proto}: bob sees a share he may not use:\n{out}"
+    );
+}
+
+#[test]
+fn smbclient_lists_shares_smb2_02() {
+    share_listing("SMB2_02");
+}
+
+#[test]
+fn smbclient_lists_shares_smb3_11() {
+    share_listing("SMB3_11");
+}

@@ -470,6 +470,7 @@ fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext 
         .map(|e| crate::smb::SmbShare {
             fs: e.fs.clone(),
             name: e.config.name.trim_start_matches('/').to_owned(),
+            default_permission: e.config.default_permission,
         })
         .collect();
     // Users live in the identity store ([identity] metadata_store); the share
@@ -485,6 +486,9 @@ fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext 
         Box::new(crate::smb::auth::MetaUsers::new(stores)),
         setup.smb_server_guid,
     )
+    .with_identity(crate::identity::PermissionCache::new(
+        setup.identity_store.clone(),
+    ))
 }
 
 /// Clean stop of this core's shard: WAL synced, dirty blocks sealed, WAL

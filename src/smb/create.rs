@@ -64,6 +64,9 @@ pub(crate) fn open_mut<'a>(
     call: &Call,
     id: FileId,
 ) -> Result<&'a mut Open, u32> {
+    if super::ipc::is_pipe(st, call, id) {
+        return Err(STATUS_NOT_SUPPORTED);
+    }
     let vid = call.file_id(id)?;
     match st.opens.get_mut(&vid) {
         Some(o) if o.session_id == call.session_id => Ok(o),
@@ -77,6 +80,9 @@ pub async fn create(
     call: &mut Call,
     req: &CreateRequest,
 ) -> Result<Reply, u32> {
+    if super::ipc::is_ipc(st, call) {
+        return super::ipc::create(st, call, req);
+    }
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
@@ -236,6 +242,9 @@ pub async fn close(
     call: &mut Call,
     req: &CloseRequest,
 ) -> Result<Reply, u32> {
+    if let Some(r) = super::ipc::close(st, call, req.file_id) {
+        return r;
+    }
     let cred = session_cred(st, call)?;
     open_mut(st, call, req.file_id)?;
     let key = call.file_id(req.file_id)?;

@@ -168,6 +168,7 @@ async fn process(
         }
         if cmd == Some(Command::Logoff) && status == STATUS_SUCCESS {
             st.sessions.remove(&call.session_id);
+            super::ipc::drop_pipes(st, call.session_id, None);
         }
         responses.push(out);
         signers.push(signer);
@@ -281,7 +282,7 @@ async fn run(
         Request::QueryDirectory(r) => super::dir::query_directory(ctx, st, call, &r).await,
         Request::QueryInfo(r) => super::info::query_info(ctx, st, call, &r).await,
         Request::SetInfo(r) => super::info::set_info(ctx, st, call, &r).await,
-        Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r),
+        Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r).await,
         Request::Echo => super::misc::echo(),
         Request::Cancel => super::misc::echo(),
         Request::Lock(_) | Request::ChangeNotify(_) | Request::OplockBreak(_) => {

@@ -23,6 +23,9 @@ pub async fn read(
     if req.length > IO_BYTES_MAX {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    if let Some(r) = super::ipc::read(st, call, req) {
+        return r;
+    }
     let cred = session_cred(st, call)?;
     let open = open_mut(st, call, req.file_id)?;
     if open.is_dir {
@@ -69,6 +72,9 @@ pub async fn write(
 ) -> Result<Reply, u32> {
     if req.data.len() > IO_BYTES_MAX as usize {
         return Err(STATUS_INVALID_PARAMETER);
+    }
+    if let Some(r) = super::ipc::write(ctx, st, call, req).await {
+        return r;
     }
     let cred = session_cred(st, call)?;
     let open = open_mut(st, call, req.file_id)?;

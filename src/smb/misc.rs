@@ -14,7 +14,7 @@ use super::{ok, Reply, SmbContext};
 /// Link speed reported for the one interface (10 Gbit/s).
 const LINK_SPEED_BPS: u64 = 10_000_000_000;
 
-pub fn ioctl(
+pub async fn ioctl(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
@@ -50,6 +50,7 @@ pub fn ioctl(
                 addr,
             }])
         }
+        FSCTL_PIPE_TRANSCEIVE => return super::ipc::transceive(ctx, st, call, req).await,
         FSCTL_DFS_GET_REFERRALS | FSCTL_DFS_GET_REFERRALS_EX => {
             return Err(STATUS_FS_DRIVER_REQUIRED)
         }

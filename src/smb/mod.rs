@@ -14,6 +14,7 @@ mod dir;
 mod dispatch;
 mod info;
 mod io;
+mod ipc;
 mod misc;
 mod negotiate;
 pub mod state;
@@ -40,6 +41,8 @@ pub struct SmbShare {
     pub fs: Rc<Fs>,
     /// Share name: the configured name without the leading `/`.
     pub name: String,
+    /// Permission of callers without a grant (srvsvc lists shares by permission).
+    pub default_permission: crate::config::SharePermission,
 }
 
 /// What every connection of a core shares.
@@ -49,6 +52,9 @@ pub struct SmbContext {
     pub server_guid: [u8; 16],
     /// FILETIME the server started.
     pub start_time: u64,
+    /// Share permissions of users (users and groups); `None` (unit tests):
+    /// every user gets the share's `default_permission`.
+    pub identity: Option<crate::identity::PermissionCache>,
 }
 
 impl SmbContext {
@@ -63,7 +69,14 @@ impl SmbContext {
             users,
             server_guid,
             start_time: filetime_from_unix(now.sec, now.nsec),
+            identity: None,
         }
+    }
+
+    /// Resolves share permissions through `cache` (users and groups).
+    pub fn with_identity(mut self, cache: crate::identity::PermissionCache) -> Self {
+        self.identity = Some(cache);
+        self
     }
 
     /// Share by name, case-insensitive, with or without a leading `/`.

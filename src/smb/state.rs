@@ -89,7 +89,7 @@ pub enum Auth {
 /// One tree connect.
 #[derive(Debug, Clone, Copy)]
 pub enum Tree {
-    /// IPC$ (named pipes: not served).
+    /// IPC$ (the srvsvc named pipe, see `ipc.rs`).
     Ipc,
     /// Index into the context's shares.
     Disk(usize),
@@ -153,6 +153,8 @@ pub struct ConnState {
     pub signing_ctx: Option<u16>,
     pub sessions: HashMap<u64, Session>,
     pub opens: HashMap<u64, Open>,
+    /// Named pipe opens on IPC$ (srvsvc), keyed like `opens`.
+    pub pipes: HashMap<u64, super::ipc::Pipe>,
     pub credits: Credits,
     next_session_id: u64,
     next_tree_id: u32,

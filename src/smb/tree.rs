@@ -67,6 +67,7 @@ pub fn disconnect(st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
     let (sid, tid) = (call.session_id, call.tree_id);
     st.opens
         .retain(|_, o| !(o.session_id == sid && o.tree_id == tid));
+    super::ipc::drop_pipes(st, sid, Some(tid));
     let mut body = Vec::new();
     encode_empty(&mut body);
     ok(body)
