@@ -11,8 +11,7 @@ import pytest
 from smbprotocol.exceptions import BufferOverflow, SMBResponseException
 from smbprotocol.ioctl import CtlCode, IOCTLFlags, SMB2IOCTLRequest, SMB2IOCTLResponse
 from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
-                              ImpersonationLevel, Open, ShareAccess)
-from smbprotocol.read import SMB2ReadResponse
+                              ImpersonationLevel, Open, SMB2ReadResponse, ShareAccess)
 from smbprotocol.tree import TreeConnect
 
 GENERIC_READ_WRITE = 0x80000000 | 0x40000000
