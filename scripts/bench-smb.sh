@@ -83,7 +83,9 @@ cat > "$S/smb.conf" <<CONF
 CONF
 id "$USER_NAME" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$USER_NAME"
 printf '%s\n%s\n' "$USER_PASS" "$USER_PASS" | smbpasswd -c "$S/smb.conf" -s -a "$USER_NAME" >&2
-"$SMBD" --foreground --no-process-group --configfile="$S/smb.conf" >"$S/log/smbd.out" 2>&1 &
+# Own session: with --no-process-group smbd stays in our process group and signals
+# that group when it stops, which would end this script too.
+setsid "$SMBD" --foreground --no-process-group --configfile="$S/smb.conf" >"$S/log/smbd.out" 2>&1 &
 SPID=$!
 
 # dittofs: LMDB + filesystem blocks in $WORK/dittofs, SMB on, same user.

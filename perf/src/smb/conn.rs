@@ -63,8 +63,9 @@ pub struct SmbConn {
     shared: Rc<Shared>,
     next_mid: Cell<u64>,
     pub session_id: Cell<u64>,
-    /// Set after SESSION_SETUP when requests are signed.
-    signing: RefCell<Option<(SigningAlgorithm, Vec<u8>)>>,
+    /// The session's signing key, set after SESSION_SETUP, and whether every
+    /// request is signed (else only TREE_CONNECT, which 3.1.1 requires signed).
+    signing: RefCell<Option<(SigningAlgorithm, Vec<u8>, bool)>>,
     /// Whether the dialect uses CreditCharge (2.1 and later).
     pub multi_credit: Cell<bool>,
     /// Responses whose MessageId matched no request.
@@ -99,9 +100,9 @@ impl SmbConn {
         })
     }
 
-    /// Signs every later request with `key`.
-    pub fn set_signing(&self, algo: SigningAlgorithm, key: Vec<u8>) {
-        *self.signing.borrow_mut() = Some((algo, key));
+    /// Signs later TREE_CONNECTs with `key`, and every later request when `all`.
+    pub fn set_signing(&self, algo: SigningAlgorithm, key: Vec<u8>, all: bool) {
+        *self.signing.borrow_mut() = Some((algo, key, all));
     }
 
     /// Takes `charge` credits (waiting for grants if needed); returns the MessageId.
@@ -154,7 +155,12 @@ impl SmbConn {
         let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
         h.encode(&mut msg);
         msg.extend_from_slice(body);
-        if let Some((algo, key)) = self.signing.borrow().as_ref() {
+        if let Some((algo, key, _)) = self
+            .signing
+            .borrow()
+            .as_ref()
+            .filter(|(_, _, all)| *all || cmd == Command::TreeConnect)
+        {
             crypto::sign(*algo, key, &mut msg).map_err(|e| SmbError::Crypto(e.to_string()))?;
         }
         let (tx, rx) = oneshot::channel();

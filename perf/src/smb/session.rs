@@ -178,7 +178,9 @@ pub async fn open(addr: SocketAddr, opts: &SmbOptions) -> Result<Session, SmbErr
     if resp.session_flags & SESSION_FLAG_IS_GUEST != 0 {
         return Err(SmbError::Auth("logged on as guest".into()));
     }
-    if opts.sign {
+    // 3.1.1 requires a signed TREE_CONNECT (MS-SMB2 3.3.5.7); the rest is signed
+    // only with --smb-sign.
+    if opts.sign || dialect == DIALECT_311 {
         let algo = SigningAlgorithm::for_dialect(
             dialect,
             if dialect == DIALECT_311 {
@@ -189,7 +191,7 @@ pub async fn open(addr: SocketAddr, opts: &SmbOptions) -> Result<Session, SmbErr
         )
         .map_err(|e| SmbError::Crypto(e.to_string()))?;
         let keys = derive_keys(dialect, &exported, Some(&session_hash.0), None);
-        conn.set_signing(algo, keys.signing);
+        conn.set_signing(algo, keys.signing, opts.sign);
     }
 
     // TREE_CONNECT.
