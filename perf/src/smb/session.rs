@@ -133,41 +133,7 @@ pub async fn open(addr: SocketAddr, opts: &SmbOptions) -> Result<Session, SmbErr
     let challenge = ChallengeMessage::decode(challenge_bytes).map_err(SmbError::Wire)?;
 
     // SESSION_SETUP 2: NTLMv2 AUTHENTICATE.
-    let target_info = encode_av_pairs(&challenge.target_info);
-    let timestamp = challenge
-        .target_info
-        .iter()
-        .find(|p| p.id == ntlm::av::TIMESTAMP && p.value.len() == 8)
-        .map(|p| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&p.value);
-            u64::from_le_bytes(b)
-        })
-        .unwrap_or_else(now_filetime);
-    let client_challenge: [u8; 8] = std::array::from_fn(|_| fastrand::u8(..));
-    let (nt_response, base_key) = ntlm::ntlmv2_response(
-        &ntlm::nt_hash(&opts.password),
-        &opts.user,
-        &opts.domain,
-        &challenge.server_challenge,
-        &client_challenge,
-        timestamp,
-        &target_info,
-    );
-    let exported: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
-    let mut encrypted = exported;
-    Rc4::new(&base_key).apply(&mut encrypted);
-    let auth = AuthenticateMessage {
-        lm_response: vec![0; 24],
-        nt_response,
-        domain: opts.domain.clone(),
-        user: opts.user.clone(),
-        workstation: "DITTOFS-PERF".into(),
-        encrypted_random_session_key: encrypted.to_vec(),
-        flags: ntlm_flags & challenge.flags | nf::UNICODE,
-        mic: None,
-    }
-    .encode();
+    let (auth, exported) = authenticate(&challenge, opts, ntlm_flags);
     let token = encode_neg_token_resp(None, None, Some(&auth), None);
     let x = conn
         .call(Command::SessionSetup, 0, &setup(&token), 0)
@@ -212,9 +178,123 @@ pub async fn open(addr: SocketAddr, opts: &SmbOptions) -> Result<Session, SmbErr
     })
 }
 
+/// The NTLMv2 AUTHENTICATE message for `challenge` and the exported session key the
+/// SMB keys derive from: a random key sent RC4-encrypted under the session base key
+/// when the server agreed to KEY_EXCH, else the session base key itself. No MIC.
+pub fn authenticate(
+    challenge: &ChallengeMessage,
+    opts: &SmbOptions,
+    client_flags: u32,
+) -> (Vec<u8>, [u8; 16]) {
+    let target_info = encode_av_pairs(&challenge.target_info);
+    let timestamp = challenge
+        .target_info
+        .iter()
+        .find(|p| p.id == ntlm::av::TIMESTAMP && p.value.len() == 8)
+        .map(|p| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p.value);
+            u64::from_le_bytes(b)
+        })
+        .unwrap_or_else(now_filetime);
+    let client_challenge: [u8; 8] = std::array::from_fn(|_| fastrand::u8(..));
+    let (nt_response, base_key) = ntlm::ntlmv2_response(
+        &ntlm::nt_hash(&opts.password),
+        &opts.user,
+        &opts.domain,
+        &challenge.server_challenge,
+        &client_challenge,
+        timestamp,
+        &target_info,
+    );
+    let flags = client_flags & challenge.flags | nf::UNICODE;
+    let (exported, encrypted) = if flags & nf::KEY_EXCH != 0 {
+        let exported: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+        let mut encrypted = exported;
+        Rc4::new(&base_key).apply(&mut encrypted);
+        (exported, encrypted.to_vec())
+    } else {
+        (base_key, Vec::new())
+    };
+    let msg = AuthenticateMessage {
+        lm_response: vec![0; 24],
+        nt_response,
+        domain: opts.domain.clone(),
+        user: opts.user.clone(),
+        workstation: "DITTOFS-PERF".into(),
+        encrypted_random_session_key: encrypted,
+        flags,
+        mic: None,
+    }
+    .encode();
+    (msg, exported)
+}
+
 fn now_filetime() -> u64 {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     dittofs_smb_wire::fscc::filetime_from_unix(d.as_secs() as i64, d.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smb::SmbDialect;
+    use dittofs_smb_wire::auth::ntlm::{server_target_info, verify_ntlmv2};
+
+    fn opts(password: &str) -> SmbOptions {
+        SmbOptions {
+            user: "Bench".into(),
+            password: password.into(),
+            domain: "WORKGROUP".into(),
+            share: "export".into(),
+            dialect: SmbDialect::Smb311,
+            sign: true,
+        }
+    }
+
+    /// The client's AUTHENTICATE passes the server-side verifier of smb-wire and both
+    /// ends agree on the exported session key, with and without key exchange; a wrong
+    /// password is refused.
+    #[test]
+    fn authenticate_verifies_on_the_server_side() {
+        for key_exch in [true, false] {
+            let mut server_flags = nf::UNICODE | nf::EXTENDED_SESSIONSECURITY | nf::TARGET_INFO;
+            if key_exch {
+                server_flags |= nf::KEY_EXCH;
+            }
+            let challenge = ChallengeMessage {
+                target_name: "SRV".into(),
+                flags: server_flags,
+                server_challenge: [1, 2, 3, 4, 5, 6, 7, 8],
+                target_info: server_target_info("SRV", "WORKGROUP", 133_000_000_000_000_000),
+            };
+            let client_flags = nf::UNICODE | nf::KEY_EXCH | nf::EXTENDED_SESSIONSECURITY;
+            let (msg, exported) = authenticate(&challenge, &opts("pw-1"), client_flags);
+            let auth = AuthenticateMessage::decode(&msg).unwrap();
+            let v = verify_ntlmv2(
+                &ntlm::nt_hash("pw-1"),
+                &challenge.server_challenge,
+                &auth,
+                &[],
+                &[],
+                &msg,
+            )
+            .unwrap();
+            assert_eq!(v.exported_session_key, exported, "key_exch {key_exch}");
+            assert_eq!(v.exported_session_key == v.session_base_key, !key_exch);
+            let (msg, _) = authenticate(&challenge, &opts("wrong"), client_flags);
+            let auth = AuthenticateMessage::decode(&msg).unwrap();
+            assert!(verify_ntlmv2(
+                &ntlm::nt_hash("pw-1"),
+                &challenge.server_challenge,
+                &auth,
+                &[],
+                &[],
+                &msg
+            )
+            .is_err());
+        }
+    }
 }
