@@ -90,3 +90,90 @@ fn a_missing_export_fails_setup() {
     let c = RunConfig::new(Target::parse(&url, None).unwrap(), Workload::Stat);
     assert!(run(&c).is_err());
 }
+
+/// Adds an SMB user through the real CLI on the (stopped) server's LMDB store.
+fn add_smb_user(data_dir: &std::path::Path, name: &str, password: &str) {
+    use std::io::Write;
+    let conf = data_dir.join("users.toml");
+    std::fs::write(
+        &conf,
+        common::lmdb_config(common::free_port(), data_dir) + "\n[identity]\nbcrypt_cost = 4\n",
+    )
+    .expect("write config");
+    let mut child = std::process::Command::new(common::dittofs_bin())
+        .args(["user", "add", name, "--uid", "1000", "--password-stdin"])
+        .arg("--config")
+        .arg(&conf)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dittofs user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("wait dittofs user add");
+    assert!(out.status.success(), "user add: {out:?}");
+}
+
+/// The SMB client path: every SMB workload (all but build-farm) runs against the real
+/// server (LMDB + filesystem, [adapters.smb]) with zero errors, exact op bounds and
+/// verified read-back, unsigned over 3.1.1 and signed over 3.1.1, 3.0.2 and 2.1; a
+/// wrong password fails setup.
+#[test]
+fn smb_workloads_run_clean_signed_and_unsigned() {
+    use dittofs_perf::smb::{SmbDialect, SmbOptions};
+    let data = common::TempDir::new("perf-smb");
+    add_smb_user(data.path(), "bench", "Bench-pass-1");
+    let smb_port = common::free_port();
+    let _server = Server::start_on_data(data.path(), move |port, dir| {
+        format!(
+            "{}\n[adapters.smb]\nenabled = true\nport = {smb_port}\n\n[api]\nport = 0\n\n[metrics]\nport = 0\n",
+            common::lmdb_config(port, dir)
+        )
+    });
+    let url = format!("smb://127.0.0.1:{smb_port}/export");
+    let cfg = |w: Workload, dialect: SmbDialect, sign: bool, password: &str| {
+        let mut c = RunConfig::new(Target::parse_smb(&url).expect("url"), w);
+        c.smb = Some(SmbOptions {
+            user: "bench".into(),
+            password: password.into(),
+            domain: String::new(),
+            share: "export".into(),
+            dialect,
+            sign,
+        });
+        c.ops = Some(120);
+        c.connections = 2;
+        c.depth = 4;
+        c.file_size_bytes = 2 << 20;
+        c.files = 100;
+        c.dir_entries = 150;
+        c.verify = true;
+        c
+    };
+    for w in Workload::ALL {
+        if w == Workload::BuildFarm {
+            assert!(run(&cfg(w, SmbDialect::Smb311, false, "Bench-pass-1")).is_err());
+            continue;
+        }
+        let r = check(&cfg(w, SmbDialect::Smb311, false, "Bench-pass-1"));
+        let p = &r.phases[0];
+        assert_eq!(p.ops, 120, "{}", w.name());
+        match w {
+            Workload::SeqRead | Workload::SeqWrite => assert_eq!(p.bytes, 120 << 20),
+            Workload::RandRead | Workload::RandWrite => assert_eq!(p.bytes, 120 * 4096),
+            Workload::Readdir => assert!(p.items >= 150, "a full listing at least"),
+            _ => {}
+        }
+    }
+    for d in [SmbDialect::Smb311, SmbDialect::Smb302, SmbDialect::Smb21] {
+        for w in [Workload::SeqRead, Workload::Create] {
+            check(&cfg(w, d, true, "Bench-pass-1"));
+        }
+    }
+    assert!(run(&cfg(Workload::Stat, SmbDialect::Smb311, false, "wrong")).is_err());
+}

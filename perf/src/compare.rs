@@ -72,6 +72,12 @@ pub fn compare(
         for (label, t, runs) in [("A", &a, &mut runs_a), ("B", &b, &mut runs_b)] {
             let mut cfg = base.clone();
             cfg.target = t.clone();
+            // SMB: each URL's share (smb://HOST:PORT/SHARE) applies to its own runs.
+            if let Some(smb) = cfg.smb.as_mut() {
+                if !t.export.is_empty() {
+                    smb.share = t.export.clone();
+                }
+            }
             let r = run(&cfg)?;
             on_run(label, &r);
             runs.push(r);

@@ -9,7 +9,7 @@ use serde::Serialize;
 /// Why a run configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("target {0:?} is not nfs://HOST[:PORT]/EXPORT")]
+    #[error("target {0:?} is not nfs://HOST[:PORT]/EXPORT (or smb://HOST[:PORT][/SHARE])")]
     BadUrl(String),
     #[error("cannot resolve {0}: {1}")]
     Resolve(String, String),
@@ -55,6 +55,29 @@ impl Target {
             port,
             mount_port: mount_port.unwrap_or(port),
             export: format!("/{}", path.trim_end_matches('/')),
+        })
+    }
+
+    /// Parses `smb://HOST[:PORT][/SHARE]` (port 445 by default); the share, when
+    /// given, lands in `export` without its leading slash.
+    pub fn parse_smb(url: &str) -> Result<Target, ConfigError> {
+        let bad = || ConfigError::BadUrl(url.to_string());
+        let rest = url.strip_prefix("smb://").ok_or_else(bad)?;
+        let (hostport, share) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => (h, p.parse::<u16>().map_err(|_| bad())?),
+            Some(_) => return Err(bad()),
+            None => (hostport, 445),
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Target {
+            url: url.to_string(),
+            host: host.to_string(),
+            port,
+            mount_port: port,
+            export: share.trim_end_matches('/').to_string(),
         })
     }
 
@@ -191,6 +214,8 @@ pub struct RunConfig {
     /// Print a progress line to stderr once per second.
     pub progress: bool,
     pub seed: u64,
+    /// Set for an SMB run (target `smb://HOST[:PORT]/SHARE`).
+    pub smb: Option<crate::smb::SmbOptions>,
 }
 
 impl RunConfig {
@@ -217,6 +242,7 @@ impl RunConfig {
             verify: false,
             progress: false,
             seed: 42,
+            smb: None,
         }
     }
 
@@ -289,6 +315,12 @@ mod tests {
         assert!(Target::parse("http://x/e", None).is_err());
         assert!(Target::parse("nfs://:1/e", None).is_err());
         assert!(Target::parse("nfs://h:x/e", None).is_err());
+        let t = Target::parse_smb("smb://127.0.0.1:12445/export").unwrap();
+        assert_eq!((t.port, t.export.as_str()), (12445, "export"));
+        let t = Target::parse_smb("smb://server").unwrap();
+        assert_eq!((t.port, t.export.as_str()), (445, ""));
+        assert!(Target::parse_smb("nfs://h/e").is_err());
+        assert!(Target::parse_smb("smb://:1/s").is_err());
     }
 
     #[test]

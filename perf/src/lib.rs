@@ -1,4 +1,5 @@
-//! The dittofs benchmark harness: an NFSv3 load generator with build-farm workloads.
+//! The dittofs benchmark harness: an NFSv3 and SMB2/3 load generator with build-farm
+//! workloads.
 //!
 //! Its own async NFSv3 + MOUNT client ([`client`], [`nfs`]) reuses the server crate's
 //! pure codecs, drives many connections with many requests in flight each, and works
@@ -13,6 +14,7 @@ pub mod nfs;
 pub mod pattern;
 pub mod report;
 pub mod runner;
+pub mod smb;
 pub mod stats;
 pub mod workloads;
 

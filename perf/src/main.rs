@@ -9,12 +9,13 @@ use clap::{Args, Parser, Subcommand};
 use dittofs_perf::compare::{compare, compare_table};
 use dittofs_perf::config::{parse_duration, parse_size, RunConfig, StableMode, Target, Workload};
 use dittofs_perf::report::{error_banner, run_table};
+use dittofs_perf::smb::{SmbDialect, SmbOptions};
 
 #[derive(Parser)]
 #[command(
     name = "dittofs-perf",
     version,
-    about = "NFSv3 benchmark harness for dittofs (works against any NFSv3 server)"
+    about = "NFSv3 and SMB2/3 benchmark harness for dittofs (works against any NFSv3 or SMB server)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,7 +26,7 @@ struct Cli {
 enum Cmd {
     /// Run one workload against one server.
     Run {
-        /// nfs://HOST[:PORT]/EXPORT
+        /// nfs://HOST[:PORT]/EXPORT, or smb://HOST[:PORT][/SHARE] with --protocol smb
         #[arg(long)]
         target: String,
         /// MOUNT port (default: the NFS port, as dittofs serves MOUNT there).
@@ -107,11 +108,63 @@ struct RunOpts {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// nfs or smb (SMB2/3 with NTLMv2; build-farm is NFS only).
+    #[arg(long, default_value = "nfs")]
+    protocol: String,
+    /// SMB user name.
+    #[arg(long, default_value = "")]
+    smb_user: String,
+    /// SMB password.
+    #[arg(long, default_value = "")]
+    smb_pass: String,
+    /// SMB (NTLM) domain.
+    #[arg(long, default_value = "")]
+    smb_domain: String,
+    /// SMB share (overrides the share of the smb:// URL).
+    #[arg(long)]
+    share: Option<String>,
+    /// SMB dialect: 3.1.1, 3.0.2 or 2.1.
+    #[arg(long, default_value = "3.1.1")]
+    smb_dialect: String,
+    /// Sign every SMB request (and tell the server signing is required).
+    #[arg(long)]
+    smb_sign: bool,
 }
 
 impl RunOpts {
+    fn target(&self, url: &str, mount_port: Option<u16>) -> anyhow::Result<Target> {
+        match self.protocol.as_str() {
+            "nfs" => Ok(Target::parse(url, mount_port)?),
+            "smb" => Ok(Target::parse_smb(url)?),
+            p => anyhow::bail!("unknown --protocol {p:?} (nfs or smb)"),
+        }
+    }
+
+    fn smb(&self, target: &Target) -> anyhow::Result<Option<SmbOptions>> {
+        if self.protocol != "smb" {
+            return Ok(None);
+        }
+        let share = self.share.clone().unwrap_or_else(|| target.export.clone());
+        anyhow::ensure!(
+            !share.is_empty(),
+            "SMB needs a share: --share NAME or smb://HOST/SHARE"
+        );
+        let dialect = SmbDialect::parse(&self.smb_dialect)
+            .with_context(|| format!("unknown --smb-dialect {:?}", self.smb_dialect))?;
+        Ok(Some(SmbOptions {
+            user: self.smb_user.clone(),
+            password: self.smb_pass.clone(),
+            domain: self.smb_domain.clone(),
+            share,
+            dialect,
+            sign: self.smb_sign,
+        }))
+    }
+
     fn config(&self, target: Target) -> anyhow::Result<RunConfig> {
+        let smb = self.smb(&target)?;
         let mut c = RunConfig::new(target, Workload::parse(&self.workload)?);
+        c.smb = smb;
         c.duration = self.duration.as_deref().map(parse_duration).transpose()?;
         c.ops = self.ops;
         c.connections = self.connections.max(1);
@@ -157,7 +210,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             mount_port,
             opts,
         } => {
-            let cfg = opts.config(Target::parse(&target, mount_port)?)?;
+            let cfg = opts.config(opts.target(&target, mount_port)?)?;
             let r = dittofs_perf::run(&cfg)?;
             print!("{}", run_table(&r));
             write_json(&opts.json, &r)?;
@@ -176,8 +229,8 @@ fn real_main() -> anyhow::Result<ExitCode> {
             rounds,
             opts,
         } => {
-            let ta = Target::parse(&a, a_mount_port)?;
-            let tb = Target::parse(&b, b_mount_port)?;
+            let ta = opts.target(&a, a_mount_port)?;
+            let tb = opts.target(&b, b_mount_port)?;
             let cfg = opts.config(ta.clone())?;
             let c = compare(&cfg, ta, tb, rounds, |label, r| {
                 let p: Vec<String> = r

@@ -38,6 +38,10 @@ pub enum OpError {
     DataMismatch,
     #[error("short read: asked {asked} bytes, got {got}")]
     ShortRead { asked: u32, got: u32 },
+    #[error("SMB: {0}")]
+    Smb(#[from] crate::smb::SmbError),
+    #[error("workload {0} is not available over SMB")]
+    Unsupported(&'static str),
 }
 
 impl OpError {
@@ -50,6 +54,8 @@ impl OpError {
             OpError::NoHandle => "NO_FILE_HANDLE".into(),
             OpError::DataMismatch => "DATA_MISMATCH".into(),
             OpError::ShortRead { .. } => "SHORT_READ".into(),
+            OpError::Smb(e) => e.key(),
+            OpError::Unsupported(_) => "UNSUPPORTED".into(),
         }
     }
 }

@@ -108,6 +108,11 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// A budget ending at `deadline` or when `ops_left` runs out (either optional).
+    pub fn new(deadline: Option<Instant>, ops_left: Option<Arc<AtomicI64>>) -> Budget {
+        Budget { deadline, ops_left }
+    }
+
     /// Takes one op from the budget; `false` when the phase is over.
     pub fn take(&self) -> bool {
         if let Some(d) = self.deadline {
@@ -234,7 +239,7 @@ where
     }
 }
 
-fn unique_name(cfg: &RunConfig) -> String {
+pub(crate) fn unique_name(cfg: &RunConfig) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -247,12 +252,15 @@ fn unique_name(cfg: &RunConfig) -> String {
     )
 }
 
-fn executor(name: String) -> LocalExecutorBuilder {
+pub(crate) fn executor(name: String) -> LocalExecutorBuilder {
     LocalExecutorBuilder::new(Placement::Unbound).name(&name)
 }
 
 /// Runs the configured workload and returns the merged report.
 pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
+    if cfg.smb.is_some() {
+        return crate::smb::run::run(cfg);
+    }
     let nfs_addr = cfg.target.nfs_addr()?;
     let mount_addr = cfg.target.mount_addr()?;
     let cred = auth_sys(cfg.uid, cfg.gid);
@@ -394,7 +402,7 @@ async fn thread_main(
     Ok((phases, stray))
 }
 
-fn spawn_progress(
+pub(crate) fn spawn_progress(
     name: &'static str,
     ops: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
