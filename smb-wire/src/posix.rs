@@ -272,9 +272,10 @@ fn rwx_from_mask(mask: u32) -> u32 {
 }
 
 /// The mode a DACL stands for: an S-1-5-88-3-mode ACE wins; otherwise allow ACEs for
-/// the owner, the group and Everyone give the user, group and other bits (deny ACEs
-/// remove them from that class). `None` when the DACL names none of these.
-pub fn mode_from_dacl(aces: &[Ace], owner: Option<&Sid>, group: Option<&Sid>) -> Option<u32> {
+/// the owner (`uid`, either SID form), the group (`gid`) and Everyone give the user,
+/// group and other bits (deny ACEs remove them from that class). `None` when the DACL
+/// names none of these.
+pub fn mode_from_dacl(aces: &[Ace], uid: u32, gid: u32) -> Option<u32> {
     if let Some(m) = aces.iter().find_map(|a| sid_mode(&a.sid)) {
         return Some(m);
     }
@@ -283,9 +284,9 @@ pub fn mode_from_dacl(aces: &[Ace], owner: Option<&Sid>, group: Option<&Sid>) ->
     let mut denied = [0u32; 3];
     let mut seen = false;
     for a in aces {
-        let class = if Some(&a.sid) == owner {
+        let class = if sid_uid(&a.sid) == Some(uid) {
             0
-        } else if Some(&a.sid) == group {
+        } else if sid_gid(&a.sid) == Some(gid) {
             1
         } else if a.sid == everyone {
             2
@@ -388,11 +389,7 @@ mod tests {
     fn dacl_to_mode() {
         for mode in [0o640, 0o755, 0o000, 0o777, 0o421, 0o070] {
             let sd = SecurityDescriptor::from_unix(1000, 100, mode);
-            let got = mode_from_dacl(
-                sd.dacl.as_deref().unwrap(),
-                sd.owner.as_ref(),
-                sd.group.as_ref(),
-            );
+            let got = mode_from_dacl(sd.dacl.as_deref().unwrap(), 1000, 100);
             assert_eq!(got, Some(mode), "mode {mode:o}");
         }
         let ace = |sid| Ace {
@@ -402,7 +399,7 @@ mod tests {
             sid,
         };
         let aces = vec![ace(Sid::everyone()), ace(nfs_mode_sid(0o1750))];
-        assert_eq!(mode_from_dacl(&aces, None, None), Some(0o1750));
-        assert_eq!(mode_from_dacl(&[ace(Sid::new(5, &[18]))], None, None), None);
+        assert_eq!(mode_from_dacl(&aces, 0, 0), Some(0o1750));
+        assert_eq!(mode_from_dacl(&[ace(Sid::new(5, &[18]))], 0, 0), None);
     }
 }

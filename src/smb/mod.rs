@@ -16,6 +16,7 @@ mod info;
 mod io;
 mod misc;
 mod negotiate;
+mod posix;
 pub mod state;
 pub mod status;
 mod tree;

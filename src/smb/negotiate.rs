@@ -152,6 +152,9 @@ pub fn negotiate(
         if !has_preauth {
             return Err(STATUS_INVALID_PARAMETER);
         }
+        if super::posix::negotiate(st, req, dialect) {
+            resp.contexts.push(NegotiateContext::Posix);
+        }
         resp.contexts.insert(
             0,
             NegotiateContext::PreauthIntegrity {

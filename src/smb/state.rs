@@ -154,6 +154,8 @@ pub struct ConnState {
     pub sessions: HashMap<u64, Session>,
     pub opens: HashMap<u64, Open>,
     pub credits: Credits,
+    /// SMB 3.1.1 POSIX extensions negotiated (see `posix.rs`).
+    pub posix: bool,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
