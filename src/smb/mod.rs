@@ -50,6 +50,8 @@ pub struct SmbContext {
     pub server_guid: [u8; 16],
     /// FILETIME the server started.
     pub start_time: u64,
+    /// `[adapters.smb] admin_users`: sessions of these users run as root.
+    pub admin_users: Vec<String>,
 }
 
 impl SmbContext {
@@ -64,6 +66,7 @@ impl SmbContext {
             users,
             server_guid,
             start_time: filetime_from_unix(now.sec, now.nsec),
+            admin_users: Vec::new(),
         }
     }
 

@@ -102,8 +102,20 @@ pub(crate) async fn apply_create_sd(
     let Ok(sd) = SecurityDescriptor::decode(data) else {
         return Err(STATUS_INVALID_PARAMETER);
     };
+    // The file exists now: what the caller may not change (an owner other than
+    // itself without root) is left as created rather than failing the CREATE.
     let set = sd_setattr(&sd, u32::MAX, &a);
-    apply(fs, cred, a, &set).await
+    if set == SetAttr::default() {
+        return Ok(a);
+    }
+    if let Ok(w) = fs.setattr(cred, a.ino, &set, None).await {
+        return Ok(w.after.unwrap_or(a));
+    }
+    let mode_only = SetAttr {
+        mode: set.mode,
+        ..SetAttr::default()
+    };
+    apply(fs, cred, a.clone(), &mode_only).await.or(Ok(a))
 }
 
 async fn apply(fs: &Fs, cred: &Cred, a: Attr, set: &SetAttr) -> Result<Attr, u32> {
