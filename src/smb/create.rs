@@ -81,7 +81,7 @@ pub async fn create(
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
     let posix_mode = super::posix::create_mode(st, &req.contexts);
-    let parts = if posix_mode.is_some() {
+    let parts = if st.posix {
         super::posix::components(&req.name)?
     } else {
         components(&req.name)?

@@ -135,6 +135,11 @@ pub async fn set_info(
     req: &SetInfoRequest<'_>,
 ) -> Result<Reply, u32> {
     let cred = session_cred(st, call)?;
+    let split = if st.posix {
+        super::posix::components
+    } else {
+        components
+    };
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
     match req.info_type {
@@ -193,7 +198,7 @@ pub async fn set_info(
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };
-                    let parts = components(&name)?;
+                    let parts = split(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
                     if to_dir == from_dir && to_name.as_bytes() == from_name.as_slice() {
@@ -220,7 +225,7 @@ pub async fn set_info(
                     name,
                     ..
                 } => {
-                    let parts = components(&name)?;
+                    let parts = split(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
                     if replace_if_exists {
