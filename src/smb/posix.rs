@@ -59,10 +59,7 @@ pub(crate) fn create_mode(st: &ConnState, contexts: &[CreateContext]) -> Option<
 /// with `posixpaths`), anything but NUL allowed in a name, `.`/`..` refused (the
 /// client resolves them).
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
-    let parts: Vec<&str> = path
-        .split(['\\', '/'])
-        .filter(|c| !c.is_empty())
-        .collect();
+    let parts: Vec<&str> = path.split(['\\', '/']).filter(|c| !c.is_empty()).collect();
     for c in &parts {
         if *c == "." || *c == ".." || c.contains('\0') {
             return Err(STATUS_OBJECT_NAME_INVALID);
