@@ -344,7 +344,7 @@ pub async fn session_setup(
             sess.decryption_key = keys.decryption;
             sess.signing_required = u16::from(req.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
             sess.user = user.name;
-            sess.cred = if ctx.admin_users.iter().any(|a| *a == sess.user) {
+            sess.cred = if ctx.admin_users.contains(&sess.user) {
                 Cred::root()
             } else {
                 user.cred
