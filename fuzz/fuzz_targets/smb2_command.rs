@@ -1,5 +1,5 @@
 //! Every SMB2 command decoder plus the info-class, create-context, security
-//! descriptor and notify decoders. The first byte picks the command (or sub-decoder),
+//! descriptor, notify and POSIX-extension (0x23) decoders. The first byte picks the command (or sub-decoder),
 //! the rest is the body behind a valid 64-byte header. Nothing may panic.
 #![no_main]
 
@@ -31,6 +31,12 @@ fuzz_target!(|data: &[u8]| {
             }
             0x22 => {
                 let _ = dittofs_smb_wire::dir::decode_notify(rest);
+            }
+            0x23 => {
+                use dittofs_smb_wire::posix;
+                let _ = posix::decode_dir(rest);
+                let _ = posix::PosixInfo::decode(&mut dittofs_smb_wire::buf::Reader::new(rest));
+                let _ = posix::FsPosixInfo::decode(rest);
             }
             _ => {
                 if let Some((&cls, body)) = rest.split_first() {

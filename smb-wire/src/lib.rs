@@ -24,6 +24,7 @@ pub mod io;
 pub mod ioctl;
 pub mod negotiate;
 pub mod oplock;
+pub mod posix;
 pub mod request;
 pub mod security;
 pub mod session;

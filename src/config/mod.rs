@@ -329,6 +329,10 @@ pub struct SmbAdapterConfig {
     pub enabled: bool,
     /// Must differ from the NFS port when both adapters are enabled.
     pub port: u16,
+    /// Users whose SMB sessions act as root (uid 0), like Samba's `admin users`:
+    /// for a trusted client that checks permissions itself (the Linux client with
+    /// the `posix` mount option, pjdfstest). Empty by default.
+    pub admin_users: Vec<String>,
 }
 
 /// `[cache]`
@@ -568,6 +572,7 @@ impl Default for SmbAdapterConfig {
         SmbAdapterConfig {
             enabled: false,
             port: 12445,
+            admin_users: Vec::new(),
         }
     }
 }

@@ -165,6 +165,12 @@ impl Config {
         if nfs.enabled && nfs.port == 0 {
             return Err(ConfigError::invalid("adapters.nfs.port", "must not be 0"));
         }
+        if smb.admin_users.iter().any(|u| u.is_empty()) {
+            return Err(ConfigError::invalid(
+                "adapters.smb.admin_users",
+                "names must not be empty",
+            ));
+        }
         if smb.enabled && smb.port == 0 {
             return Err(ConfigError::invalid("adapters.smb.port", "must not be 0"));
         }

@@ -107,6 +107,8 @@ struct CoreSetup {
     smb_addr: Option<SocketAddr>,
     /// Server GUID every core's SMB adapter announces.
     smb_server_guid: [u8; 16],
+    /// `[adapters.smb] admin_users`.
+    smb_admin_users: Vec<String>,
     block_bytes: u64,
     flush_delay_ms: u64,
     /// Budget, read-ahead and remote-durability shares of every shard.
@@ -200,6 +202,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         nfs_enabled: config.adapters.nfs.enabled,
         smb_addr,
         smb_server_guid: crate::smb::random_bytes(),
+        smb_admin_users: config.adapters.smb.admin_users.clone(),
         block_bytes: config.cache.block_bytes,
         flush_delay_ms: config.cache.flush_delay_ms,
         shard_options: ShardOptions {
@@ -481,14 +484,16 @@ fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext 
             stores.push(s.meta.clone());
         }
     }
-    crate::smb::SmbContext::new(
+    let mut ctx = crate::smb::SmbContext::new(
         shares,
         Box::new(crate::smb::auth::MetaUsers::new(stores)),
         setup.smb_server_guid,
     )
     .with_identity(crate::identity::PermissionCache::new(
         setup.identity_store.clone(),
-    ))
+    ));
+    ctx.admin_users = setup.smb_admin_users.clone();
+    ctx
 }
 
 /// Clean stop of this core's shard: WAL synced, dirty blocks sealed, WAL

@@ -86,7 +86,12 @@ pub async fn create(
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
-    let parts = components(&req.name)?;
+    let posix_mode = super::posix::create_mode(st, &req.contexts);
+    let parts = if st.posix {
+        super::posix::components(&req.name)?
+    } else {
+        components(&req.name)?
+    };
     let (dir, last) = resolve_parent(fs, &cred, &parts).await?;
     let opts = req.create_options;
     let want_dir = opts & options::DIRECTORY_FILE != 0;
@@ -147,17 +152,26 @@ pub async fn create(
                 if disp != FILE_CREATE && disp != FILE_OPEN_IF {
                     return Err(STATUS_INVALID_PARAMETER);
                 }
-                fs.mkdir(&cred, dir, name.as_bytes(), &SetAttr::default())
-                    .await
+                let set = SetAttr {
+                    mode: posix_mode,
+                    ..SetAttr::default()
+                };
+                fs.mkdir(&cred, dir, name.as_bytes(), &set).await
             } else {
                 let set = SetAttr {
-                    mode: Some(0o644),
+                    mode: Some(posix_mode.unwrap_or(0o644)),
                     ..SetAttr::default()
                 };
                 fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set)
                     .await
             };
-            (created.map_err(fs_err)?.attr, FILE_CREATED)
+            let a = created.map_err(fs_err)?.attr;
+            let a = if st.posix {
+                super::posix::apply_create_sd(fs, &cred, a, &req.contexts).await?
+            } else {
+                a
+            };
+            (a, FILE_CREATED)
         }
     };
     let is_dir = attr.ftype == FileType::Directory;
@@ -206,6 +220,9 @@ pub async fn create(
                     disk_file_id: attr.ino,
                     volume_id: u64::from(fs.share().id),
                 })
+            }
+            CreateContext::PosixRequest { .. } if posix_mode.is_some() => {
+                contexts.push(super::posix::create_response(fs, &attr));
             }
             _ => {}
         }

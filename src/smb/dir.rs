@@ -102,7 +102,8 @@ pub async fn query_directory(
     call: &mut Call,
     req: &QueryDirectoryRequest,
 ) -> Result<Reply, u32> {
-    if !is_dir_class(req.info_class) {
+    let posix_class = st.posix && req.info_class == dittofs_smb_wire::posix::POSIX_INFO_CLASS;
+    if !is_dir_class(req.info_class) && !posix_class {
         return Err(STATUS_INVALID_INFO_CLASS);
     }
     let cred = session_cred(st, call)?;
@@ -130,6 +131,17 @@ pub async fn query_directory(
     };
     if scan.pos >= scan.entries.len() {
         return Err(STATUS_NO_MORE_FILES);
+    }
+    if posix_class {
+        let single = req.flags & QD_RETURN_SINGLE_ENTRY != 0;
+        let max = req.output_buffer_length as usize;
+        let out = super::posix::pack_dir(fs, &scan.entries, &mut scan.pos, max, single).await;
+        if out.is_empty() {
+            return Err(STATUS_INFO_LENGTH_MISMATCH);
+        }
+        let mut body = Vec::with_capacity(8 + out.len());
+        encode_output_response(&out, &mut body);
+        return ok(body);
     }
     let Some(mut w) = DirWriter::new(req.info_class, req.output_buffer_length as usize) else {
         return Err(STATUS_INVALID_INFO_CLASS);

@@ -5,7 +5,7 @@ use dittofs_smb_wire::dir::encode_output_response;
 use dittofs_smb_wire::fscc::file::FileInfo;
 use dittofs_smb_wire::fscc::fs::{fs_attr, FsInfo};
 use dittofs_smb_wire::fscc::set::{SetFileInfo, DISPOSITION_DELETE};
-use dittofs_smb_wire::fscc::{class as file_class, unix_from_filetime};
+use dittofs_smb_wire::fscc::{class as file_class, fs_class, unix_from_filetime};
 use dittofs_smb_wire::info::*;
 use dittofs_smb_wire::security::SecurityDescriptor;
 use dittofs_smb_wire::status::*;
@@ -33,6 +33,7 @@ pub async fn query_info(
     req: &QueryInfoRequest<'_>,
 ) -> Result<Reply, u32> {
     let _cred = session_cred(st, call)?;
+    let st_posix = st.posix;
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
     let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
@@ -41,6 +42,12 @@ pub async fn query_info(
         INFO_FILE if req.info_class == file_class::ALTERNATE_NAME => {
             // No 8.3 names are generated (what Samba answers too).
             return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+        }
+        INFO_FILE if req.info_class == file_class::POSIX && st_posix => {
+            super::posix::info(fs, &attr).encode(&mut out);
+        }
+        INFO_FILESYSTEM if req.info_class == fs_class::POSIX && st_posix => {
+            super::posix::fs_info(fs, UNIT_BYTES, &mut out).await?;
         }
         INFO_FILE => {
             let info = FileInfo {
@@ -128,6 +135,11 @@ pub async fn set_info(
     req: &SetInfoRequest<'_>,
 ) -> Result<Reply, u32> {
     let cred = session_cred(st, call)?;
+    let split = if st.posix {
+        super::posix::components
+    } else {
+        components
+    };
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
     match req.info_type {
@@ -186,7 +198,7 @@ pub async fn set_info(
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };
-                    let parts = components(&name)?;
+                    let parts = split(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
                     if to_dir == from_dir && to_name.as_bytes() == from_name.as_slice() {
@@ -213,7 +225,7 @@ pub async fn set_info(
                     name,
                     ..
                 } => {
-                    let parts = components(&name)?;
+                    let parts = split(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
                     if replace_if_exists {
@@ -229,14 +241,13 @@ pub async fn set_info(
         INFO_SECURITY => {
             let sd =
                 SecurityDescriptor::decode(req.buffer).map_err(|_| STATUS_INVALID_PARAMETER)?;
-            let mut set = SetAttr::default();
-            if req.additional_information & OWNER_SECURITY_INFORMATION != 0 {
-                set.uid = sd.owner.as_ref().and_then(|s| s.as_unix_user());
-            }
-            if req.additional_information & GROUP_SECURITY_INFORMATION != 0 {
-                set.gid = sd.group.as_ref().and_then(|s| s.as_unix_group());
-            }
-            // DACLs are not mapped back to mode bits yet; owner/group are.
+            // Owner/group in either Unix SID form; the DACL mapped back to mode bits.
+            let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
+            let which = req.additional_information
+                & (OWNER_SECURITY_INFORMATION
+                    | GROUP_SECURITY_INFORMATION
+                    | DACL_SECURITY_INFORMATION);
+            let set = super::posix::sd_setattr(&sd, which, &attr);
             if set != SetAttr::default() {
                 fs.setattr(&cred, open.ino, &set, None)
                     .await

@@ -17,6 +17,7 @@ mod io;
 mod ipc;
 mod misc;
 mod negotiate;
+mod posix;
 pub mod state;
 pub mod status;
 mod tree;
@@ -55,6 +56,9 @@ pub struct SmbContext {
     /// Share permissions of users (users and groups); `None` (unit tests):
     /// every user gets the share's `default_permission`.
     pub identity: Option<crate::identity::PermissionCache>,
+
+    /// `[adapters.smb] admin_users`: sessions of these users run as root.
+    pub admin_users: Vec<String>,
 }
 
 impl SmbContext {
@@ -70,6 +74,8 @@ impl SmbContext {
             server_guid,
             start_time: filetime_from_unix(now.sec, now.nsec),
             identity: None,
+
+            admin_users: Vec::new(),
         }
     }
 

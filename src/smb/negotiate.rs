@@ -152,6 +152,9 @@ pub fn negotiate(
         if !has_preauth {
             return Err(STATUS_INVALID_PARAMETER);
         }
+        if super::posix::negotiate(st, req, dialect) {
+            resp.contexts.push(NegotiateContext::Posix);
+        }
         resp.contexts.insert(
             0,
             NegotiateContext::PreauthIntegrity {
@@ -341,7 +344,11 @@ pub async fn session_setup(
             sess.decryption_key = keys.decryption;
             sess.signing_required = u16::from(req.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
             sess.user = user.name;
-            sess.cred = user.cred;
+            sess.cred = if ctx.admin_users.contains(&sess.user) {
+                Cred::root()
+            } else {
+                user.cred
+            };
             sess.auth = Auth::Valid;
             log::info!("SMB session for {} (dialect {dialect:#06x})", sess.user);
             let flags = if sess.encrypt {

@@ -156,6 +156,8 @@ pub struct ConnState {
     /// Named pipe opens on IPC$ (srvsvc), keyed like `opens`.
     pub pipes: HashMap<u64, super::ipc::Pipe>,
     pub credits: Credits,
+    /// SMB 3.1.1 POSIX extensions negotiated (see `posix.rs`).
+    pub posix: bool,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
