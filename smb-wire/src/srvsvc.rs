@@ -245,7 +245,7 @@ pub struct ShareInfo {
 
 /// Share levels NetrShareEnum answers.
 pub fn enum_level_supported(level: u32) -> bool {
-    matches!(level, 0 | 1 | 2)
+    level <= 2
 }
 
 /// Share levels NetrShareGetInfo answers.
