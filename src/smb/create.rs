@@ -14,6 +14,32 @@ use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr}
 /// DELETE access right.
 const DELETE: u32 = 0x0001_0000;
 
+/// The specific rights a DesiredAccess mask grants: MAXIMUM_ALLOWED is
+/// everything, the GENERIC_* bits map to their file rights (MS-SMB2 3.3.5.9,
+/// MS-DTYP 2.4.3); access is not checked against the file's mode here.
+fn granted_access(desired: u32) -> u32 {
+    use dittofs_smb_wire::security::{FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE};
+    const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+    const GENERIC_ALL: u32 = 0x1000_0000;
+    const GENERIC_EXECUTE: u32 = 0x2000_0000;
+    const GENERIC_WRITE: u32 = 0x4000_0000;
+    const GENERIC_READ: u32 = 0x8000_0000;
+    if desired & (MAXIMUM_ALLOWED | GENERIC_ALL) != 0 {
+        return FILE_ALL_ACCESS;
+    }
+    let mut g = desired & 0x00FF_FFFF;
+    for (bit, rights) in [
+        (GENERIC_READ, FILE_GENERIC_READ),
+        (GENERIC_WRITE, FILE_GENERIC_WRITE),
+        (GENERIC_EXECUTE, FILE_GENERIC_EXECUTE),
+    ] {
+        if desired & bit != 0 {
+            g |= rights;
+        }
+    }
+    g
+}
+
 /// Splits a share-relative SMB path into components (empty for the root).
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
     let parts: Vec<&str> = path.split('\\').filter(|c| !c.is_empty()).collect();
@@ -173,11 +199,8 @@ pub async fn create(
             is_dir,
             delete_pending: delete_on_close,
             write_through: opts & options::WRITE_THROUGH != 0,
-            granted_access: if req.desired_access & 0x0200_0000 != 0 {
-                FILE_ALL_ACCESS
-            } else {
-                req.desired_access
-            },
+            granted_access: granted_access(req.desired_access),
+            position: 0,
             scan: None,
         },
     );

@@ -51,7 +51,7 @@ pub async fn query_info(
                 index_number: attr.ino,
                 ea_size: 0,
                 access_flags: open.granted_access,
-                current_byte_offset: 0,
+                current_byte_offset: open.position,
                 mode: 0,
                 alignment_requirement: 0,
                 name: open.path.clone(),
@@ -223,7 +223,7 @@ pub async fn set_info(
                         .await
                         .map_err(fs_err)?;
                 }
-                SetFileInfo::Position(_) => {}
+                SetFileInfo::Position(p) => open.position = p,
             }
         }
         INFO_SECURITY => {
