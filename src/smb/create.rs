@@ -11,6 +11,9 @@ use super::tree::disk_share;
 use super::{file_times, fs_err, ok, Reply, SmbContext};
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
+/// STATUS_BAD_IMPERSONATION_LEVEL.
+const STATUS_BAD_IMPERSONATION_LEVEL: u32 = 0xC000_00A5;
+
 /// DELETE access right.
 const DELETE: u32 = 0x0001_0000;
 
@@ -103,6 +106,15 @@ pub async fn create(
     call: &mut Call,
     req: &CreateRequest,
 ) -> Result<Reply, u32> {
+    // MS-SMB2 3.3.5.9: ImpersonationLevel above Delegate (3) is refused
+    // (smbtorture smb2.create.impersonation) and so is a name starting with
+    // a separator (smb2.create.leading-slash).
+    if req.impersonation_level > 3 {
+        return Err(STATUS_BAD_IMPERSONATION_LEVEL);
+    }
+    if req.name.starts_with('\\') {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
