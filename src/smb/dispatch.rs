@@ -120,8 +120,26 @@ async fn process(
             call.last_file_id = None;
         }
         let mut sign_response = false;
-        let reply: Reply = if related && prev_status != STATUS_SUCCESS {
-            error_reply(prev_status)
+        let reply: Reply = if i == 0 && hdr.is_related() {
+            // The first request of a chain has nothing to relate to
+            // (smbtorture smb2.compound.invalid1).
+            error_reply(STATUS_INVALID_PARAMETER)
+        } else if hdr.cmd().is_none() {
+            // An unknown command fails alone, whatever came before
+            // (smb2.compound.invalid4).
+            error_reply(STATUS_INVALID_PARAMETER)
+        } else if related && prev_status != STATUS_SUCCESS {
+            // A related request after a failed session or tree lookup has no
+            // valid session to inherit (smb2.compound.invalid2); otherwise it
+            // fails with its predecessor's status.
+            if matches!(
+                prev_status,
+                STATUS_USER_SESSION_DELETED | STATUS_NETWORK_NAME_DELETED
+            ) {
+                error_reply(STATUS_INVALID_PARAMETER)
+            } else {
+                error_reply(prev_status)
+            }
         } else {
             match check_session(st, hdr, m, encrypted) {
                 Err(status) => error_reply(status),
@@ -281,7 +299,7 @@ async fn run(
         Request::QueryDirectory(r) => super::dir::query_directory(ctx, st, call, &r).await,
         Request::QueryInfo(r) => super::info::query_info(ctx, st, call, &r).await,
         Request::SetInfo(r) => super::info::set_info(ctx, st, call, &r).await,
-        Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r),
+        Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r).await,
         Request::Echo => super::misc::echo(),
         Request::Cancel => super::misc::echo(),
         Request::Lock(_) | Request::ChangeNotify(_) | Request::OplockBreak(_) => {

@@ -14,7 +14,7 @@ use super::{ok, Reply, SmbContext};
 /// Link speed reported for the one interface (10 Gbit/s).
 const LINK_SPEED_BPS: u64 = 10_000_000_000;
 
-pub fn ioctl(
+pub async fn ioctl(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
@@ -53,7 +53,18 @@ pub fn ioctl(
         FSCTL_DFS_GET_REFERRALS | FSCTL_DFS_GET_REFERRALS_EX => {
             return Err(STATUS_FS_DRIVER_REQUIRED)
         }
-        _ => return Err(STATUS_NOT_SUPPORTED),
+        FSCTL_SRV_REQUEST_RESUME_KEY => {
+            return super::copychunk::request_resume_key(ctx, st, call, req)
+        }
+        FSCTL_SRV_COPYCHUNK | FSCTL_SRV_COPYCHUNK_WRITE => {
+            return super::copychunk::copychunk(ctx, st, call, req).await
+        }
+        _ => {
+            // A handle that is not open fails as such before the code is
+            // looked at (smbtorture smb2.compound.related5).
+            super::create::open_mut(st, call, req.file_id)?;
+            return Err(STATUS_NOT_SUPPORTED);
+        }
     };
     if output.len() > req.max_output_response as usize {
         return Err(STATUS_BUFFER_TOO_SMALL);
