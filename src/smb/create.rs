@@ -189,7 +189,26 @@ pub async fn create(
                 fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set)
                     .await
             };
-            (created.map_err(fs_err)?.attr, FILE_CREATED)
+            match created {
+                Ok(c) => (c.attr, FILE_CREATED),
+                Err(FsError::Exists) if disp == FILE_OPEN_IF => {
+                    // Another client created it between the lookup and here:
+                    // open what it made (smbtorture smb2.create.mkdir-dup).
+                    let a = fs
+                        .lookup(&cred, dir, name.as_bytes())
+                        .await
+                        .map_err(fs_err)?;
+                    let is_dir = a.ftype == FileType::Directory;
+                    if want_dir && !is_dir {
+                        return Err(STATUS_NOT_A_DIRECTORY);
+                    }
+                    if want_file && is_dir {
+                        return Err(STATUS_FILE_IS_A_DIRECTORY);
+                    }
+                    (a, FILE_OPENED)
+                }
+                Err(e) => return Err(fs_err(e)),
+            }
         }
     };
     let is_dir = attr.ftype == FileType::Directory;
