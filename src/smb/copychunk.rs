@@ -19,6 +19,7 @@ use crate::fs::{Stability, IO_SIZE_MAX};
 const STATUS_INVALID_VIEW_SIZE: u32 = 0xC000_001F;
 const FILE_READ_DATA: u32 = 0x0001;
 const FILE_WRITE_DATA: u32 = 0x0002;
+const FILE_EXECUTE: u32 = 0x0020;
 
 fn ioctl_body(req: &IoctlRequest<'_>, output: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -96,7 +97,7 @@ pub async fn copychunk(
     }
     // The source is read, the destination written; plain COPYCHUNK also
     // needs read access on the destination (MS-SMB2 3.3.5.15.6).
-    if src_access & FILE_READ_DATA == 0
+    if src_access & (FILE_READ_DATA | FILE_EXECUTE) == 0
         || dest_access & FILE_WRITE_DATA == 0
         || (req.ctl_code == FSCTL_SRV_COPYCHUNK && dest_access & FILE_READ_DATA == 0)
     {
@@ -105,15 +106,14 @@ pub async fn copychunk(
     let src_fs = &ctx.shares[src_share].fs;
     let dest_fs = &ctx.shares[dest_share].fs;
     let src_size = src_fs.getattr(src_ino, None).await.map_err(fs_err)?.size;
-    if copy
-        .chunks
-        .iter()
-        .any(|c| c.source_offset.saturating_add(u64::from(c.length)) > src_size)
-    {
-        return Err(STATUS_INVALID_VIEW_SIZE);
-    }
     let mut written: u32 = 0;
-    for c in &copy.chunks {
+    for (i, c) in copy.chunks.iter().enumerate() {
+        if c.source_offset.saturating_add(u64::from(c.length)) > src_size {
+            // Chunks before this one stay copied; the response says how many
+            // (smbtorture smb2.ioctl.copy_chunk_src_exceed_multi).
+            let out = encode_copychunk_response(i as u32, 0, written);
+            return Ok((STATUS_INVALID_VIEW_SIZE, ioctl_body(req, &out)));
+        }
         let mut done = 0u32;
         while done < c.length {
             let want = (c.length - done).min(IO_SIZE_MAX);
