@@ -16,6 +16,9 @@ use super::state::ConnState;
 use super::{file_times, fs_err, ok, Reply, SmbContext};
 use crate::fs::{FsError, SetAttr, SetTime, Timespec};
 
+/// The DELETE access right.
+const DELETE: u32 = 0x0001_0000;
+
 /// Allocation unit reported (bytes): 8 sectors of 512.
 const UNIT_BYTES: u64 = 4096;
 
@@ -225,6 +228,11 @@ pub async fn set_info(
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };
+                    // Renaming needs DELETE on the handle (MS-FSA 2.1.5.15.11;
+                    // smbtorture smb2.rename.simple_nodelete).
+                    if open.granted_access & DELETE == 0 {
+                        return Err(STATUS_ACCESS_DENIED);
+                    }
                     let parts = components(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
