@@ -179,6 +179,12 @@ pub async fn set_info(
                 .ok_or(STATUS_INVALID_INFO_CLASS)?;
             match info {
                 SetFileInfo::Basic(b) => {
+                    // A directory cannot be TEMPORARY (MS-FSA 2.1.5.14.2;
+                    // smbtorture smb2.create.dosattr_tmp_dir).
+                    const FILE_ATTRIBUTE_TEMPORARY: u32 = 0x0100;
+                    if open.is_dir && b.file_attributes & FILE_ATTRIBUTE_TEMPORARY != 0 {
+                        return Err(STATUS_INVALID_PARAMETER);
+                    }
                     let set = SetAttr {
                         atime: set_time(b.last_access_time),
                         mtime: set_time(b.last_write_time),
