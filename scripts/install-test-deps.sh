@@ -2,7 +2,8 @@
 # Installs everything the test suite needs, idempotently (a second run takes about a second):
 #   - Debian packages: libnfs-utils (nfs-ls, nfs-cp, nfs-cat), smbclient (tests/smbclient.rs), python3-venv, postgresql (the
 #     PostgreSQL tests start throwaway clusters with its initdb/pg_ctl), and what the
-#     kernel-client harness needs (qemu-system-x86, busybox-static, nfs-common, ...);
+#     kernel-client harness needs (qemu-system-x86, busybox-static, nfs-common, ...),
+#     samba-testsuite (smbtorture, tests/smbtorture.rs);
 #   - pjdfstest 0.2.2 from crates.io (skipped when already installed);
 #   - cargo-nextest (only when missing; scripts/test.sh falls back to `cargo test`);
 #   - a Python venv with pyNfsClient and pytest from PyPI, plus moto's S3 server
@@ -20,7 +21,8 @@ log() { echo "install-test-deps: $*" >&2; }
 
 # --- Debian packages ---
 APT_PKGS="libnfs-utils python3 python3-venv qemu-system-x86 busybox-static nfs-common postgresql
-          cifs-utils e2fsprogs kmod cpio gzip xz-utils zstd iproute2 coreutils systemd smbclient"
+          cifs-utils e2fsprogs kmod cpio gzip xz-utils zstd iproute2 coreutils systemd smbclient
+          samba-testsuite"
 missing=$(for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"
 done)
@@ -32,7 +34,7 @@ if [ -n "$missing" ]; then
   apt_install() { timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -q $missing >/dev/null; }
   apt_install 2>/dev/null || { timeout 300 apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null; apt_install; }
 fi
-for t in nfs-cp nfs-ls nfs-cat smbclient; do command -v "$t" >/dev/null || { log "$t missing after install"; exit 1; }; done
+for t in nfs-cp nfs-ls nfs-cat smbclient smbtorture; do command -v "$t" >/dev/null || { log "$t missing after install"; exit 1; }; done
 
 # --- Rust tools (crates.io) ---
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin

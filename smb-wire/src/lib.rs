@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod buf;
+pub mod copychunk;
 pub mod create;
 pub mod create_ctx;
 pub mod crypto;

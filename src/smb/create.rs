@@ -11,8 +11,37 @@ use super::tree::disk_share;
 use super::{file_times, fs_err, ok, Reply, SmbContext};
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
+/// STATUS_BAD_IMPERSONATION_LEVEL.
+const STATUS_BAD_IMPERSONATION_LEVEL: u32 = 0xC000_00A5;
+
 /// DELETE access right.
 const DELETE: u32 = 0x0001_0000;
+
+/// The specific rights a DesiredAccess mask grants: MAXIMUM_ALLOWED is
+/// everything, the GENERIC_* bits map to their file rights (MS-SMB2 3.3.5.9,
+/// MS-DTYP 2.4.3); access is not checked against the file's mode here.
+fn granted_access(desired: u32) -> u32 {
+    use dittofs_smb_wire::security::{FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE};
+    const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+    const GENERIC_ALL: u32 = 0x1000_0000;
+    const GENERIC_EXECUTE: u32 = 0x2000_0000;
+    const GENERIC_WRITE: u32 = 0x4000_0000;
+    const GENERIC_READ: u32 = 0x8000_0000;
+    if desired & (MAXIMUM_ALLOWED | GENERIC_ALL) != 0 {
+        return FILE_ALL_ACCESS;
+    }
+    let mut g = desired & 0x00FF_FFFF;
+    for (bit, rights) in [
+        (GENERIC_READ, FILE_GENERIC_READ),
+        (GENERIC_WRITE, FILE_GENERIC_WRITE),
+        (GENERIC_EXECUTE, FILE_GENERIC_EXECUTE),
+    ] {
+        if desired & bit != 0 {
+            g |= rights;
+        }
+    }
+    g
+}
 
 /// Splits a share-relative SMB path into components (empty for the root).
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
@@ -82,6 +111,15 @@ pub async fn create(
 ) -> Result<Reply, u32> {
     if super::ipc::is_ipc(st, call) {
         return super::ipc::create(st, call, req);
+    }
+    // MS-SMB2 3.3.5.9: ImpersonationLevel above Delegate (3) is refused
+    // (smbtorture smb2.create.impersonation) and so is a name starting with
+    // a separator (smb2.create.leading-slash).
+    if req.impersonation_level > 3 {
+        return Err(STATUS_BAD_IMPERSONATION_LEVEL);
+    }
+    if req.name.starts_with('\\') {
+        return Err(STATUS_INVALID_PARAMETER);
     }
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
@@ -165,13 +203,33 @@ pub async fn create(
                 fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set)
                     .await
             };
-            let a = created.map_err(fs_err)?.attr;
-            let a = if st.posix {
-                super::posix::apply_create_sd(fs, &cred, a, &req.contexts).await?
-            } else {
-                a
-            };
-            (a, FILE_CREATED)
+            match created {
+                Ok(c) => {
+                    let a = if st.posix {
+                        super::posix::apply_create_sd(fs, &cred, c.attr, &req.contexts).await?
+                    } else {
+                        c.attr
+                    };
+                    (a, FILE_CREATED)
+                }
+                Err(FsError::Exists) if disp == FILE_OPEN_IF => {
+                    // Another client created it between the lookup and here:
+                    // open what it made (smbtorture smb2.create.mkdir-dup).
+                    let a = fs
+                        .lookup(&cred, dir, name.as_bytes())
+                        .await
+                        .map_err(fs_err)?;
+                    let is_dir = a.ftype == FileType::Directory;
+                    if want_dir && !is_dir {
+                        return Err(STATUS_NOT_A_DIRECTORY);
+                    }
+                    if want_file && is_dir {
+                        return Err(STATUS_FILE_IS_A_DIRECTORY);
+                    }
+                    (a, FILE_OPENED)
+                }
+                Err(e) => return Err(fs_err(e)),
+            }
         }
     };
     let is_dir = attr.ftype == FileType::Directory;
@@ -193,11 +251,8 @@ pub async fn create(
             is_dir,
             delete_pending: delete_on_close,
             write_through: opts & options::WRITE_THROUGH != 0,
-            granted_access: if req.desired_access & 0x0200_0000 != 0 {
-                FILE_ALL_ACCESS
-            } else {
-                req.desired_access
-            },
+            granted_access: granted_access(req.desired_access),
+            position: 0,
             scan: None,
         },
     );

@@ -1,6 +1,7 @@
 //! QUERY_DIRECTORY: the whole directory is read once per scan (first call,
 //! RESTART_SCANS or REOPEN), filtered by the pattern, and handed out in pieces
-//! that fit OutputBufferLength.
+//! that fit OutputBufferLength; entries removed since the listing was read are
+//! skipped (one lookup per entry handed out after the first call).
 
 use dittofs_smb_wire::dir::{
     encode_output_response, QueryDirectoryRequest, QD_REOPEN, QD_RESTART_SCANS,
@@ -126,6 +127,7 @@ pub async fn query_directory(
         }
         open.scan = Some(DirScan { entries, pos: 0 });
     }
+    let dir_ino = open.ino;
     let Some(scan) = open.scan.as_mut() else {
         return Err(STATUS_NO_MORE_FILES);
     };
@@ -147,7 +149,19 @@ pub async fn query_directory(
         return Err(STATUS_INVALID_INFO_CLASS);
     };
     while scan.pos < scan.entries.len() {
-        if !w.push(&scan.entries[scan.pos]) {
+        let e = &scan.entries[scan.pos];
+        // A continued scan skips what was removed (or replaced) since the
+        // listing was read, as Windows does (smbtorture smb2.dir.fixed).
+        if !fresh && e.name != "." && e.name != ".." {
+            match fs.lookup(&cred, dir_ino, e.name.as_bytes()).await {
+                Ok(a) if a.ino == e.file_id => {}
+                _ => {
+                    scan.pos += 1;
+                    continue;
+                }
+            }
+        }
+        if !w.push(e) {
             break;
         }
         scan.pos += 1;
@@ -156,6 +170,9 @@ pub async fn query_directory(
         }
     }
     if w.is_empty() {
+        if scan.pos >= scan.entries.len() {
+            return Err(STATUS_NO_MORE_FILES);
+        }
         return Err(STATUS_INFO_LENGTH_MISMATCH);
     }
     let out = w.finish();

@@ -95,6 +95,7 @@ async fn process(
     let mut responses: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
     let mut signers: Vec<Option<(SigningAlgorithm, Vec<u8>)>> = Vec::new();
     let mut prev_status = STATUS_SUCCESS;
+    let mut create_err: Option<u32> = None;
     let mut encrypt_with: Option<u64> = encrypted;
     for (i, (hdr, m)) in parts.iter().enumerate() {
         if hdr.is_response() {
@@ -120,8 +121,28 @@ async fn process(
             call.last_file_id = None;
         }
         let mut sign_response = false;
-        let reply: Reply = if related && prev_status != STATUS_SUCCESS {
-            error_reply(prev_status)
+        let reply: Reply = if i == 0 && hdr.is_related() {
+            // The first request of a chain has nothing to relate to
+            // (smbtorture smb2.compound.invalid1).
+            error_reply(STATUS_INVALID_PARAMETER)
+        } else if hdr.cmd().is_none() {
+            // An unknown command fails alone, whatever came before
+            // (smb2.compound.invalid4).
+            error_reply(STATUS_INVALID_PARAMETER)
+        } else if related
+            && matches!(
+                prev_status,
+                STATUS_USER_SESSION_DELETED | STATUS_NETWORK_NAME_DELETED
+            )
+        {
+            // A related request after a failed session or tree lookup has no
+            // valid session to inherit (smb2.compound.invalid2).
+            error_reply(STATUS_INVALID_PARAMETER)
+        } else if let (true, Some(status)) = (related, create_err) {
+            // After a failed CREATE the rest of the related chain fails with
+            // its status; after any other failure it runs
+            // (smb2.compound.related6).
+            error_reply(status)
         } else {
             match check_session(st, hdr, m, encrypted) {
                 Err(status) => error_reply(status),
@@ -133,6 +154,12 @@ async fn process(
         };
         let (status, body) = reply;
         prev_status = status;
+        if !related {
+            create_err = None;
+        }
+        if hdr.cmd() == Some(Command::Create) && status != STATUS_SUCCESS {
+            create_err = Some(status);
+        }
         let mut h = hdr.response(status, 0);
         h.session_id = call.session_id;
         h.tree_id = call.tree_id;

@@ -16,14 +16,42 @@ use super::state::ConnState;
 use super::{file_times, fs_err, ok, Reply, SmbContext};
 use crate::fs::{FsError, SetAttr, SetTime, Timespec};
 
+/// The DELETE access right.
+const DELETE: u32 = 0x0001_0000;
+
 /// Allocation unit reported (bytes): 8 sectors of 512.
 const UNIT_BYTES: u64 = 4096;
 
-fn file_info_classes_fixed(class: u8) -> bool {
-    !matches!(
-        class,
-        file_class::ALL | file_class::NAME | file_class::NORMALIZED_NAME | file_class::STREAM
-    )
+/// A DOS 8.3 name for `long`: itself upper-cased when it already fits 8.3,
+/// else up to 6 characters of the base, `~1`, and up to 3 of the extension.
+fn short_name(long: &str) -> String {
+    let legal = |c: char| c.is_ascii_alphanumeric() || "!#$%&'()-@^_`{}~".contains(c);
+    let (base, ext) = match long.rfind('.') {
+        Some(i) if i > 0 => (&long[..i], &long[i + 1..]),
+        _ => (long, ""),
+    };
+    let fits = base.len() <= 8 && ext.len() <= 3 && base.chars().chain(ext.chars()).all(legal);
+    if fits {
+        return long.to_ascii_uppercase();
+    }
+    let clean = |s: &str, n: usize| -> String {
+        s.chars()
+            .filter(|c| legal(*c))
+            .take(n)
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    let mut short = clean(base, 6);
+    if short.is_empty() {
+        short.push('_');
+    }
+    short.push_str("~1");
+    let ext = clean(ext, 3);
+    if !ext.is_empty() {
+        short.push('.');
+        short.push_str(&ext);
+    }
+    short
 }
 
 pub async fn query_info(
@@ -40,8 +68,13 @@ pub async fn query_info(
     let mut out = Vec::new();
     match req.info_type {
         INFO_FILE if req.info_class == file_class::ALTERNATE_NAME => {
-            // No 8.3 names are generated (what Samba answers too).
-            return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+            // An 8.3 name derived from the last component, like Samba's
+            // mangled names (smbtorture smb2.getinfo.getinfo_access).
+            let last = open.path.rsplit('\\').next().unwrap_or("");
+            if last.is_empty() {
+                return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+            }
+            dittofs_smb_wire::fscc::file::name(&short_name(last), &mut out);
         }
         INFO_FILE if req.info_class == file_class::POSIX && st_posix => {
             super::posix::info(fs, &attr).encode(&mut out);
@@ -58,7 +91,7 @@ pub async fn query_info(
                 index_number: attr.ino,
                 ea_size: 0,
                 access_flags: open.granted_access,
-                current_byte_offset: 0,
+                current_byte_offset: open.position,
                 mode: 0,
                 alignment_requirement: 0,
                 name: open.path.clone(),
@@ -106,11 +139,20 @@ pub async fn query_info(
         _ => return Err(STATUS_NOT_SUPPORTED),
     }
     let max = req.output_buffer_length as usize;
+    let fixed = match req.info_type {
+        INFO_FILE => dittofs_smb_wire::fscc::file::fixed_len(req.info_class),
+        INFO_FILESYSTEM => dittofs_smb_wire::fscc::fs::fixed_len(req.info_class),
+        _ => None,
+    }
+    .unwrap_or(out.len());
+    // Shorter than the fixed part: INFO_LENGTH_MISMATCH; cutting only the
+    // variable part: truncated with BUFFER_OVERFLOW
+    // (smb2.getinfo.qfile_buffercheck, qfs_buffercheck).
+    if max < fixed {
+        return Err(STATUS_INFO_LENGTH_MISMATCH);
+    }
     let mut status = STATUS_SUCCESS;
     if out.len() > max {
-        if req.info_type == INFO_FILE && file_info_classes_fixed(req.info_class) {
-            return Err(STATUS_INFO_LENGTH_MISMATCH);
-        }
         out.truncate(max);
         status = STATUS_BUFFER_OVERFLOW;
     }
@@ -149,6 +191,12 @@ pub async fn set_info(
                 .ok_or(STATUS_INVALID_INFO_CLASS)?;
             match info {
                 SetFileInfo::Basic(b) => {
+                    // A directory cannot be TEMPORARY (MS-FSA 2.1.5.14.2;
+                    // smbtorture smb2.create.dosattr_tmp_dir).
+                    const FILE_ATTRIBUTE_TEMPORARY: u32 = 0x0100;
+                    if open.is_dir && b.file_attributes & FILE_ATTRIBUTE_TEMPORARY != 0 {
+                        return Err(STATUS_INVALID_PARAMETER);
+                    }
                     let set = SetAttr {
                         atime: set_time(b.last_access_time),
                         mtime: set_time(b.last_write_time),
@@ -198,6 +246,11 @@ pub async fn set_info(
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };
+                    // Renaming needs DELETE on the handle (MS-FSA 2.1.5.15.11;
+                    // smbtorture smb2.rename.simple_nodelete).
+                    if open.granted_access & DELETE == 0 {
+                        return Err(STATUS_ACCESS_DENIED);
+                    }
                     let parts = split(&name)?;
                     let (to_dir, last) = resolve_parent(fs, &cred, &parts).await?;
                     let to_name = last.ok_or(STATUS_OBJECT_NAME_INVALID)?;
@@ -235,7 +288,7 @@ pub async fn set_info(
                         .await
                         .map_err(fs_err)?;
                 }
-                SetFileInfo::Position(_) => {}
+                SetFileInfo::Position(p) => open.position = p,
             }
         }
         INFO_SECURITY => {

@@ -14,6 +14,17 @@ use super::state::ConnState;
 use super::{fs_err, ok, Reply, SmbContext, IO_BYTES_MAX};
 use crate::fs::{Stability, IO_SIZE_MAX};
 
+/// FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_EXECUTE.
+const FILE_READ_DATA: u32 = 0x0001;
+const FILE_WRITE_DATA: u32 = 0x0002;
+const FILE_APPEND_DATA: u32 = 0x0004;
+const FILE_EXECUTE: u32 = 0x0020;
+/// Largest file offset + length a WRITE may reach: NTFS's maximum file size
+/// (16 TiB - 64 KiB), what Windows and Samba enforce (smbtorture smb2.rw.invalid).
+const WRITE_END_MAX: u64 = 0xfff_ffff_0000;
+/// Offsets are signed 64-bit on the wire's consumers.
+const OFFSET_MAX: u64 = i64::MAX as u64;
+
 pub async fn read(
     ctx: &SmbContext,
     st: &mut ConnState,
@@ -30,6 +41,14 @@ pub async fn read(
     let open = open_mut(st, call, req.file_id)?;
     if open.is_dir {
         return Err(STATUS_INVALID_DEVICE_REQUEST);
+    }
+    // Reading needs FILE_READ_DATA, or FILE_EXECUTE (smb2.read.access).
+    if open.granted_access & (FILE_READ_DATA | FILE_EXECUTE) == 0 {
+        return Err(STATUS_ACCESS_DENIED);
+    }
+    // Offsets past i64::MAX are invalid (smb2.rw.invalid).
+    if req.offset > OFFSET_MAX || req.offset + u64::from(req.length) > OFFSET_MAX {
+        return Err(STATUS_INVALID_PARAMETER);
     }
     let fs = &ctx.shares[open.share].fs;
     let mut data: Vec<u8> = Vec::new();
@@ -55,6 +74,7 @@ pub async fn read(
     if (data.is_empty() && req.length > 0) || (data.len() as u64) < u64::from(req.minimum_count) {
         return Err(STATUS_END_OF_FILE);
     }
+    open.position = req.offset + data.len() as u64;
     let mut body = Vec::with_capacity(16 + data.len());
     ReadResponse {
         data_remaining: 0,
@@ -81,6 +101,14 @@ pub async fn write(
     if open.is_dir {
         return Err(STATUS_INVALID_DEVICE_REQUEST);
     }
+    // Writing needs FILE_WRITE_DATA or FILE_APPEND_DATA (smb2.compound.related6).
+    if open.granted_access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0 {
+        return Err(STATUS_ACCESS_DENIED);
+    }
+    let len = req.data.len() as u64;
+    if req.offset > OFFSET_MAX || (len > 0 && req.offset + len > WRITE_END_MAX) {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
     let fs = &ctx.shares[open.share].fs;
     let stable = if open.write_through || req.flags & WRITEFLAG_WRITE_THROUGH != 0 {
         Stability::FileSync
@@ -96,12 +124,13 @@ pub async fn write(
             .map_err(fs_err)?;
         written += w.count as usize;
     }
-    if req.data.is_empty() {
+    if req.data.is_empty() && req.offset <= WRITE_END_MAX {
         // A zero-length write still checks the handle and permissions.
         fs.write(&cred, open.ino, req.offset, Bytes::new(), stable)
             .await
             .map_err(fs_err)?;
     }
+    open.position = req.offset + written as u64;
     let mut body = Vec::new();
     WriteResponse {
         count: u32::try_from(written).unwrap_or(u32::MAX),

@@ -54,7 +54,18 @@ pub async fn ioctl(
         FSCTL_DFS_GET_REFERRALS | FSCTL_DFS_GET_REFERRALS_EX => {
             return Err(STATUS_FS_DRIVER_REQUIRED)
         }
-        _ => return Err(STATUS_NOT_SUPPORTED),
+        FSCTL_SRV_REQUEST_RESUME_KEY => {
+            return super::copychunk::request_resume_key(ctx, st, call, req)
+        }
+        FSCTL_SRV_COPYCHUNK | FSCTL_SRV_COPYCHUNK_WRITE => {
+            return super::copychunk::copychunk(ctx, st, call, req).await
+        }
+        _ => {
+            // A handle that is not open fails as such before the code is
+            // looked at (smbtorture smb2.compound.related5).
+            super::create::open_mut(st, call, req.file_id)?;
+            return Err(STATUS_NOT_SUPPORTED);
+        }
     };
     if output.len() > req.max_output_response as usize {
         return Err(STATUS_BUFFER_TOO_SMALL);

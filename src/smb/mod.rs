@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod conn;
+mod copychunk;
 mod create;
 mod dir;
 mod dispatch;

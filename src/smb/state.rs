@@ -134,6 +134,9 @@ pub struct Open {
     pub delete_pending: bool,
     pub write_through: bool,
     pub granted_access: u32,
+    /// FilePositionInformation: set by SET_INFO, advanced by READ and WRITE
+    /// (what Samba reports; smbtorture smb2.read.position).
+    pub position: u64,
     pub scan: Option<DirScan>,
 }
 

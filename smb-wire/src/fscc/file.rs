@@ -160,6 +160,25 @@ pub fn posix(
 
 /// Encodes `class` for `f`, or `None` for a class this module does not produce (the
 /// server answers STATUS_INVALID_INFO_CLASS or STATUS_NOT_SUPPORTED).
+/// The fixed part of a file class (what Windows enforces, as smbtorture
+/// smb2.getinfo.qfile_buffercheck measures it): an output buffer shorter than
+/// this is STATUS_INFO_LENGTH_MISMATCH, a longer one that still cuts the
+/// variable part off is STATUS_BUFFER_OVERFLOW.
+pub fn fixed_len(class: u8) -> Option<usize> {
+    use super::class as c;
+    Some(match class {
+        c::BASIC => 40,
+        c::STANDARD => 24,
+        c::INTERNAL | c::POSITION | c::ATTRIBUTE_TAG | c::ALTERNATE_NAME => 8,
+        c::EA | c::ACCESS | c::MODE | c::ALIGNMENT | c::NAME | c::NORMALIZED_NAME => 4,
+        c::ALL => 104,
+        c::STREAM => 32,
+        c::COMPRESSION => 16,
+        c::NETWORK_OPEN => 56,
+        _ => return None,
+    })
+}
+
 pub fn encode(class: u8, f: &FileInfo, out: &mut Vec<u8>) -> Option<()> {
     use super::class as c;
     match class {

@@ -85,6 +85,33 @@ pub fn sector_size(f: &FsInfo, out: &mut Vec<u8>) {
     out.put_u32(0);
 }
 
+/// FileFsControlInformation (MS-FSCC 2.5.2): no quota tracking, so no
+/// filtering thresholds and unlimited default quotas, flags 0.
+pub fn control(out: &mut Vec<u8>) {
+    out.zeros(24);
+    out.put_u64(u64::MAX);
+    out.put_u64(u64::MAX);
+    out.put_u32(0);
+    out.put_u32(0);
+}
+
+/// The fixed part of a filesystem class (MS-FSCC 2.5): an output buffer
+/// shorter than this is STATUS_INFO_LENGTH_MISMATCH, a longer one that still
+/// cuts the variable part off is STATUS_BUFFER_OVERFLOW.
+pub fn fixed_len(class: u8) -> Option<usize> {
+    Some(match class {
+        c::VOLUME => 24,
+        c::SIZE => 24,
+        c::DEVICE => 8,
+        c::ATTRIBUTE => 16,
+        c::CONTROL => 48,
+        c::FULL_SIZE => 32,
+        c::SECTOR_SIZE => 28,
+        c::OBJECT_ID => 64,
+        _ => return None,
+    })
+}
+
 pub fn object_id(f: &FsInfo, out: &mut Vec<u8>) {
     out.put(&f.object_id);
     out.zeros(48);
@@ -100,6 +127,7 @@ pub fn encode(class: u8, f: &FsInfo, out: &mut Vec<u8>) -> Option<()> {
         c::ATTRIBUTE => attribute(f, out),
         c::SECTOR_SIZE => sector_size(f, out),
         c::OBJECT_ID => object_id(f, out),
+        c::CONTROL => control(out),
         _ => return None,
     }
     Some(())
@@ -120,6 +148,7 @@ mod tests {
             (c::ATTRIBUTE, 12),
             (c::SECTOR_SIZE, 28),
             (c::OBJECT_ID, 64),
+            (c::CONTROL, 48),
         ] {
             let mut v = Vec::new();
             encode(class, &f, &mut v).unwrap();
