@@ -202,7 +202,12 @@ pub async fn set_info(
                     fs.rename(&cred, from_dir, &from_name, to_dir, to_name.as_bytes())
                         .await
                         .map_err(|e| match e {
-                            FsError::Exists | FsError::NotEmpty => STATUS_ACCESS_DENIED,
+                            // A non-empty target directory: what Samba answers (from
+                            // renameat's ENOTEMPTY); the Linux client turns it into
+                            // ENOTEMPTY, while ACCESS_DENIED makes it try rmdir and
+                            // then fail with EACCES.
+                            FsError::NotEmpty => STATUS_DIRECTORY_NOT_EMPTY,
+                            FsError::Exists => STATUS_ACCESS_DENIED,
                             e => fs_err(e),
                         })?;
                     open.parent = Some((to_dir, to_name.as_bytes().to_vec()));
