@@ -13,7 +13,7 @@ use dittofs_smb_wire::status::*;
 use super::create::{components, open_mut, resolve_parent, session_cred};
 use super::dispatch::Call;
 use super::state::ConnState;
-use super::{file_times, fs_err, ok, Reply, SmbContext};
+use super::{dos_to_store, fs_err, ok, times_of, Reply, SmbContext};
 use crate::fs::{FsError, SetAttr, SetTime, Timespec};
 
 /// Allocation unit reported (bytes): 8 sectors of 512.
@@ -44,7 +44,7 @@ pub async fn query_info(
         }
         INFO_FILE => {
             let info = FileInfo {
-                times: file_times(&attr),
+                times: times_of(fs, &attr).await,
                 number_of_links: attr.nlink,
                 delete_pending: open.delete_pending,
                 directory: open.is_dir,
@@ -144,6 +144,12 @@ pub async fn set_info(
                     };
                     if set != SetAttr::default() {
                         fs.setattr(&cred, open.ino, &set, None)
+                            .await
+                            .map_err(fs_err)?;
+                    }
+                    // 0: leave unchanged (READONLY and DIRECTORY follow the mode).
+                    if b.file_attributes != 0 {
+                        fs.set_dos_attributes(&cred, open.ino, dos_to_store(b.file_attributes))
                             .await
                             .map_err(fs_err)?;
                     }
