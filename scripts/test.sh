@@ -23,7 +23,7 @@ export DITTOFS_BIN=${DITTOFS_BIN:-$TARGET/release/dittofs}
 STAGES=${DITTOFS_TEST_STAGES:-rust python deploy kernel}
 [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" = 1 ] && STAGES=${STAGES//kernel/}
 SUMMARY=() FAILED=0
-KC_SMB_SFU_MIN_PASS=288 KC_SMB_DEFAULT_MIN_PASS=150
+KC_SMB_SFU_MIN_PASS=288 KC_SMB_DEFAULT_MIN_PASS=152
 T_ALL=$SECONDS
 
 stage() {  # name timeout_s cmd... ; records "name: ok|FAILED (rc) in Ns"
@@ -67,7 +67,8 @@ for s in $STAGES; do case $s in
   kernel)
     stage "kernel client (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
       --out "$TARGET/kernel-client/nfs" || true
-    # cifs floors: measured through this harness, a few below our count; Samba 4.17 in the
+    # cifs floors: measured through this harness (sfu 290, default 152-153: rename::changed_ctime_success::dir
+    # depends on the client's attribute cache timing), at or below our count; Samba 4.17 in the
     # same guest passes 288 (noperm,mfsymlinks,sfu) and 153 (default options). --timeout 1200: with
     # no oplocks yet every cifs read/write is a round trip, so the 64 MiB roundtrip is slow (20-120 s).
     stage "kernel client cifs sfu (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
