@@ -2,13 +2,14 @@
 
 use dittofs_smb_wire::create::*;
 use dittofs_smb_wire::create_ctx::CreateContext;
+use dittofs_smb_wire::fscc::attr as attrs;
 use dittofs_smb_wire::security::FILE_ALL_ACCESS;
 use dittofs_smb_wire::status::*;
 
 use super::dispatch::Call;
 use super::state::{ConnState, Open};
 use super::tree::disk_share;
-use super::{file_times, fs_err, ok, Reply, SmbContext};
+use super::{dos_to_store, fs_err, ok, times_of, Reply, SmbContext, DOS_STORED};
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
 /// STATUS_BAD_IMPERSONATION_LEVEL.
@@ -210,6 +211,14 @@ pub async fn create(
                     } else {
                         c.attr
                     };
+                    // HIDDEN/SYSTEM asked for at creation (cifs `sfu` marks its FIFOs,
+                    // sockets and device nodes SYSTEM this way).
+                    let asked = req.file_attributes & DOS_STORED & !attrs::ARCHIVE;
+                    if asked != 0 {
+                        fs.set_dos_attributes(&cred, a.ino, dos_to_store(req.file_attributes))
+                            .await
+                            .map_err(fs_err)?;
+                    }
                     (a, FILE_CREATED)
                 }
                 Err(FsError::Exists) if disp == FILE_OPEN_IF => {
@@ -287,7 +296,7 @@ pub async fn create(
         oplock_level: OPLOCK_LEVEL_NONE,
         flags: 0,
         create_action: action,
-        times: file_times(&attr),
+        times: times_of(fs, &attr).await,
         file_id,
         contexts,
     }
@@ -328,7 +337,7 @@ pub async fn close(
     let mut flags = 0;
     if req.flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {
         if let Ok(a) = fs.getattr(open.ino, None).await {
-            times = file_times(&a);
+            times = times_of(fs, &a).await;
             flags = CLOSE_FLAG_POSTQUERY_ATTRIB;
         }
     }

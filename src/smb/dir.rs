@@ -13,7 +13,7 @@ use dittofs_smb_wire::status::*;
 use super::create::{open_mut, session_cred};
 use super::dispatch::Call;
 use super::state::{ConnState, DirScan};
-use super::{file_times, fs_err, ok, Reply, SmbContext};
+use super::{fs_err, ok, times_of, Reply, SmbContext};
 use crate::fs::{Cred, Fs, InodeId};
 
 /// Entries read from the core per READDIR call.
@@ -84,7 +84,7 @@ async fn scan(fs: &Fs, cred: &Cred, dir: InodeId, pattern: &str) -> Result<Vec<W
             };
             out.push(WireDirEntry {
                 file_index: 0,
-                times: file_times(&attr),
+                times: times_of(fs, &attr).await,
                 ea_size: 0,
                 short_name: String::new(),
                 file_id: attr.ino,

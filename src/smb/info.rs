@@ -13,7 +13,7 @@ use dittofs_smb_wire::status::*;
 use super::create::{components, open_mut, resolve_parent, session_cred};
 use super::dispatch::Call;
 use super::state::ConnState;
-use super::{file_times, fs_err, ok, Reply, SmbContext};
+use super::{dos_to_store, fs_err, ok, times_of, Reply, SmbContext};
 use crate::fs::{FsError, SetAttr, SetTime, Timespec};
 
 /// The DELETE access right.
@@ -84,7 +84,7 @@ pub async fn query_info(
         }
         INFO_FILE => {
             let info = FileInfo {
-                times: file_times(&attr),
+                times: times_of(fs, &attr).await,
                 number_of_links: attr.nlink,
                 delete_pending: open.delete_pending,
                 directory: open.is_dir,
@@ -207,6 +207,12 @@ pub async fn set_info(
                             .await
                             .map_err(fs_err)?;
                     }
+                    // 0: leave unchanged (READONLY and DIRECTORY follow the mode).
+                    if b.file_attributes != 0 {
+                        fs.set_dos_attributes(&cred, open.ino, dos_to_store(b.file_attributes))
+                            .await
+                            .map_err(fs_err)?;
+                    }
                 }
                 SetFileInfo::EndOfFile(size) => {
                     if open.is_dir {
@@ -267,7 +273,12 @@ pub async fn set_info(
                     fs.rename(&cred, from_dir, &from_name, to_dir, to_name.as_bytes())
                         .await
                         .map_err(|e| match e {
-                            FsError::Exists | FsError::NotEmpty => STATUS_ACCESS_DENIED,
+                            // A non-empty target directory: what Samba answers (from
+                            // renameat's ENOTEMPTY); the Linux client turns it into
+                            // ENOTEMPTY, while ACCESS_DENIED makes it try rmdir and
+                            // then fail with EACCES.
+                            FsError::NotEmpty => STATUS_DIRECTORY_NOT_EMPTY,
+                            FsError::Exists => STATUS_ACCESS_DENIED,
                             e => fs_err(e),
                         })?;
                     open.parent = Some((to_dir, to_name.as_bytes().to_vec()));

@@ -149,6 +149,40 @@ pub(crate) fn file_times(a: &Attr) -> FileTimes {
     }
 }
 
+/// FILE_ATTRIBUTE_* bits stored per inode ([`Fs::set_dos_attributes`]); READONLY
+/// and DIRECTORY are always derived from the POSIX attributes. NORMAL marks "set,
+/// with none of the others", so that clearing ARCHIVE sticks.
+pub(crate) const DOS_STORED: u32 = attrs::HIDDEN | attrs::SYSTEM | attrs::ARCHIVE;
+
+/// What to store for the FILE_ATTRIBUTE_* bits a client sets.
+pub(crate) fn dos_to_store(requested: u32) -> u32 {
+    match requested & DOS_STORED {
+        0 => attrs::NORMAL,
+        bits => bits,
+    }
+}
+
+/// [`file_times`] with the stored DOS bits (HIDDEN, SYSTEM, ARCHIVE) of the inode
+/// merged in; an inode whose bits were never set keeps the derived ones.
+pub(crate) async fn times_of(fs: &Fs, a: &Attr) -> FileTimes {
+    let t = file_times(a);
+    match fs.dos_attributes(a.ino).await {
+        Ok(stored) => with_dos(t, stored),
+        Err(_) => t,
+    }
+}
+
+fn with_dos(mut t: FileTimes, stored: u32) -> FileTimes {
+    if stored != 0 {
+        let derived = t.file_attributes & (attrs::DIRECTORY | attrs::READONLY);
+        t.file_attributes = match derived | (stored & DOS_STORED) {
+            0 => attrs::NORMAL,
+            bits => bits,
+        };
+    }
+    t
+}
+
 /// 16 random bytes from the kernel (server GUID, challenges, nonce salts).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
@@ -177,4 +211,47 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
         filled += n as usize;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(attributes: u32) -> FileTimes {
+        FileTimes {
+            file_attributes: attributes,
+            ..FileTimes::default()
+        }
+    }
+
+    #[test]
+    fn stored_dos_bits_replace_the_derived_archive_bit() {
+        // never set: the derived bits stay
+        assert_eq!(
+            with_dos(times(attrs::ARCHIVE), 0).file_attributes,
+            attrs::ARCHIVE
+        );
+        // cifs sfu: SYSTEM on a regular file
+        let sys = dos_to_store(attrs::SYSTEM | attrs::ARCHIVE);
+        assert_eq!(
+            with_dos(times(attrs::ARCHIVE), sys).file_attributes,
+            attrs::SYSTEM | attrs::ARCHIVE
+        );
+        // cleared to "normal": no ARCHIVE any more
+        let none = dos_to_store(attrs::NORMAL);
+        assert_eq!(none, attrs::NORMAL);
+        assert_eq!(
+            with_dos(times(attrs::ARCHIVE), none).file_attributes,
+            attrs::NORMAL
+        );
+        // READONLY and DIRECTORY stay derived from the mode
+        assert_eq!(
+            with_dos(times(attrs::DIRECTORY), dos_to_store(attrs::HIDDEN)).file_attributes,
+            attrs::DIRECTORY | attrs::HIDDEN
+        );
+        assert_eq!(
+            with_dos(times(attrs::ARCHIVE | attrs::READONLY), none).file_attributes,
+            attrs::READONLY
+        );
+    }
 }
