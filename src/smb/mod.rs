@@ -16,6 +16,7 @@ mod info;
 mod io;
 mod misc;
 mod negotiate;
+pub mod outbox;
 pub mod state;
 pub mod status;
 mod tree;

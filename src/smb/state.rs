@@ -154,6 +154,8 @@ pub struct ConnState {
     pub sessions: HashMap<u64, Session>,
     pub opens: HashMap<u64, Open>,
     pub credits: Credits,
+    /// Messages sent without a request in hand (async finals, breaks, notifies).
+    pub outbox: super::outbox::Outbox,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
