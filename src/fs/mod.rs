@@ -24,6 +24,7 @@
 mod attr;
 pub mod error;
 mod io;
+pub mod leases;
 mod namespace;
 mod perm;
 mod readdir;

@@ -308,19 +308,30 @@ async fn run(
         Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r),
         Request::TreeDisconnect => super::tree::disconnect(st, call),
         Request::Create(r) => super::create::create(ctx, st, call, &r).await,
-        Request::Close(r) => super::create::close(ctx, st, call, &r).await,
+        Request::Close(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::create::close(ctx, st, call, &r)).await
+        }
         Request::Flush(r) => super::io::flush(ctx, st, call, &r).await,
-        Request::Read(r) => super::io::read(ctx, st, call, &r).await,
-        Request::Write(r) => super::io::write(ctx, st, call, &r).await,
+        Request::Read(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::io::read(ctx, st, call, &r)).await
+        }
+        Request::Write(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::io::write(ctx, st, call, &r)).await
+        }
         Request::QueryDirectory(r) => super::dir::query_directory(ctx, st, call, &r).await,
         Request::QueryInfo(r) => super::info::query_info(ctx, st, call, &r).await,
-        Request::SetInfo(r) => super::info::set_info(ctx, st, call, &r).await,
+        Request::SetInfo(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::info::set_info(ctx, st, call, &r)).await
+        }
         Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r),
         Request::Echo => super::misc::echo(),
         Request::Cancel => super::misc::echo(),
-        Request::Lock(_) | Request::ChangeNotify(_) | Request::OplockBreak(_) => {
-            Err(STATUS_NOT_SUPPORTED)
-        }
+        Request::OplockBreak(r) => super::oplock::oplock_break(st, call, &r).await,
+        Request::Lock(_) | Request::ChangeNotify(_) => Err(STATUS_NOT_SUPPORTED),
     };
     match result {
         Ok(reply) => reply,

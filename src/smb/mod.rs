@@ -16,6 +16,7 @@ mod info;
 mod io;
 mod misc;
 mod negotiate;
+mod oplock;
 pub mod outbox;
 pub mod state;
 pub mod status;

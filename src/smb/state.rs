@@ -135,6 +135,8 @@ pub struct Open {
     pub write_through: bool,
     pub granted_access: u32,
     pub scan: Option<DirScan>,
+    /// Its registration in the lease table (regular files); dropping it unregisters.
+    pub caching: Option<super::oplock::Caching>,
 }
 
 /// Everything one connection negotiated and opened.
@@ -156,6 +158,8 @@ pub struct ConnState {
     pub credits: Credits,
     /// Messages sent without a request in hand (async finals, breaks, notifies).
     pub outbox: super::outbox::Outbox,
+    /// This connection in the lease table (0 until the first open asks).
+    pub lease_conn_id: u64,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
