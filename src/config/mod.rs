@@ -329,6 +329,11 @@ pub struct SmbAdapterConfig {
     pub enabled: bool,
     /// Must differ from the NFS port when both adapters are enabled.
     pub port: u16,
+    /// Bound on an SMB open/write waiting for another client's oplock/lease break
+    /// acknowledgment (MS-SMB2 uses 35 s).
+    pub lease_break_wait_ms: u64,
+    /// Bound on an NFS request waiting for an SMB client's break acknowledgment.
+    pub nfs_lease_break_wait_ms: u64,
 }
 
 /// `[cache]`
@@ -568,6 +573,8 @@ impl Default for SmbAdapterConfig {
         SmbAdapterConfig {
             enabled: false,
             port: 12445,
+            lease_break_wait_ms: crate::fs::leases::SMB_WAIT_MS_DEFAULT,
+            nfs_lease_break_wait_ms: crate::fs::leases::NFS_WAIT_MS_DEFAULT,
         }
     }
 }

@@ -63,7 +63,7 @@ pub const POLL_MS: u64 = 2;
 /// Default bound on an SMB open/write waiting for a break acknowledgment.
 pub const SMB_WAIT_MS_DEFAULT: u64 = 5_000;
 /// Default bound on an NFS request waiting for a break acknowledgment.
-pub const NFS_WAIT_MS_DEFAULT: u64 = 1_000;
+pub const NFS_WAIT_MS_DEFAULT: u64 = 2_000;
 
 /// Files with at least one registered SMB open; 0 means nothing to break anywhere.
 pub static ACTIVE_FILES: AtomicUsize = AtomicUsize::new(0);
