@@ -222,6 +222,9 @@ fn lease_state(s: u32) -> u32 {
     }
 }
 
+/// A notice and where it goes.
+type Outgoing = (Arc<dyn BreakSink>, Notice);
+
 #[derive(Default)]
 struct FileGrants {
     grants: Vec<Grant>,
@@ -235,7 +238,7 @@ impl FileGrants {
         except: Option<Holder>,
         wait_conn: Option<u64>,
         keep: u32,
-    ) -> (Vec<(Arc<dyn BreakSink>, Notice)>, bool) {
+    ) -> (Vec<Outgoing>, bool) {
         let mut notices = Vec::new();
         let mut pending = false;
         for g in &mut self.grants {
