@@ -306,8 +306,9 @@ impl FileGrants {
         let mut allowed = RWH;
         for g in others {
             allowed &= !W;
-            if g.is_oplock() && g.state & H != 0 {
-                allowed = 0;
+            if g.is_oplock() && g.state != 0 {
+                // Next to an oplock a lease gets read caching only.
+                allowed &= R;
             }
         }
         allowed
@@ -325,8 +326,9 @@ impl FileGrants {
             g.opens += 1;
             g.conn = conn;
             g.sink = sink;
-            if g.breaking_to.is_none() {
-                let want = lease_state((g.state | req.state) & allowed);
+            // MS-SMB2 3.3.5.9.8: a lease is upgraded only to a requested superset.
+            if g.breaking_to.is_none() && req.state & g.state == g.state {
+                let want = lease_state(req.state & allowed);
                 if want & g.state == g.state && want != g.state {
                     g.state = want;
                     if g.v2 {
@@ -405,10 +407,18 @@ impl FileGrants {
 /// The process-wide grant table.
 pub struct LeaseTable {
     shards: Vec<Mutex<HashMap<FileKey, FileGrants>>>,
+    /// File and open count of every lease key (a key names one file, MS-SMB2
+    /// 3.3.5.9.8). Never locked together with a shard.
+    lease_files: Mutex<HashMap<Holder, (FileKey, u32)>>,
 }
+
+/// The lease key of a CREATE already names another file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInUse;
 
 static TABLE: LazyLock<LeaseTable> = LazyLock::new(|| LeaseTable {
     shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+    lease_files: Mutex::new(HashMap::new()),
 });
 
 /// The table.
@@ -455,22 +465,41 @@ impl LeaseTable {
         conn: u64,
         sink: Arc<dyn BreakSink>,
         req: Request,
-    ) -> (OpenToken, Granted) {
+    ) -> Result<(OpenToken, Granted), KeyInUse> {
+        if let Holder::Lease { .. } = holder {
+            let mut keys = self.lease_files.lock().unwrap_or_else(|e| e.into_inner());
+            let e = keys.entry(holder).or_insert((file, 0));
+            if e.0 != file {
+                return Err(KeyInUse);
+            }
+            e.1 += 1;
+        }
         let mut shard = self.shard(file);
         let f = shard.entry(file).or_insert_with(|| {
             ACTIVE_FILES.fetch_add(1, Ordering::Relaxed);
             FileGrants::default()
         });
         let granted = f.register(holder, conn, sink, req);
-        (OpenToken { file, holder }, granted)
+        Ok((OpenToken { file, holder }, granted))
     }
 
     fn unregister(&self, file: FileKey, holder: Holder) {
-        let mut shard = self.shard(file);
-        if let Some(f) = shard.get_mut(&file) {
-            if f.unregister(holder) {
-                shard.remove(&file);
-                ACTIVE_FILES.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut shard = self.shard(file);
+            if let Some(f) = shard.get_mut(&file) {
+                if f.unregister(holder) {
+                    shard.remove(&file);
+                    ACTIVE_FILES.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Holder::Lease { .. } = holder {
+            let mut keys = self.lease_files.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = keys.get_mut(&holder) {
+                e.1 = e.1.saturating_sub(1);
+                if e.1 == 0 {
+                    keys.remove(&holder);
+                }
             }
         }
     }

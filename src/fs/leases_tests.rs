@@ -141,7 +141,13 @@ fn own_connection_is_not_waited_for_and_unregister_empties() {
 fn break_waits_for_an_ack_from_another_thread() {
     let file = (999, 4242);
     let sink = Arc::new(Rec::default());
-    let (tok, g) = table().register(file, lease(5), 1, sink.clone(), req(RWH));
+    let (tok, g) = table()
+        .register(file, lease(5), 1, sink.clone(), req(RWH))
+        .unwrap();
+    // The key names this file now; another file refuses it until it is closed.
+    assert!(table()
+        .register((999, 4243), lease(5), 1, sink.clone(), req(R))
+        .is_err());
     assert_eq!(g.state, RWH);
     let acker = std::thread::spawn(move || {
         for _ in 0..2000 {
@@ -183,4 +189,20 @@ fn break_waits_for_an_ack_from_another_thread() {
     assert_eq!(table().state(file, lease(5)), Some((0, None)));
     drop(tok);
     assert_eq!(table().state(file, lease(5)), None);
+    let (tok, _) = table()
+        .register((999, 4243), lease(5), 1, sink, req(R))
+        .unwrap();
+    drop(tok);
+}
+
+#[test]
+fn upgrade_only_to_a_requested_superset_and_leases_next_to_oplocks_read_only() {
+    let mut f = FileGrants::default();
+    let s = Arc::new(Rec::default());
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(R | H)).state, R | H);
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(R | W)).state, R | H);
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(RWH)).state, RWH);
+    let mut f = FileGrants::default();
+    assert_eq!(f.register(Holder::Open(1), 1, s.clone(), req(R)).state, R);
+    assert_eq!(f.register(lease(2), 2, s, req(RWH)).state, R);
 }

@@ -176,7 +176,7 @@ pub async fn create(
     let (caching, oplock_level, lease_ctx) = if is_dir {
         (None, OPLOCK_LEVEL_NONE, None)
     } else {
-        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req);
+        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));

@@ -151,6 +151,7 @@ pub(crate) async fn break_for_open(fs: &Fs, ino: InodeId, origin: Origin) {
 
 /// Registers a new open of a regular file and grants what the rules allow: the
 /// caching record for the open, the oplock level and the lease response context.
+/// A lease key that already names another file of this client: INVALID_PARAMETER.
 pub(crate) fn grant(
     st: &ConnState,
     call: &Call,
@@ -159,7 +160,7 @@ pub(crate) fn grant(
     origin: Origin,
     file_id: FileId,
     req: &CreateRequest,
-) -> (Caching, u8, Option<CreateContext>) {
+) -> Result<(Caching, u8, Option<CreateContext>), u32> {
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
@@ -189,13 +190,15 @@ pub(crate) fn grant(
             v2: None,
         },
     };
-    let (token, g): (OpenToken, Granted) = leases::table().register(
-        (fs.share().id, ino),
-        origin.holder,
-        origin.conn,
-        sink,
-        request,
-    );
+    let (token, g): (OpenToken, Granted) = leases::table()
+        .register(
+            (fs.share().id, ino),
+            origin.holder,
+            origin.conn,
+            sink,
+            request,
+        )
+        .map_err(|_| STATUS_INVALID_PARAMETER)?;
     let caching = Caching { origin, token };
     match lease {
         Some(l) => {
@@ -217,7 +220,7 @@ pub(crate) fn grant(
                 parent_key,
                 epoch: if parent_key.is_some() { g.epoch } else { 0 },
             });
-            (caching, OPLOCK_LEVEL_LEASE, Some(ctx))
+            Ok((caching, OPLOCK_LEVEL_LEASE, Some(ctx)))
         }
         None => {
             let level = match g.state {
@@ -226,7 +229,7 @@ pub(crate) fn grant(
                 s if s & R != 0 => OPLOCK_LEVEL_II,
                 _ => OPLOCK_LEVEL_NONE,
             };
-            (caching, level, None)
+            Ok((caching, level, None))
         }
     }
 }
