@@ -8,6 +8,30 @@ use crate::error::{Result, WireError};
 use crate::header::HEADER_LEN;
 
 pub const LEASE_BREAK_FLAG_ACK_REQUIRED: u32 = 0x01;
+/// MessageId of every server-to-client notification (MS-SMB2 3.3.4.6/3.3.4.7).
+pub const NOTIFICATION_MESSAGE_ID: u64 = u64::MAX;
+
+/// A complete unsolicited OPLOCK_BREAK notification message (header + body): MessageId
+/// `u64::MAX`, SERVER_TO_REDIR, no session, tree or signature (the caller encrypts it
+/// when the session requires; notifications are not signed, as Samba and Windows do).
+pub fn encode_break_notification(body: &OplockBreak) -> Vec<u8> {
+    let h = crate::header::Header {
+        command: crate::header::Command::OplockBreak as u16,
+        flags: crate::header::flags::SERVER_TO_REDIR,
+        message_id: NOTIFICATION_MESSAGE_ID,
+        ..Default::default()
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + 44);
+    h.encode(&mut out);
+    body.encode(&mut out);
+    out
+}
+
+/// Whether a lease break from `current` to `new` needs the client's acknowledgment:
+/// always, except when only read caching is lost (MS-SMB2 3.3.4.7).
+pub fn lease_break_needs_ack(current: u32) -> bool {
+    current & !crate::create_ctx::LEASE_READ != 0
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OplockBreak {
@@ -140,4 +164,47 @@ pub fn decode_error_response(msg: &[u8]) -> Result<&[u8]> {
     r.skip(2)?;
     let n = r.u32()? as usize;
     r.bytes(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::{Command, Header};
+
+    #[test]
+    fn notification_is_a_decodable_unsolicited_message() {
+        let body = OplockBreak::LeaseNotification {
+            new_epoch: 3,
+            flags: LEASE_BREAK_FLAG_ACK_REQUIRED,
+            lease_key: [7; 16],
+            current_state: 7,
+            new_state: 3,
+        };
+        let msg = encode_break_notification(&body);
+        assert_eq!(msg.len(), HEADER_LEN + 44);
+        let h = Header::decode(&msg).unwrap();
+        assert_eq!(h.cmd(), Some(Command::OplockBreak));
+        assert_eq!(h.message_id, u64::MAX);
+        assert!(h.is_response());
+        assert_eq!((h.session_id, h.tree_id), (0, 0));
+        assert_eq!(OplockBreak::decode(&msg).unwrap(), body);
+        let ob = OplockBreak::Oplock {
+            oplock_level: 1,
+            file_id: FileId {
+                persistent: 5,
+                volatile: 6,
+            },
+        };
+        let msg = encode_break_notification(&ob);
+        assert_eq!(msg.len(), HEADER_LEN + 24);
+        assert_eq!(OplockBreak::decode(&msg).unwrap(), ob);
+    }
+
+    #[test]
+    fn ack_needed_unless_only_read_is_lost() {
+        assert!(!lease_break_needs_ack(1));
+        assert!(lease_break_needs_ack(3));
+        assert!(lease_break_needs_ack(5));
+        assert!(lease_break_needs_ack(7));
+    }
 }

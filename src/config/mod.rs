@@ -333,6 +333,11 @@ pub struct SmbAdapterConfig {
     /// for a trusted client that checks permissions itself (the Linux client with
     /// the `posix` mount option, pjdfstest). Empty by default.
     pub admin_users: Vec<String>,
+    /// Bound on an SMB open/write waiting for another client's oplock/lease break
+    /// acknowledgment (MS-SMB2 uses 35 s).
+    pub lease_break_wait_ms: u64,
+    /// Bound on an NFS request waiting for an SMB client's break acknowledgment.
+    pub nfs_lease_break_wait_ms: u64,
 }
 
 /// `[cache]`
@@ -573,6 +578,8 @@ impl Default for SmbAdapterConfig {
             enabled: false,
             port: 12445,
             admin_users: Vec::new(),
+            lease_break_wait_ms: crate::fs::leases::SMB_WAIT_MS_DEFAULT,
+            nfs_lease_break_wait_ms: crate::fs::leases::NFS_WAIT_MS_DEFAULT,
         }
     }
 }

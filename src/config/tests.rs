@@ -635,3 +635,21 @@ fn read_ahead_bounded_and_durability_parses() {
     accepts(|c| c.cache.read_ahead_blocks = 0);
     accepts(|c| c.shares[0].durability = super::Durability::Remote);
 }
+
+#[test]
+fn lease_break_waits_bounded() {
+    rejects(
+        |c| c.adapters.smb.lease_break_wait_ms = 60_001,
+        "adapters.smb.lease_break_wait_ms",
+        "at most 60000",
+    );
+    rejects(
+        |c| c.adapters.smb.nfs_lease_break_wait_ms = 60_001,
+        "adapters.smb.nfs_lease_break_wait_ms",
+        "at most 60000",
+    );
+    accepts(|c| {
+        c.adapters.smb.lease_break_wait_ms = 35_000;
+        c.adapters.smb.nfs_lease_break_wait_ms = 0;
+    });
+}

@@ -8,6 +8,9 @@ use std::collections::HashSet;
 
 use super::{BlockStoreConfig, Cidr, Config, ConfigError, MetadataStoreConfig, ShareConfig};
 
+/// Longest break-acknowledgment wait accepted (MS-SMB2's own is 35 s).
+const LEASE_BREAK_WAIT_MS_MAX: u64 = 60_000;
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 
@@ -173,6 +176,18 @@ impl Config {
         }
         if smb.enabled && smb.port == 0 {
             return Err(ConfigError::invalid("adapters.smb.port", "must not be 0"));
+        }
+        if smb.lease_break_wait_ms > LEASE_BREAK_WAIT_MS_MAX {
+            return Err(ConfigError::invalid(
+                "adapters.smb.lease_break_wait_ms",
+                format!("at most {LEASE_BREAK_WAIT_MS_MAX}"),
+            ));
+        }
+        if smb.nfs_lease_break_wait_ms > LEASE_BREAK_WAIT_MS_MAX {
+            return Err(ConfigError::invalid(
+                "adapters.smb.nfs_lease_break_wait_ms",
+                format!("at most {LEASE_BREAK_WAIT_MS_MAX}"),
+            ));
         }
         if nfs.enabled && smb.enabled && nfs.port == smb.port {
             return Err(ConfigError::invalid(

@@ -10,6 +10,7 @@
 //! and by non-root also clears the set-id bits; setting times to "now" needs
 //! ownership or write permission, setting explicit times needs ownership.
 
+use super::leases;
 use super::perm::{self, W, X};
 use super::{
     access, wcc, Attr, Cred, FileType, Fs, FsError, FsResult, FsStat, InodeId, SetAttr, SetTime,
@@ -38,6 +39,9 @@ impl Fs {
         guard_ctime: Option<Timespec>,
     ) -> FsResult<Wcc> {
         self.writable()?;
+        if set.size.is_some() {
+            self.break_leases(ino, leases::Op::Write).await;
+        }
         let attr = self.attr(ino).await?;
         if guard_ctime.is_some_and(|g| g != attr.ctime) {
             return Err(FsError::NotSync);

@@ -13,6 +13,7 @@
 
 use bytes::Bytes;
 
+use super::leases;
 use super::perm::{self, R, W, X};
 use super::{
     wcc, Cred, FileType, Fs, FsError, FsResult, InodeId, ReadOk, Stability, Timespec, Wcc, WriteOk,
@@ -39,6 +40,7 @@ impl Fs {
         offset: u64,
         count: u32,
     ) -> FsResult<ReadOk> {
+        self.break_leases(ino, leases::Op::Read).await;
         let attr = self.attr(ino).await?;
         require_regular(&attr)?;
         if !perm::owner_or_root(cred, &attr)
@@ -74,6 +76,7 @@ impl Fs {
         stable: Stability,
     ) -> FsResult<WriteOk> {
         self.writable()?;
+        self.break_leases(ino, leases::Op::Write).await;
         let attr = self.attr(ino).await?;
         require_regular(&attr)?;
         if !perm::owner_or_root(cred, &attr) && !perm::allowed(cred, &attr, W) {

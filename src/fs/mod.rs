@@ -25,6 +25,7 @@ mod attr;
 mod dos;
 pub mod error;
 mod io;
+pub mod leases;
 mod namespace;
 mod perm;
 mod readdir;

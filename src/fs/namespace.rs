@@ -17,6 +17,7 @@
 //!   `NotEmpty`, any other use of `.` or `..` as a name to change is
 //!   `InvalidArgument`; an empty symlink target is `NotFound` (Linux's ENOENT).
 
+use super::leases;
 use super::perm::{self, W, X};
 use super::{
     check_name, wcc, Attr, CreateMode, CreateOk, Cred, FileType, Fs, FsError, FsResult, InodeId,
@@ -157,6 +158,7 @@ impl Fs {
 
     /// Removes a non-directory name.
     pub async fn remove(&self, cred: &Cred, dir: InodeId, name: &[u8]) -> FsResult<Wcc> {
+        self.break_leases_at(dir, name, leases::Op::Remove).await;
         self.unlink(cred, dir, name, RemoveKind::NonDirectory).await
     }
 
@@ -180,6 +182,10 @@ impl Fs {
         self.writable()?;
         check_name(from_name)?;
         check_name(to_name)?;
+        self.break_leases_at(from_dir, from_name, leases::Op::Rename)
+            .await;
+        self.break_leases_at(to_dir, to_name, leases::Op::Remove)
+            .await;
         for _ in 0..CONFLICT_RETRIES {
             let from = self.changeable_dir(cred, from_dir).await?;
             let to = self.changeable_dir(cred, to_dir).await?;

@@ -149,6 +149,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
 /// `$NOTIFY_SOCKET` is set (READY=1 once every core recovered its WAL and
 /// bound its listener, STOPPING=1, WATCHDOG=1 while the cores are alive).
 pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), StartError> {
+    crate::fs::leases::set_wait_bounds(
+        config.adapters.smb.lease_break_wait_ms,
+        config.adapters.smb.nfs_lease_break_wait_ms,
+    );
     if !config.adapters.nfs.enabled && !config.adapters.smb.enabled {
         return Err(StartError::Unsupported(
             "no protocol adapter is enabled ([adapters.nfs] and [adapters.smb] are off)".into(),

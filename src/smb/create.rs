@@ -147,6 +147,12 @@ pub async fn create(
         },
     };
     let disp = req.create_disposition;
+    let origin = super::oplock::origin_for(st, req);
+    if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
+        if disp == FILE_OPEN || disp == FILE_OPEN_IF {
+            super::oplock::break_for_open(fs, a.ino, origin).await;
+        }
+    }
     let (attr, action) = match existing {
         Some(a) => {
             let is_dir = a.ftype == FileType::Directory;
@@ -167,7 +173,10 @@ pub async fn create(
                         size: Some(0),
                         ..SetAttr::default()
                     };
-                    let w = fs.setattr(&cred, a.ino, &set, None).await.map_err(fs_err)?;
+                    let truncate = fs.setattr(&cred, a.ino, &set, None);
+                    let w = super::oplock::as_open(Some(origin), truncate)
+                        .await
+                        .map_err(fs_err)?;
                     let action = if disp == FILE_SUPERSEDE {
                         FILE_SUPERSEDED
                     } else {
@@ -247,6 +256,16 @@ pub async fn create(
         return Err(STATUS_ACCESS_DENIED);
     }
     let vid = st.new_file_id();
+    let file_id = FileId {
+        persistent: vid,
+        volatile: vid,
+    };
+    let (caching, oplock_level, lease_ctx) = if is_dir {
+        (None, OPLOCK_LEVEL_NONE, None)
+    } else {
+        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
+        (Some(c), l, x)
+    };
     let path = format!("\\{}", parts.join("\\"));
     st.opens.insert(
         vid,
@@ -263,14 +282,11 @@ pub async fn create(
             granted_access: granted_access(req.desired_access),
             position: 0,
             scan: None,
+            caching,
         },
     );
-    let file_id = FileId {
-        persistent: vid,
-        volatile: vid,
-    };
     call.last_file_id = Some(file_id);
-    let mut contexts = Vec::new();
+    let mut contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
     for c in &req.contexts {
         match c {
             CreateContext::MaximalAccessRequest { .. } => {
@@ -293,7 +309,7 @@ pub async fn create(
     }
     let mut body = Vec::new();
     CreateResponse {
-        oplock_level: OPLOCK_LEVEL_NONE,
+        oplock_level,
         flags: 0,
         create_action: action,
         times: times_of(fs, &attr).await,

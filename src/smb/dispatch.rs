@@ -12,6 +12,7 @@ use dittofs_smb_wire::status::*;
 use dittofs_smb_wire::transform::TransformHeader;
 use dittofs_smb_wire::Request;
 
+use super::outbox::Outbound;
 use super::state::{Auth, ConnState};
 use super::{error_reply, negotiate, Reply, SmbContext};
 
@@ -93,7 +94,7 @@ async fn process(
         local,
     };
     let mut responses: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
-    let mut signers: Vec<Option<(SigningAlgorithm, Vec<u8>)>> = Vec::new();
+    let mut signers: Vec<Signer> = Vec::new();
     let mut prev_status = STATUS_SUCCESS;
     let mut create_err: Option<u32> = None;
     let mut encrypt_with: Option<u64> = encrypted;
@@ -203,28 +204,61 @@ async fn process(
     if responses.is_empty() {
         return FrameResult::NoReply;
     }
-    let mut joined = join_compound(&responses);
+    match seal(st, join_compound(&responses), &signers, encrypt_with) {
+        Ok(m) => FrameResult::Reply(m),
+        Err(why) => FrameResult::Close(why),
+    }
+}
+
+/// The key an element of a response is signed with, if any.
+pub(crate) type Signer = Option<(SigningAlgorithm, Vec<u8>)>;
+
+/// Signs each element of `joined` (a chain built by `join_compound`) that has a
+/// signer, then encrypts the whole for session `encrypt_with`. Shared by
+/// ordinary responses and outbox messages so both follow one policy.
+pub(crate) fn seal(
+    st: &mut ConnState,
+    mut joined: Vec<u8>,
+    signers: &[Signer],
+    encrypt_with: Option<u64>,
+) -> Result<Vec<u8>, &'static str> {
     if let Ok(offsets) = dittofs_smb_wire::header::compound_offsets(&joined) {
-        for ((at, len), signer) in offsets.into_iter().zip(&signers) {
+        for ((at, len), signer) in offsets.into_iter().zip(signers) {
             if let Some((algo, key)) = signer {
                 if crypto::sign(*algo, key, &mut joined[at..at + len]).is_err() {
-                    return FrameResult::Close("signing failed");
+                    return Err("signing failed");
                 }
             }
         }
     }
     if let Some(sid) = encrypt_with {
         let (Some(cipher), Some(s)) = (st.cipher, st.sessions.get_mut(&sid)) else {
-            return FrameResult::Reply(joined);
+            return Ok(joined);
         };
         s.nonce_counter += 1;
         let nonce = crypto::make_nonce(cipher, s.nonce_counter, s.nonce_salt);
-        return match crypto::encrypt(cipher, &s.encryption_key, &nonce, sid, &joined) {
-            Ok(e) => FrameResult::Reply(e),
-            Err(_) => FrameResult::Close("encryption failed"),
-        };
+        return crypto::encrypt(cipher, &s.encryption_key, &nonce, sid, &joined)
+            .map_err(|_| "encryption failed");
     }
-    FrameResult::Reply(joined)
+    Ok(joined)
+}
+
+/// Seals a message posted to the outbox with its session's keys: encrypted when
+/// the session requires encryption, else signed when asked (or when the session
+/// signs everything); sent as is when the session is gone or not yet valid.
+pub(crate) fn seal_outbound(st: &mut ConnState, ob: Outbound) -> Result<Vec<u8>, &'static str> {
+    let mut signer = None;
+    let mut encrypt_with = None;
+    if let Some(s) = st.sessions.get(&ob.session_id) {
+        if matches!(s.auth, Auth::Valid) {
+            if s.encrypt {
+                encrypt_with = Some(ob.session_id);
+            } else if ob.sign || s.signing_required {
+                signer = Some((s.signing_algo, s.signing_key.clone()));
+            }
+        }
+    }
+    seal(st, ob.msg, &[signer], encrypt_with)
 }
 
 /// Signature/encryption policy for a request on an established session. `Ok(true)`
@@ -302,19 +336,30 @@ async fn run(
         Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r),
         Request::TreeDisconnect => super::tree::disconnect(st, call),
         Request::Create(r) => super::create::create(ctx, st, call, &r).await,
-        Request::Close(r) => super::create::close(ctx, st, call, &r).await,
+        Request::Close(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::create::close(ctx, st, call, &r)).await
+        }
         Request::Flush(r) => super::io::flush(ctx, st, call, &r).await,
-        Request::Read(r) => super::io::read(ctx, st, call, &r).await,
-        Request::Write(r) => super::io::write(ctx, st, call, &r).await,
+        Request::Read(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::io::read(ctx, st, call, &r)).await
+        }
+        Request::Write(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::io::write(ctx, st, call, &r)).await
+        }
         Request::QueryDirectory(r) => super::dir::query_directory(ctx, st, call, &r).await,
         Request::QueryInfo(r) => super::info::query_info(ctx, st, call, &r).await,
-        Request::SetInfo(r) => super::info::set_info(ctx, st, call, &r).await,
+        Request::SetInfo(r) => {
+            let o = super::oplock::origin_of(st, call, r.file_id);
+            super::oplock::as_open(o, super::info::set_info(ctx, st, call, &r)).await
+        }
         Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r).await,
         Request::Echo => super::misc::echo(),
         Request::Cancel => super::misc::echo(),
-        Request::Lock(_) | Request::ChangeNotify(_) | Request::OplockBreak(_) => {
-            Err(STATUS_NOT_SUPPORTED)
-        }
+        Request::OplockBreak(r) => super::oplock::oplock_break(st, call, &r).await,
+        Request::Lock(_) | Request::ChangeNotify(_) => Err(STATUS_NOT_SUPPORTED),
     };
     match result {
         Ok(reply) => reply,

@@ -19,6 +19,8 @@ mod ipc;
 mod misc;
 mod negotiate;
 mod posix;
+mod oplock;
+pub mod outbox;
 pub mod state;
 pub mod status;
 mod tree;

@@ -103,7 +103,7 @@ pub fn negotiate(
     st.server_security_mode = SECURITY_SIGNING_ENABLED;
     let mut caps = 0;
     if dialect >= DIALECT_210 {
-        caps |= caps::LARGE_MTU;
+        caps |= caps::LARGE_MTU | caps::LEASING;
     }
     if (dialect == DIALECT_300 || dialect == DIALECT_302)
         && req.capabilities & caps::ENCRYPTION != 0

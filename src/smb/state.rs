@@ -138,6 +138,8 @@ pub struct Open {
     /// (what Samba reports; smbtorture smb2.read.position).
     pub position: u64,
     pub scan: Option<DirScan>,
+    /// Its registration in the lease table (regular files); dropping it unregisters.
+    pub caching: Option<super::oplock::Caching>,
 }
 
 /// Everything one connection negotiated and opened.
@@ -161,6 +163,10 @@ pub struct ConnState {
     pub credits: Credits,
     /// SMB 3.1.1 POSIX extensions negotiated (see `posix.rs`).
     pub posix: bool,
+    /// Messages sent without a request in hand (async finals, breaks, notifies).
+    pub outbox: super::outbox::Outbox,
+    /// This connection in the lease table (0 until the first open asks).
+    pub lease_conn_id: u64,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,

@@ -1,0 +1,208 @@
+//! Grant and break rules of the lease table, and the cross-core wait.
+
+use std::sync::Mutex as StdMutex;
+
+use super::*;
+
+#[derive(Default)]
+struct Rec(StdMutex<Vec<Notice>>);
+
+impl BreakSink for Rec {
+    fn send(&self, n: &Notice) {
+        self.0.lock().unwrap().push(*n);
+    }
+}
+
+impl Rec {
+    fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn lease(k: u8) -> Holder {
+    Holder::Lease {
+        client_guid: [k; 16],
+        key: [k; 16],
+    }
+}
+
+fn req(state: u32) -> Request {
+    Request { state, v2: None }
+}
+
+#[test]
+fn sole_open_gets_rwh_then_another_open_breaks_w_with_ack() {
+    let mut f = FileGrants::default();
+    let a = Arc::new(Rec::default());
+    let g = f.register(lease(1), 1, a.clone(), req(RWH));
+    assert_eq!(g.state, RWH);
+    let (n, pending) = f.begin(Some(lease(2)), Some(2), Op::Open.keep(false));
+    assert!(pending);
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        n[0].1,
+        Notice {
+            current: RWH,
+            new: R | H,
+            epoch: 0,
+            ack_required: true
+        }
+    );
+    // Still pending, and no second notice, until acknowledged.
+    let (n, pending) = f.begin(Some(lease(2)), Some(2), Op::Open.keep(false));
+    assert!(pending && n.is_empty());
+    assert_eq!(f.ack(lease(1), RWH), Err(AckError::TooMuch));
+    assert_eq!(f.ack(lease(1), R | H), Ok(R | H));
+    assert_eq!(f.ack(lease(1), R), Err(AckError::NotBreaking));
+    let (n, pending) = f.begin(Some(lease(2)), Some(2), Op::Open.keep(false));
+    assert!(!pending && n.is_empty());
+    // The second client gets no W next to the first.
+    let b = Arc::new(Rec::default());
+    assert_eq!(f.register(lease(2), 2, b, req(RWH)).state, R | H);
+}
+
+#[test]
+fn read_only_break_needs_no_ack_and_v2_epoch_moves() {
+    let mut f = FileGrants::default();
+    let a = Arc::new(Rec::default());
+    let g = f.register(
+        lease(1),
+        1,
+        a.clone(),
+        Request {
+            state: R,
+            v2: Some(([0; 16], 0x4711)),
+        },
+    );
+    assert_eq!((g.state, g.epoch), (R, 0x4712));
+    let (n, pending) = f.begin(None, None, Op::Write.keep(true));
+    assert!(!pending);
+    assert_eq!(
+        n[0].1,
+        Notice {
+            current: R,
+            new: 0,
+            epoch: 0x4713,
+            ack_required: false
+        }
+    );
+}
+
+#[test]
+fn oplocks_batch_to_level_two_on_open_and_exclusive_survives_smb_rename() {
+    let mut f = FileGrants::default();
+    let s = Arc::new(Rec::default());
+    assert_eq!(
+        f.register(Holder::Open(1), 1, s.clone(), req(RWH)).state,
+        RWH
+    );
+    let (n, pending) = f.begin(Some(Holder::Open(2)), Some(2), Op::Open.keep(false));
+    assert!(pending);
+    assert_eq!((n[0].1.new, n[0].1.ack_required), (R, true));
+    assert_eq!(f.ack(Holder::Open(1), R), Ok(R));
+    // Level II next to level II.
+    assert_eq!(f.register(Holder::Open(2), 2, s.clone(), req(RWH)).state, R);
+    // A write by open 2 takes level II from open 1 without an ack.
+    let (n, pending) = f.begin(Some(Holder::Open(2)), Some(2), Op::Write.keep(false));
+    assert!(!pending);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].1.new, 0);
+
+    let mut f = FileGrants::default();
+    assert_eq!(
+        f.register(Holder::Open(3), 1, s.clone(), req(R | W)).state,
+        R | W
+    );
+    let (n, _) = f.begin(None, Some(9), Op::Rename.keep(false));
+    assert!(n.is_empty(), "exclusive has no handle caching to lose");
+    // A wrong level in the ack ends the oplock.
+    let (n, _) = f.begin(None, None, Op::Remove.keep(true));
+    assert_eq!(n[0].1.new, 0);
+    assert_eq!(f.ack(Holder::Open(3), R), Err(AckError::TooMuch));
+    assert_eq!(f.grants[0].state, 0);
+}
+
+#[test]
+fn own_connection_is_not_waited_for_and_unregister_empties() {
+    let mut f = FileGrants::default();
+    let s = Arc::new(Rec::default());
+    f.register(lease(1), 7, s.clone(), req(RWH));
+    let (n, pending) = f.begin(Some(lease(2)), Some(7), Op::Open.keep(false));
+    assert_eq!(n.len(), 1);
+    assert!(!pending);
+    // Same lease key: a second open shares the grant and sees the break in progress.
+    let g = f.register(lease(1), 7, s.clone(), req(RWH));
+    assert!(g.breaking);
+    assert!(!f.unregister(lease(1)));
+    assert!(f.unregister(lease(1)));
+}
+
+#[test]
+fn break_waits_for_an_ack_from_another_thread() {
+    let file = (999, 4242);
+    let sink = Arc::new(Rec::default());
+    let (tok, g) = table()
+        .register(file, lease(5), 1, sink.clone(), req(RWH))
+        .unwrap();
+    // The key names this file now; another file refuses it until it is closed.
+    assert!(table()
+        .register((999, 4243), lease(5), 1, sink.clone(), req(R))
+        .is_err());
+    assert_eq!(g.state, RWH);
+    let acker = std::thread::spawn(move || {
+        for _ in 0..2000 {
+            if table().ack(file, lease(5), R | H).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    });
+    let t0 = Instant::now();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            table()
+                .break_and_wait(file, None, Op::Read, Duration::from_secs(30))
+                .await;
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(acker.join().unwrap());
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert_eq!(table().state(file, lease(5)), Some((R | H, None)));
+    assert_eq!(sink.take().len(), 1);
+    // Unacknowledged: the bound passes and the break takes effect.
+    let other = Origin {
+        holder: lease(6),
+        conn: 2,
+    };
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            table()
+                .break_and_wait(file, Some(other), Op::Write, Duration::from_millis(20))
+                .await;
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(table().state(file, lease(5)), Some((0, None)));
+    drop(tok);
+    assert_eq!(table().state(file, lease(5)), None);
+    let (tok, _) = table()
+        .register((999, 4243), lease(5), 1, sink, req(R))
+        .unwrap();
+    drop(tok);
+}
+
+#[test]
+fn upgrade_only_to_a_requested_superset_and_leases_next_to_oplocks_read_only() {
+    let mut f = FileGrants::default();
+    let s = Arc::new(Rec::default());
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(R | H)).state, R | H);
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(R | W)).state, R | H);
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(RWH)).state, RWH);
+    let mut f = FileGrants::default();
+    assert_eq!(f.register(Holder::Open(1), 1, s.clone(), req(R)).state, R);
+    assert_eq!(f.register(lease(2), 2, s, req(RWH)).state, R);
+}

@@ -1,0 +1,315 @@
+//! Oplocks and leases on the SMB side: what CREATE asks for and is granted, the
+//! break notifications the fs core's lease table ([`crate::fs::leases`]) sends
+//! through a connection's outbox, and OPLOCK_BREAK acknowledgments.
+//!
+//! Why the table is not here: NFS requests must break SMB grants too, and two
+//! clients' connections live on different cores; the table is process-wide in the
+//! fs core and this module only translates (MS-SMB2 3.3.5.9.8/3.3.5.9.11 grants,
+//! 3.3.4.6/3.3.4.7 notifications, 3.3.5.22 acknowledgments).
+//!
+//! Every open of a regular file registers (a lease key, or its own open id for an
+//! oplock or no caching at all) so the table knows who else has the file open;
+//! directories register nothing and get no lease or oplock.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use dittofs_smb_wire::create::{
+    CreateRequest, FileId, OPLOCK_LEVEL_BATCH, OPLOCK_LEVEL_EXCLUSIVE, OPLOCK_LEVEL_II,
+    OPLOCK_LEVEL_LEASE, OPLOCK_LEVEL_NONE,
+};
+use dittofs_smb_wire::create_ctx::{
+    CreateContext, Lease, LEASE_FLAG_BREAK_IN_PROGRESS, LEASE_FLAG_PARENT_LEASE_KEY_SET,
+};
+use dittofs_smb_wire::negotiate::{DIALECT_210, DIALECT_300};
+use dittofs_smb_wire::oplock::{
+    encode_break_notification, OplockBreak, LEASE_BREAK_FLAG_ACK_REQUIRED,
+};
+use dittofs_smb_wire::status::*;
+
+use super::dispatch::Call;
+use super::outbox::{Outbound, OutboxSender};
+use super::state::ConnState;
+use super::{ok, Reply};
+use crate::fs::leases::{
+    self, scoped, AckError, BreakSink, Granted, Holder, Notice, OpenToken, Origin, Request, H, R, W,
+};
+use crate::fs::{Fs, InodeId};
+
+/// What an open holds in the lease table.
+#[derive(Debug)]
+pub struct Caching {
+    pub origin: Origin,
+    /// Dropped with the open: unregisters it.
+    pub token: OpenToken,
+}
+
+/// Sends one grant's notices on its connection.
+struct Sink {
+    tx: OutboxSender,
+    /// The session whose keys encrypt the notice (0: sent as is, unsigned).
+    session_id: u64,
+    target: Target,
+}
+
+enum Target {
+    Oplock(FileId),
+    Lease { key: [u8; 16], v2: bool },
+}
+
+impl BreakSink for Sink {
+    fn send(&self, n: &Notice) {
+        let body = match self.target {
+            Target::Oplock(file_id) => OplockBreak::Oplock {
+                oplock_level: if n.new & R != 0 {
+                    OPLOCK_LEVEL_II
+                } else {
+                    OPLOCK_LEVEL_NONE
+                },
+                file_id,
+            },
+            Target::Lease { key, v2 } => OplockBreak::LeaseNotification {
+                new_epoch: if v2 { n.epoch } else { 0 },
+                flags: if n.ack_required {
+                    LEASE_BREAK_FLAG_ACK_REQUIRED
+                } else {
+                    0
+                },
+                lease_key: key,
+                current_state: n.current,
+                new_state: n.new,
+            },
+        };
+        // A closed connection's outbox refuses; the grant goes with its opens.
+        let _ = self.tx.unbounded_send(Outbound {
+            session_id: self.session_id,
+            msg: encode_break_notification(&body),
+            sign: false,
+        });
+    }
+}
+
+/// This connection's id in the lease table (assigned on first use).
+fn conn_id(st: &mut ConnState) -> u64 {
+    if st.lease_conn_id == 0 {
+        st.lease_conn_id = leases::new_id();
+    }
+    st.lease_conn_id
+}
+
+/// The lease a CREATE asks for, when the dialect has leases.
+fn requested_lease(st: &ConnState, req: &CreateRequest) -> Option<Lease> {
+    if req.requested_oplock_level != OPLOCK_LEVEL_LEASE || st.dialect < DIALECT_210 {
+        return None;
+    }
+    req.contexts.iter().find_map(|c| match c {
+        CreateContext::Lease(l) if l.parent_key.is_none() || st.dialect >= DIALECT_300 => Some(*l),
+        _ => None,
+    })
+}
+
+/// The holder a new open of this CREATE will be in the table.
+pub(crate) fn origin_for(st: &mut ConnState, req: &CreateRequest) -> Origin {
+    let holder = match requested_lease(st, req) {
+        Some(l) => Holder::Lease {
+            client_guid: st.client_guid,
+            key: l.key,
+        },
+        None => Holder::Open(leases::new_id()),
+    };
+    Origin {
+        holder,
+        conn: conn_id(st),
+    }
+}
+
+/// Runs an fs call as `origin` (so the open's own grant is not broken by it).
+pub(crate) async fn as_open<F: Future>(origin: Option<Origin>, fut: F) -> F::Output {
+    match origin {
+        Some(o) => scoped(o, fut).await,
+        None => fut.await,
+    }
+}
+
+/// The origin of the open a request names, if any.
+pub(crate) fn origin_of(st: &ConnState, call: &Call, id: FileId) -> Option<Origin> {
+    let vid = call.file_id(id).ok()?;
+    st.opens.get(&vid)?.caching.as_ref().map(|c| c.origin)
+}
+
+/// Breaks what another open of `ino` conflicts with (write caching), waiting
+/// (bounded) for the holders' acknowledgments.
+pub(crate) async fn break_for_open(fs: &Fs, ino: InodeId, origin: Origin) {
+    if leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
+    let wait = std::time::Duration::from_millis(leases::smb_wait_ms());
+    leases::table()
+        .break_and_wait((fs.share().id, ino), Some(origin), leases::Op::Open, wait)
+        .await;
+}
+
+/// Registers a new open of a regular file and grants what the rules allow: the
+/// caching record for the open, the oplock level and the lease response context.
+/// A lease key that already names another file of this client: INVALID_PARAMETER.
+pub(crate) fn grant(
+    st: &ConnState,
+    call: &Call,
+    fs: &Fs,
+    ino: InodeId,
+    origin: Origin,
+    file_id: FileId,
+    req: &CreateRequest,
+) -> Result<(Caching, u8, Option<CreateContext>), u32> {
+    let lease = requested_lease(st, req);
+    let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
+    let target = match lease {
+        Some(l) => Target::Lease {
+            key: l.key,
+            v2: l.parent_key.is_some(),
+        },
+        None => Target::Oplock(file_id),
+    };
+    let sink = Arc::new(Sink {
+        tx: (*st.outbox).clone(),
+        session_id: if encrypts { call.session_id } else { 0 },
+        target,
+    });
+    let request = match lease {
+        Some(l) => Request {
+            state: l.state,
+            v2: l.parent_key.map(|p| (p, l.epoch)),
+        },
+        None => Request {
+            state: match req.requested_oplock_level {
+                OPLOCK_LEVEL_BATCH => R | W | H,
+                OPLOCK_LEVEL_EXCLUSIVE => R | W,
+                OPLOCK_LEVEL_II => R,
+                _ => 0,
+            },
+            v2: None,
+        },
+    };
+    let (token, g): (OpenToken, Granted) = leases::table()
+        .register(
+            (fs.share().id, ino),
+            origin.holder,
+            origin.conn,
+            sink,
+            request,
+        )
+        .map_err(|_| STATUS_INVALID_PARAMETER)?;
+    let caching = Caching { origin, token };
+    match lease {
+        Some(l) => {
+            let mut flags = 0;
+            if g.breaking {
+                flags |= LEASE_FLAG_BREAK_IN_PROGRESS;
+            }
+            let parent_key = l.parent_key;
+            if parent_key.is_some_and(|p| p != [0; 16])
+                && l.flags & LEASE_FLAG_PARENT_LEASE_KEY_SET != 0
+            {
+                flags |= LEASE_FLAG_PARENT_LEASE_KEY_SET;
+            }
+            let ctx = CreateContext::Lease(Lease {
+                key: l.key,
+                state: g.state,
+                flags,
+                duration: 0,
+                parent_key,
+                epoch: if parent_key.is_some() { g.epoch } else { 0 },
+            });
+            Ok((caching, OPLOCK_LEVEL_LEASE, Some(ctx)))
+        }
+        None => {
+            let level = match g.state {
+                s if s == R | W | H => OPLOCK_LEVEL_BATCH,
+                s if s == R | W => OPLOCK_LEVEL_EXCLUSIVE,
+                s if s & R != 0 => OPLOCK_LEVEL_II,
+                _ => OPLOCK_LEVEL_NONE,
+            };
+            Ok((caching, level, None))
+        }
+    }
+}
+
+/// OPLOCK_BREAK: an oplock or lease break acknowledgment.
+pub async fn oplock_break(
+    st: &mut ConnState,
+    call: &mut Call,
+    req: &OplockBreak,
+) -> Result<Reply, u32> {
+    let mut body = Vec::new();
+    match *req {
+        OplockBreak::Oplock {
+            oplock_level,
+            file_id,
+        } => {
+            let state = match oplock_level {
+                OPLOCK_LEVEL_NONE => 0,
+                OPLOCK_LEVEL_II => R,
+                // Acknowledging to exclusive/batch or "lease" is not a break answer.
+                OPLOCK_LEVEL_LEASE => return Err(STATUS_INVALID_PARAMETER),
+                _ => return Err(STATUS_INVALID_OPLOCK_PROTOCOL),
+            };
+            let vid = call.file_id(file_id)?;
+            let open = match st.opens.get(&vid) {
+                Some(o) if o.session_id == call.session_id => o,
+                _ => return Err(STATUS_FILE_CLOSED),
+            };
+            let Some(c) = open.caching.as_ref() else {
+                return Err(STATUS_INVALID_OPLOCK_PROTOCOL);
+            };
+            if !matches!(c.origin.holder, Holder::Open(_)) {
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            let new = leases::table()
+                .ack(c.token.file(), c.origin.holder, state)
+                .map_err(|_| STATUS_INVALID_OPLOCK_PROTOCOL)?;
+            OplockBreak::Oplock {
+                oplock_level: if new & R != 0 {
+                    OPLOCK_LEVEL_II
+                } else {
+                    OPLOCK_LEVEL_NONE
+                },
+                file_id,
+            }
+            .encode(&mut body);
+        }
+        OplockBreak::LeaseAck {
+            lease_key,
+            lease_state,
+            ..
+        } => {
+            let holder = Holder::Lease {
+                client_guid: st.client_guid,
+                key: lease_key,
+            };
+            let Some(file) = st.opens.values().find_map(|o| {
+                o.caching
+                    .as_ref()
+                    .filter(|c| c.origin.holder == holder)
+                    .map(|c| c.token.file())
+            }) else {
+                return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+            };
+            let new = leases::table()
+                .ack(file, holder, lease_state)
+                .map_err(|e| match e {
+                    AckError::NotFound => STATUS_OBJECT_NAME_NOT_FOUND,
+                    AckError::NotBreaking => STATUS_UNSUCCESSFUL,
+                    AckError::TooMuch => STATUS_REQUEST_NOT_ACCEPTED,
+                })?;
+            OplockBreak::LeaseAck {
+                flags: 0,
+                lease_key,
+                lease_state: new,
+                lease_duration: 0,
+            }
+            .encode(&mut body);
+        }
+        OplockBreak::LeaseNotification { .. } => return Err(STATUS_INVALID_PARAMETER),
+    }
+    ok(body)
+}

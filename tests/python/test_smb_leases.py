@@ -1,0 +1,244 @@
+"""Oplocks and leases through smbprotocol (a client we did not write): an RWH lease granted,
+broken to RH by a second connection's open (which waits for the acknowledgment), the ack
+validated; a batch oplock broken to level II by a second open; and an NFS WRITE (pyNfsClient on
+the same server) that breaks an SMB RWH lease and lands only after the SMB client flushed its
+cached data and acknowledged.
+
+smbprotocol 1.17 has no handler for unsolicited messages (MessageId 0xFFFFFFFFFFFFFFFF) and no
+OPLOCK_BREAK structures, so `BreakCatcher` registers a placeholder request under that message
+id (its receive thread then hands the notification over instead of dying on a KeyError) and
+acknowledgments are packed here from MS-SMB2 2.2.24."""
+import os
+import struct
+import threading
+import time
+import uuid
+
+import pytest
+import pyNfsClient
+from pyNfsClient import NFS3_OK, FILE_SYNC
+from smbprotocol.connection import Connection, Request
+from smbprotocol.create_contexts import (CreateContextName, SMB2CreateContextRequest,
+                                         SMB2CreateRequestLeaseV2)
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.header import Commands, SMB2HeaderRequest
+from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
+                              ImpersonationLevel, Open, RequestedOplockLevel, ShareAccess)
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+
+from conftest import ROOT_AUTH, SMB_PASSWORD, SMB_USER
+
+GENERIC_ALL = 0x10000000
+SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
+             | ShareAccess.FILE_SHARE_DELETE)
+R, H, W = 1, 2, 4
+NOTIFY_MID = 0xFFFFFFFFFFFFFFFF
+STATUS_REQUEST_NOT_ACCEPTED = 0xC00000D0
+WAIT_S = 10
+
+
+def connect(port):
+    conn = Connection(uuid.uuid4(), "127.0.0.1", port, require_signing=True)
+    conn.connect(timeout=15)
+    sess = Session(conn, SMB_USER, SMB_PASSWORD, require_encryption=False)
+    sess.connect()
+    tree = TreeConnect(sess, r"\\127.0.0.1\export")
+    tree.connect()
+    return conn, sess, tree
+
+
+@pytest.fixture
+def second(smb_server):
+    conn, sess, tree = connect(smb_server.smb_port)
+    yield conn, sess, tree
+    conn.disconnect(True)
+
+
+class RawMsg:
+    """A request body smbprotocol's Connection.send can carry."""
+
+    def __init__(self, command, data):
+        self.COMMAND = command
+        self.data = data
+
+    def pack(self):
+        return self.data
+
+    def __len__(self):
+        return len(self.data)
+
+
+class BreakCatcher:
+    """Receives the next unsolicited message of a connection."""
+
+    def __init__(self, conn, sess):
+        self.conn = conn
+        self.req = Request(SMB2HeaderRequest(), None, conn, session_id=sess.session_id)
+        conn.outstanding_requests[NOTIFY_MID] = self.req
+
+    def wait(self):
+        assert self.req.response_event.wait(WAIT_S), "no break notification arrived"
+        hdr = self.req.response
+        assert hdr["command"].get_value() == Commands.SMB2_OPLOCK_BREAK
+        return hdr["data"].get_value()
+
+
+def lease_ctx(key, state, epoch=0):
+    lease = SMB2CreateRequestLeaseV2()
+    lease["lease_key"] = key
+    lease["lease_state"] = state
+    lease["parent_lease_key"] = b"\x00" * 16
+    lease["epoch"] = epoch
+    ctx = SMB2CreateContextRequest()
+    ctx["buffer_name"] = CreateContextName.SMB2_CREATE_REQUEST_LEASE
+    ctx["buffer_data"] = lease
+    return ctx
+
+
+def open_file(tree, name, disposition=CreateDisposition.FILE_OPEN_IF, lease=None,
+              oplock=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_NONE):
+    f = Open(tree, name)
+    contexts = None
+    if lease is not None:
+        contexts = [lease_ctx(*lease)]
+        oplock = RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE
+    resp = f.create(ImpersonationLevel.Impersonation, GENERIC_ALL,
+                    FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, disposition,
+                    CreateOptions.FILE_NON_DIRECTORY_FILE, create_contexts=contexts,
+                    oplock_level=oplock)
+    granted = None
+    for c in resp or []:
+        if hasattr(c, "fields") and "lease_key" in c.fields:
+            granted = c
+    return f, granted
+
+
+def in_thread(fn):
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except Exception as e:  # reported by the caller
+            out["error"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def lease_ack(conn, sess, tree, key, state):
+    body = struct.pack("<HHI16sIQ", 36, 0, 0, key, state, 0)
+    req = conn.send(RawMsg(Commands.SMB2_OPLOCK_BREAK, body), sess.session_id,
+                    tree.tree_connect_id)
+    return conn.receive(req)["data"].get_value()
+
+
+def parse_lease_break(b):
+    size, epoch, flags = struct.unpack_from("<HHI", b, 0)
+    key = b[8:24]
+    cur, new = struct.unpack_from("<II", b, 24)
+    return size, epoch, flags, key, cur, new
+
+
+def test_rwh_lease_broken_to_rh_by_second_connection(smb_session, second):
+    conn, sess, tree = smb_session
+    name = "lease-" + uuid.uuid4().hex[:8]
+    key1, key2 = os.urandom(16), os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key1, R | W | H, 5))
+    assert f1.oplock_level == RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE
+    assert g1["lease_key"].get_value() == key1
+    assert g1["lease_state"].get_value() == R | W | H
+    assert g1["epoch"].get_value() == 6
+    catch = BreakCatcher(conn, sess)
+    t, out = in_thread(lambda: open_file(second[2], name, lease=(key2, R | W | H)))
+    size, epoch, flags, key, cur, new = parse_lease_break(catch.wait())
+    assert (size, key, cur, new) == (44, key1, R | W | H, R | H)
+    assert flags & 1, "ACK_REQUIRED when W is broken"
+    assert epoch == 7
+    assert t.is_alive(), "the conflicting CREATE waits for the acknowledgment"
+    # More than the break leaves is refused; the right state is accepted.
+    with pytest.raises(SMBResponseException) as e:
+        lease_ack(conn, sess, tree, key1, R | W | H)
+    assert e.value.status == STATUS_REQUEST_NOT_ACCEPTED
+    resp = lease_ack(conn, sess, tree, key1, R | H)
+    assert struct.unpack_from("<H", resp, 0)[0] == 36
+    assert resp[8:24] == key1
+    assert struct.unpack_from("<I", resp, 24)[0] == R | H
+    t.join(WAIT_S)
+    assert "error" not in out, out.get("error")
+    f2, g2 = out["value"]
+    assert g2["lease_state"].get_value() == R | H, "no W next to another client's open"
+    f2.close()
+    f1.close()
+
+
+def test_batch_oplock_broken_to_level2_by_second_open(smb_session, second):
+    conn, sess, tree = smb_session
+    name = "oplock-" + uuid.uuid4().hex[:8]
+    f1, _ = open_file(tree, name, oplock=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_BATCH)
+    assert f1.oplock_level == RequestedOplockLevel.SMB2_OPLOCK_LEVEL_BATCH
+    catch = BreakCatcher(conn, sess)
+    t, out = in_thread(lambda: open_file(
+        second[2], name, oplock=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_II))
+    b = catch.wait()
+    size, level = struct.unpack_from("<HB", b, 0)
+    assert (size, level) == (24, RequestedOplockLevel.SMB2_OPLOCK_LEVEL_II)
+    assert b[8:24] == f1.file_id
+    assert t.is_alive(), "the second open waits for the acknowledgment"
+    body = struct.pack("<HB5s16s", 24, RequestedOplockLevel.SMB2_OPLOCK_LEVEL_II, b"\0" * 5,
+                       f1.file_id)
+    req = conn.send(RawMsg(Commands.SMB2_OPLOCK_BREAK, body), sess.session_id,
+                    tree.tree_connect_id)
+    resp = conn.receive(req)["data"].get_value()
+    assert struct.unpack_from("<HB", resp, 0) == (24, RequestedOplockLevel.SMB2_OPLOCK_LEVEL_II)
+    t.join(WAIT_S)
+    assert "error" not in out, out.get("error")
+    f2, _ = out["value"]
+    assert f2.oplock_level == RequestedOplockLevel.SMB2_OPLOCK_LEVEL_II
+    f2.close()
+    f1.close()
+
+
+def nfs_handle(smb_server, name):
+    m = pyNfsClient.Mount(host="127.0.0.1", port=smb_server.mount_port, timeout=15,
+                          auth=ROOT_AUTH)
+    m.connect()
+    try:
+        res = m.mnt("/export")
+        assert res["status"] == pyNfsClient.MNT3_OK, res
+        root = res["mountinfo"]["fhandle"]
+    finally:
+        m.disconnect()
+    nfs = pyNfsClient.NFSv3(host="127.0.0.1", port=smb_server.port, timeout=15, auth=ROOT_AUTH)
+    nfs.connect()
+    res = nfs.lookup(root, name)
+    assert res["status"] == NFS3_OK, res
+    return nfs, res["resok"]["object"]["data"]
+
+
+def test_nfs_write_breaks_rwh_lease_after_smb_flush(smb_session, smb_server):
+    conn, sess, tree = smb_session
+    name = "nfs-lease-" + uuid.uuid4().hex[:8]
+    key = os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key, R | W | H))
+    assert g1["lease_state"].get_value() == R | W | H
+    nfs, fh = nfs_handle(smb_server, name)
+    try:
+        catch = BreakCatcher(conn, sess)
+        t, out = in_thread(lambda: nfs.write(fh, 4, 4, "NFS!", FILE_SYNC))
+        _, _, flags, k, cur, new = parse_lease_break(catch.wait())
+        assert (k, cur, new) == (key, R | W | H, 0)
+        assert flags & 1
+        assert t.is_alive(), "the NFS WRITE waits for the SMB client"
+        # The SMB client flushes what it cached, then acknowledges.
+        assert f1.write(b"smb-cached", 0) == 10
+        lease_ack(conn, sess, tree, key, 0)
+        t.join(WAIT_S)
+        assert "error" not in out, out.get("error")
+        assert out["value"]["status"] == NFS3_OK, out["value"]
+        # The NFS data landed after (over) the flushed SMB data.
+        assert f1.read(0, 10) == b"smb-NFS!ed"
+    finally:
+        nfs.disconnect()
+        f1.close()
