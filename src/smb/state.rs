@@ -156,6 +156,8 @@ pub struct ConnState {
     pub credits: Credits,
     /// Messages sent without a request in hand (async finals, breaks, notifies).
     pub outbox: super::outbox::Outbox,
+    /// Pending async operations, byte-range lock and watch bookkeeping.
+    pub async_ops: super::pending::AsyncState,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
