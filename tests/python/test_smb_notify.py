@@ -137,7 +137,7 @@ def test_close_completes_with_cleanup(smb_session):
     w = FileSystemWatcher(d)
     w.start(NAMES)
     d.close()
-    t = threading.Thread(target=w.wait, daemon=True)
+    t = threading.Thread(target=w._t_on_response.join, daemon=True)
     t.start()
     t.join(WAIT_S)
     assert not t.is_alive()
