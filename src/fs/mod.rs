@@ -26,10 +26,12 @@ mod dos;
 pub mod error;
 mod io;
 pub mod leases;
+pub mod locks;
 mod namespace;
 mod perm;
 mod readdir;
 pub mod types;
+pub mod watch;
 
 pub use error::{FsError, FsResult};
 pub use types::*;
@@ -192,6 +194,19 @@ impl Fs {
                 );
             }
         }
+    }
+}
+
+impl Fs {
+    /// Tells directory watchers (SMB CHANGE_NOTIFY, any core) that entry
+    /// `name` of `dir` changed; one relaxed load when nothing is watched.
+    fn changed(&self, dir: InodeId, name: &[u8], action: u32, ftype: FileType) {
+        let kind = if ftype == FileType::Directory {
+            watch::filter::DIR_NAME
+        } else {
+            watch::filter::FILE_NAME
+        };
+        watch::global().notify(self.share.id, dir, name, action, kind);
     }
 }
 

@@ -19,6 +19,7 @@
 
 use super::leases;
 use super::perm::{self, W, X};
+use super::watch;
 use super::{
     check_name, wcc, Attr, CreateMode, CreateOk, Cred, FileType, Fs, FsError, FsResult, InodeId,
     SetAttr, SpecialKind, Wcc, CONFLICT_RETRIES, NAME_LEN_MAX, SYMLINK_LEN_MAX,
@@ -220,6 +221,16 @@ impl Fs {
                 Err(MetaError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(r) => {
+                    let (old, new) = if from_dir == to_dir {
+                        (
+                            watch::action::RENAMED_OLD_NAME,
+                            watch::action::RENAMED_NEW_NAME,
+                        )
+                    } else {
+                        (watch::action::REMOVED, watch::action::ADDED)
+                    };
+                    self.changed(from_dir, from_name, old, src.ftype);
+                    self.changed(to_dir, to_name, new, src.ftype);
                     if let Some(gone) = r.replaced.as_ref().filter(|u| u.last_link) {
                         self.drop_content(&gone.attr).await;
                     }
@@ -249,6 +260,7 @@ impl Fs {
         }
         self.changeable_dir(cred, dir).await?;
         let linked = self.meta.link(ino, dir, name, Timespec::now()).await?;
+        self.changed(dir, name, watch::action::ADDED, attr.ftype);
         Ok((linked.attr, wcc(linked.dir.before, linked.dir.after)))
     }
 
@@ -299,7 +311,11 @@ impl Fs {
             on_exists: OnExists::Fail,
         };
         adjust(&mut new);
-        Ok(self.meta.create(dir, name, &new, Timespec::now()).await?)
+        let created = self.meta.create(dir, name, &new, Timespec::now()).await?;
+        if !created.existed {
+            self.changed(dir, name, watch::action::ADDED, ftype);
+        }
+        Ok(created)
     }
 
     /// Applies the creation attributes other than the mode with the SETATTR rules.
@@ -347,6 +363,7 @@ impl Fs {
                 Err(MetaError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(r) => {
+                    self.changed(dir, name, watch::action::REMOVED, victim.ftype);
                     if r.victim.last_link {
                         self.drop_content(&r.victim.attr).await;
                     }

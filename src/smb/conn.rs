@@ -140,11 +140,7 @@ async fn serve(
             },
         }
     }
-    connection_ended(&mut state);
+    super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
     log::debug!("{peer}: SMB connection closed");
 }
-
-/// Releases what the connection held beyond its own memory (pending async
-/// operations, byte-range locks, watches).
-fn connection_ended(_state: &mut ConnState) {}

@@ -36,6 +36,10 @@ pub(crate) struct Call {
     /// The file id a related request means by `FileId::RELATED`.
     pub last_file_id: Option<FileId>,
     pub local: SocketAddr,
+    /// The request was signed (so its async final response is signed too).
+    pub signed: bool,
+    /// Set by a handler that went async: its response is the interim one.
+    pub async_id: Option<u64>,
 }
 
 impl Call {
@@ -92,6 +96,8 @@ async fn process(
         tree_id: 0,
         last_file_id: None,
         local,
+        signed: false,
+        async_id: None,
     };
     let mut responses: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
     let mut signers: Vec<Signer> = Vec::new();
@@ -103,8 +109,9 @@ async fn process(
             return FrameResult::Close("a response sent to the server");
         }
         if hdr.command == Command::Cancel as u16 {
-            // Nothing runs asynchronously, so there is never anything to cancel;
-            // CANCEL consumes no credit and gets no reply.
+            // CANCEL consumes no credit and gets no reply; the cancelled
+            // request answers STATUS_CANCELLED through the outbox.
+            st.async_ops.pending.cancel_request(hdr);
             continue;
         }
         if !st.credits.consume(hdr.message_id, hdr.credit_charge) {
@@ -149,6 +156,8 @@ async fn process(
                 Err(status) => error_reply(status),
                 Ok(signed) => {
                     sign_response = signed;
+                    call.signed = signed;
+                    call.async_id = None;
                     run(ctx, st, &mut call, hdr, m).await
                 }
             }
@@ -166,6 +175,11 @@ async fn process(
         h.tree_id = call.tree_id;
         let requested = hdr.credits.max(1);
         h.credits = st.credits.grant(requested);
+        if let Some(async_id) = call.async_id.take() {
+            // The interim response of an operation that went async.
+            h.flags |= dittofs_smb_wire::header::flags::ASYNC_COMMAND;
+            h.async_id = async_id;
+        }
         let mut out = Vec::with_capacity(64 + body.len());
         h.encode(&mut out);
         out.extend_from_slice(&body);
@@ -193,6 +207,12 @@ async fn process(
                     signer = Some((s.signing_algo, s.signing_key.clone()));
                 }
             }
+        }
+        if matches!(
+            cmd,
+            Some(Command::Close | Command::TreeDisconnect | Command::Logoff)
+        ) {
+            super::pending::release_closed(st);
         }
         if cmd == Some(Command::Logoff) && status == STATUS_SUCCESS {
             st.sessions.remove(&call.session_id);
@@ -358,8 +378,9 @@ async fn run(
         Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r).await,
         Request::Echo => super::misc::echo(),
         Request::Cancel => super::misc::echo(),
+        Request::Lock(r) => super::lock::lock(ctx, st, call, hdr, &r),
+        Request::ChangeNotify(r) => super::notify::change_notify(ctx, st, call, hdr, &r),
         Request::OplockBreak(r) => super::oplock::oplock_break(st, call, &r).await,
-        Request::Lock(_) | Request::ChangeNotify(_) => Err(STATUS_NOT_SUPPORTED),
     };
     match result {
         Ok(reply) => reply,

@@ -38,6 +38,10 @@ pub async fn read(
         return r;
     }
     let cred = session_cred(st, call)?;
+    if !open_mut(st, call, req.file_id)?.is_dir {
+        let len = u64::from(req.length);
+        super::lock::check_io(ctx, st, call, req.file_id, req.offset, len, false)?;
+    }
     let open = open_mut(st, call, req.file_id)?;
     if open.is_dir {
         return Err(STATUS_INVALID_DEVICE_REQUEST);
@@ -97,6 +101,10 @@ pub async fn write(
         return r;
     }
     let cred = session_cred(st, call)?;
+    if !open_mut(st, call, req.file_id)?.is_dir {
+        let len = req.data.len() as u64;
+        super::lock::check_io(ctx, st, call, req.file_id, req.offset, len, true)?;
+    }
     let open = open_mut(st, call, req.file_id)?;
     if open.is_dir {
         return Err(STATUS_INVALID_DEVICE_REQUEST);

@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn posts_from_another_thread_arrive_in_order() {
-        let (tx, mut rx) = channel();
+        let (tx, rx) = channel();
         let outbox = Outbox::new(tx);
         let remote: OutboxSender = outbox.clone();
         std::thread::spawn(move || {
@@ -85,7 +85,7 @@ mod tests {
         .unwrap();
         drop(outbox);
         let got: Vec<Vec<u8>> =
-            futures_lite::future::block_on(async { StreamExt::map(&mut rx, |o| o.msg).collect().await });
+            futures_lite::future::block_on(async { rx.map(|o| o.msg).collect().await });
         assert_eq!(got, vec![vec![0], vec![1], vec![2]]);
     }
 

@@ -167,6 +167,8 @@ pub struct ConnState {
     pub outbox: super::outbox::Outbox,
     /// This connection in the lease table (0 until the first open asks).
     pub lease_conn_id: u64,
+    /// Pending async operations, byte-range lock and watch bookkeeping.
+    pub async_ops: super::pending::AsyncState,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,

@@ -1,0 +1,162 @@
+"""SMB2 CHANGE_NOTIFY through smbprotocol's FileSystemWatcher (a third-party client):
+changes made over SMB by another client (create, rename, delete) and a create made over
+NFS (pyNfsClient against the same share) complete a waiting watch; changes made between
+two requests are buffered; CLOSE of the watched directory answers STATUS_NOTIFY_CLEANUP;
+CANCEL answers STATUS_CANCELLED."""
+import threading
+import uuid
+
+import pytest
+import pyNfsClient
+from smbprotocol.change_notify import (CompletionFilter, FileAction, FileSystemWatcher)
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.file_info import FileRenameInformation
+from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
+                              ImpersonationLevel, Open, ShareAccess, SMB2SetInfoRequest)
+
+from conftest import ROOT_AUTH
+
+GENERIC_ALL = 0x10000000
+SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
+    ShareAccess.FILE_SHARE_DELETE
+NAMES = CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME | CompletionFilter.FILE_NOTIFY_CHANGE_DIR_NAME
+STATUS_NOTIFY_CLEANUP = 0x0000010B
+WAIT_S = 15
+
+
+def open_(tree, name, directory=False, disposition=CreateDisposition.FILE_OPEN_IF, options=0):
+    f = Open(tree, name)
+    opts = CreateOptions.FILE_DIRECTORY_FILE if directory else \
+        CreateOptions.FILE_NON_DIRECTORY_FILE
+    f.create(ImpersonationLevel.Impersonation, GENERIC_ALL,
+             FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else
+             FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, disposition, opts | options)
+    return f
+
+
+@pytest.fixture
+def watched(smb_session):
+    """A fresh directory opened by the test client; yields (tree, dir name, dir open)."""
+    tree = smb_session[2]
+    name = "nt-" + uuid.uuid4().hex[:8]
+    d = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_CREATE)
+    yield tree, name, d
+    try:
+        d.close()
+    except Exception:
+        pass
+
+
+def wait(w):
+    t = threading.Thread(target=w.wait, daemon=True)
+    t.start()
+    t.join(WAIT_S)
+    assert not t.is_alive(), "no CHANGE_NOTIFY response"
+    return [(a["action"].get_value(), a["file_name"].get_value()) for a in w.result]
+
+
+def test_create_rename_delete_over_smb(watched):
+    tree, dname, d = watched
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    f = open_(tree, dname + "\\a.txt", disposition=CreateDisposition.FILE_CREATE)
+    f.close()
+    assert (FileAction.FILE_ACTION_ADDED, "a.txt") in wait(w)
+
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    f = open_(tree, dname + "\\a.txt", options=CreateOptions.FILE_DELETE_ON_CLOSE)
+    f.close()
+    assert wait(w) == [(FileAction.FILE_ACTION_REMOVED, "a.txt")]
+
+
+def rename(f, new_path):
+    """SET_INFO FileRenameInformation on an open (path from the share root)."""
+    info = FileRenameInformation()
+    info["replace_if_exists"] = False
+    info["file_name"] = new_path.encode("utf-16-le")
+    req = SMB2SetInfoRequest()
+    req["info_type"] = info.INFO_TYPE
+    req["file_info_class"] = info.INFO_CLASS
+    req["file_id"] = f.file_id
+    req["buffer"] = info
+    sid = f.tree_connect.session.session_id
+    r = f.connection.send(req, sid, f.tree_connect.tree_connect_id)
+    f.connection.receive(r)
+
+
+def test_rename_and_buffering(watched):
+    tree, dname, d = watched
+    f = open_(tree, dname + "\\old", disposition=CreateDisposition.FILE_CREATE)
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    rename(f, dname + "\\new")
+    f.close()
+    assert wait(w) == [(FileAction.FILE_ACTION_RENAMED_OLD_NAME, "old"),
+                       (FileAction.FILE_ACTION_RENAMED_NEW_NAME, "new")]
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    sub = open_(tree, dname + "\\sub", directory=True, disposition=CreateDisposition.FILE_CREATE)
+    sub.close()
+    assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "sub")]
+    # Two changes with no request outstanding: the next request returns both at once.
+    for n in ("b1", "b2"):
+        open_(tree, dname + "\\" + n, disposition=CreateDisposition.FILE_CREATE).close()
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "b1"), (FileAction.FILE_ACTION_ADDED, "b2")]
+
+
+def test_create_over_nfs_notifies_smb_watcher(smb_server, watched):
+    tree, dname, d = watched
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    m = pyNfsClient.Mount(host="127.0.0.1", port=smb_server.port, timeout=15, auth=ROOT_AUTH)
+    m.connect()
+    try:
+        root = m.mnt("/export")["mountinfo"]["fhandle"]
+    finally:
+        m.disconnect()
+    nfs = pyNfsClient.NFSv3(host="127.0.0.1", port=smb_server.port, timeout=15, auth=ROOT_AUTH)
+    nfs.connect()
+    try:
+        res = nfs.lookup(root, dname)
+        assert res["status"] == pyNfsClient.NFS3_OK, res
+        dir_fh = res["resok"]["object"]["data"]
+        res = nfs.create(dir_fh, "from-nfs", pyNfsClient.UNCHECKED, mode=0o644)
+        assert res["status"] == pyNfsClient.NFS3_OK, res
+    finally:
+        nfs.disconnect()
+    assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "from-nfs")]
+
+
+def test_close_completes_with_cleanup(smb_session):
+    tree = smb_session[2]
+    name = "nt-" + uuid.uuid4().hex[:8]
+    d = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_CREATE)
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    d.close()
+    t = threading.Thread(target=w._t_on_response.join, daemon=True)
+    t.start()
+    t.join(WAIT_S)
+    assert not t.is_alive()
+    with pytest.raises(SMBResponseException) as e:
+        w.result  # noqa: B018 (raises the server's status)
+    assert e.value.status == STATUS_NOTIFY_CLEANUP
+
+
+def test_cancel(watched):
+    tree, dname, d = watched
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    import time
+    deadline = time.monotonic() + WAIT_S
+    while w._request.async_id is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    w.cancel()
+    t = threading.Thread(target=w.wait, daemon=True)
+    t.start()
+    t.join(WAIT_S)
+    assert not t.is_alive()
+    assert w.cancelled
