@@ -64,6 +64,8 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let mut state = ConnState::default();
+    state.peer = Some(peer);
+    crate::metrics::connection_opened();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     'conn: loop {
@@ -109,5 +111,6 @@ async fn serve(
         }
     }
     let _ = stream.close().await;
+    crate::metrics::connection_closed();
     log::debug!("{peer}: SMB connection closed");
 }

@@ -7,6 +7,7 @@
 //! file per command family; [`dispatch`] runs a frame (compound chain,
 //! credits, signing, encryption), [`conn`] is the listener every core runs.
 
+pub mod access;
 pub mod auth;
 pub mod conn;
 mod create;
@@ -16,8 +17,10 @@ mod info;
 mod io;
 mod misc;
 mod negotiate;
+mod observe;
 pub mod state;
 pub mod status;
+mod throttle;
 mod tree;
 
 use std::rc::Rc;
@@ -49,6 +52,11 @@ pub struct SmbContext {
     pub server_guid: [u8; 16],
     /// FILETIME the server started.
     pub start_time: u64,
+    /// Share permissions, `allowed_clients` and the guest policy; `None`
+    /// (unit tests): no checks beyond the fs core's, guests refused.
+    pub access: Option<access::AccessPolicy>,
+    /// This core's rate limiter (the NFS buckets); `None` (unit tests): none.
+    pub limiter: Option<Rc<crate::runtime::ratelimit::CoreLimiter>>,
 }
 
 impl SmbContext {
@@ -63,7 +71,21 @@ impl SmbContext {
             users,
             server_guid,
             start_time: filetime_from_unix(now.sec, now.nsec),
+            access: None,
+            limiter: None,
         }
+    }
+
+    /// Rate-limits requests with `limiter`.
+    pub fn with_limiter(mut self, limiter: Rc<crate::runtime::ratelimit::CoreLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Applies `policy` (share permissions, allowed_clients, guests).
+    pub fn with_access(mut self, policy: access::AccessPolicy) -> Self {
+        self.access = Some(policy);
+        self
     }
 
     /// Share by name, case-insensitive, with or without a leading `/`.
