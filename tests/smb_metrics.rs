@@ -115,6 +115,9 @@ fn metrics_count_the_smb_operations_performed() {
     let local = work.path();
     std::fs::write(local.join("up.bin"), vec![7u8; FILE_BYTES]).unwrap();
 
+    // The harness's readiness probe (an NFS connection) may still be being
+    // accepted: let the connection counters settle first.
+    std::thread::sleep(Duration::from_millis(500));
     let before = scrape(metrics_port);
     let out = smbclient(smb_port, local, "put up.bin f.bin");
     assert!(!out.contains("NT_STATUS_"), "{out}");
