@@ -35,8 +35,9 @@ enum Command {
     /// Without --config, reads the default path if a file is there and otherwise
     /// starts on the embedded default: one share /export on an LMDB metadata store
     /// and a filesystem block store under the data directory (persistent).
-    /// SIGHUP re-reads the file and applies logging.level and the rate limits
-    /// live (the log says what else needs a restart). Under systemd
+    /// SIGHUP re-reads the file and applies logging.level, the rate limits and
+    /// each share's default_permission, read_only and allowed_clients live
+    /// (the log says what else needs a restart). Under systemd
     /// (Type=notify) it reports READY=1 once listening and WAL recovery are
     /// done, STOPPING=1, and WATCHDOG=1 while every core is responsive.
     Start(StartArgs),

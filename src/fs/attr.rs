@@ -60,7 +60,7 @@ impl Fs {
         let attr = self.attr(ino).await?;
         let may = |want| perm::allowed(cred, &attr, want);
         let is_dir = attr.ftype == FileType::Directory;
-        let writable = !self.share.read_only;
+        let writable = !self.read_only();
         let mut granted = 0;
         if may(perm::R) {
             granted |= access::READ;

@@ -129,6 +129,9 @@ pub struct CreateOk {
 /// The file-system core of one share on one core.
 pub struct Fs {
     share: ShareInfo,
+    /// `read_only` now in force: starts as `share.read_only`, shared with the
+    /// reload path through [`Fs::with_read_only_flag`].
+    read_only: Arc<std::sync::atomic::AtomicBool>,
     meta: Arc<dyn MetadataStore>,
     router: Rc<Router>,
     root: InodeId,
@@ -143,6 +146,7 @@ impl Fs {
         root: InodeId,
     ) -> Fs {
         Fs {
+            read_only: Arc::new(std::sync::atomic::AtomicBool::new(share.read_only)),
             share,
             meta,
             router,
@@ -155,6 +159,17 @@ impl Fs {
         &self.share
     }
 
+    /// Follows `flag` (set by a configuration reload) for `read_only`.
+    pub fn with_read_only_flag(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Fs {
+        self.read_only = flag;
+        self
+    }
+
+    /// Whether the share refuses every change now.
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Inode of the share's root directory.
     pub fn root(&self) -> InodeId {
         self.root
@@ -162,7 +177,7 @@ impl Fs {
 
     /// `ReadOnly` when the share refuses changes.
     fn writable(&self) -> FsResult<()> {
-        if self.share.read_only {
+        if self.read_only() {
             Err(FsError::ReadOnly)
         } else {
             Ok(())

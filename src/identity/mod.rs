@@ -23,6 +23,7 @@
 //!   older generation, and entries older than [`CACHE_TTL_MS`] (changes made by
 //!   another process on a shared PostgreSQL store).
 
+pub mod access;
 mod admin;
 pub mod api;
 pub mod api_types;
@@ -37,6 +38,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use access::{LiveAccess, ShareAccess};
 pub use admin::{Admin, NewUser};
 pub use error::IdentityError;
 pub use password::{nt_hash, verify_bcrypt};

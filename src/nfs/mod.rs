@@ -78,6 +78,9 @@ pub struct NfsContext {
     /// Share permissions of AUTH_SYS uids that map to users; `None` (unit
     /// tests): every caller gets the share's `default_permission`.
     identity: Option<crate::identity::PermissionCache>,
+    /// `default_permission` and `allowed_clients` now in force (replaced on
+    /// reload); `None` (unit tests): the export configs as built.
+    live: Option<std::sync::Arc<crate::identity::LiveAccess>>,
 }
 
 impl NfsContext {
@@ -93,12 +96,19 @@ impl NfsContext {
             allowed,
             mounts: RefCell::new(Vec::new()),
             identity: None,
+            live: None,
         }
     }
 
     /// Resolves share permissions through `cache` (users and groups).
     pub fn with_identity(mut self, cache: crate::identity::PermissionCache) -> Self {
         self.identity = Some(cache);
+        self
+    }
+
+    /// Follows `live` for `default_permission` and `allowed_clients`.
+    pub fn with_live_access(mut self, live: std::sync::Arc<crate::identity::LiveAccess>) -> Self {
+        self.live = Some(live);
         self
     }
 
@@ -113,7 +123,11 @@ impl NfsContext {
         let Some(export) = self.exports.get(share_id) else {
             return Err(Nfsstat3::Stale);
         };
-        let default = export.config.default_permission;
+        let default = self
+            .live
+            .as_ref()
+            .and_then(|l| l.snapshot().get(share_id).map(|a| a.default_permission))
+            .unwrap_or(export.config.default_permission);
         let Some(cache) = &self.identity else {
             return Ok(default);
         };
@@ -128,6 +142,12 @@ impl NfsContext {
 
     /// Whether `peer` may use export `share_id` (`false` for an unknown share).
     pub fn is_allowed(&self, share_id: usize, peer: std::net::IpAddr) -> bool {
+        if let Some(live) = &self.live {
+            return live
+                .snapshot()
+                .get(share_id)
+                .is_some_and(|a| a.is_allowed(peer));
+        }
         match (self.exports.get(share_id), self.allowed.get(share_id)) {
             (Some(e), Some(allowed)) => {
                 export::is_allowed(allowed, e.config.allowed_clients.len(), peer)

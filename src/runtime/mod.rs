@@ -131,6 +131,11 @@ struct CoreSetup {
     heartbeats: Option<(notify::Heartbeats, Duration)>,
     /// Where users and groups live (share permissions of AUTH_SYS callers).
     identity_store: Arc<dyn MetadataStore>,
+    /// Share access policies (default permission, read_only, allowed_clients),
+    /// replaced on reload.
+    access: Arc<crate::identity::LiveAccess>,
+    /// `[identity] guest`.
+    guest: crate::config::GuestPolicy,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -198,6 +203,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         heartbeats: notify::Heartbeats::new(cores),
     });
     let rate_limits = ratelimit::LiveLimits::new(ratelimit::Settings::from_config(config));
+    let access = crate::identity::LiveAccess::new(&config.shares);
 
     let setup = CoreSetup {
         shares,
@@ -231,6 +237,8 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
             .as_ref()
             .map(|w| (w.heartbeats.clone(), service::heartbeat_period(w.interval))),
         identity_store,
+        access: access.clone(),
+        guest: config.identity.guest,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -294,7 +302,8 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
             "READY=1\nSTATUS=serving NFSv3 on {nfs_addr} with {cores} core(s)\nMAINPID={}",
             std::process::id()
         ));
-        let reloader = reload::Reloader::new(reload, config.clone(), rate_limits);
+        let reloader =
+            reload::Reloader::new(reload, config.clone(), rate_limits).with_access(access);
         match service::spawn(
             notifier.clone(),
             shutdown.clone(),
@@ -382,20 +391,23 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         .shares
         .iter()
         .map(|s| Export {
-            fs: Rc::new(Fs::new(
-                s.info.clone(),
-                s.meta.clone(),
-                router.clone(),
-                s.root,
-            )),
+            fs: Rc::new({
+                let fs = Fs::new(s.info.clone(), s.meta.clone(), router.clone(), s.root);
+                match setup.access.read_only_flag(s.info.id as usize) {
+                    Some(flag) => fs.with_read_only_flag(flag),
+                    None => fs,
+                }
+            }),
             config: s.config.clone(),
         })
         .collect();
     let smb_ctx = smb_context(&setup, &exports);
     let ctx = Rc::new(
-        NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier).with_identity(
-            crate::identity::PermissionCache::new(setup.identity_store.clone()),
-        ),
+        NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier)
+            .with_identity(crate::identity::PermissionCache::new(
+                setup.identity_store.clone(),
+            ))
+            .with_live_access(setup.access.clone()),
     );
     let local_shutdown = setup.shutdown.local_signal();
     if let Some((heartbeats, period)) = setup.heartbeats.clone() {
@@ -417,7 +429,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
                 smb_task = Some(glommio::spawn_local(crate::smb::conn::accept_loop(
                     core,
                     listener,
-                    Rc::new(smb_ctx),
+                    Rc::new(smb_ctx.with_limiter(limiter.clone())),
                     local_shutdown.clone(),
                 )));
             }
@@ -495,7 +507,12 @@ fn smb_context(setup: &CoreSetup, exports: &[Export]) -> crate::smb::SmbContext 
     )
     .with_identity(crate::identity::PermissionCache::new(
         setup.identity_store.clone(),
-    ));
+    ))
+    .with_access(crate::smb::access::AccessPolicy {
+        identity: crate::identity::PermissionCache::new(setup.identity_store.clone()),
+        live: setup.access.clone(),
+        guest: setup.guest,
+    });
     ctx.admin_users = setup.smb_admin_users.clone();
     ctx
 }

@@ -2,7 +2,12 @@
 //! apply what can change while serving.
 //!
 //! Live: `logging.level` (unless `RUST_LOG` is set, which wins as at start),
-//! `[rate_limit]` and every share's `rate_limit`. Everything else (ports,
+//! `[rate_limit]`, and every share's `rate_limit`, `default_permission`,
+//! `read_only` and `allowed_clients` (the access policies go to the shared
+//! [`crate::identity::LiveAccess`] table, which NFS and SMB consult on every
+//! request: new mounts and connections and existing ones at their next
+//! request see them; cached permission resolutions are dropped). Everything
+//! else (ports,
 //! listen address, cores, stores, cache, WAL, share definitions, log format)
 //! is wired into the executors at start, so a change there is reported as
 //! "needs a restart" and the running value is kept. A file that does not
@@ -71,12 +76,24 @@ pub fn diff(running: &Config, new: &Config) -> ReloadReport {
         for (i, (a, b)) in running.shares.iter().zip(&new.shares).enumerate() {
             let mut a_rest = a.clone();
             a_rest.rate_limit = b.rate_limit;
+            a_rest.default_permission = b.default_permission;
+            a_rest.read_only = b.read_only;
+            a_rest.allowed_clients = b.allowed_clients.clone();
             if a_rest != *b {
                 r.needs_restart.push(format!("shares[{i}] ({})", a.name));
             }
-            if a.rate_limit != b.rate_limit {
-                r.applied
-                    .push(format!("shares[{i}].rate_limit ({})", a.name));
+            for (changed, key) in [
+                (a.rate_limit != b.rate_limit, "rate_limit"),
+                (
+                    a.default_permission != b.default_permission,
+                    "default_permission",
+                ),
+                (a.read_only != b.read_only, "read_only"),
+                (a.allowed_clients != b.allowed_clients, "allowed_clients"),
+            ] {
+                if changed {
+                    r.applied.push(format!("shares[{i}].{key} ({})", a.name));
+                }
             }
         }
     }
@@ -94,6 +111,8 @@ pub struct Reloader {
     source: ReloadSource,
     running: Config,
     limits: Arc<LiveLimits>,
+    /// Share access policies, when the server runs (not in unit tests).
+    access: Option<Arc<crate::identity::LiveAccess>>,
 }
 
 impl Reloader {
@@ -102,7 +121,14 @@ impl Reloader {
             source,
             running,
             limits,
+            access: None,
         }
+    }
+
+    /// Also reloads the shares' access policies into `access`.
+    pub fn with_access(mut self, access: Arc<crate::identity::LiveAccess>) -> Reloader {
+        self.access = Some(access);
+        self
     }
 
     /// Reads the file again and applies what can change live; logs what it
@@ -158,7 +184,25 @@ impl Reloader {
         let limits_changed = report
             .applied
             .iter()
-            .any(|k| k == "rate_limit" || k.starts_with("shares["));
+            .any(|k| k == "rate_limit" || (k.starts_with("shares[") && k.contains("].rate_limit")));
+        let access_changed = report.applied.iter().any(|k| {
+            k.starts_with("shares[")
+                && ["default_permission", "read_only", "allowed_clients"]
+                    .iter()
+                    .any(|f| k.contains(&format!("].{f} ")))
+        });
+        if access_changed {
+            for (running, new) in self.running.shares.iter_mut().zip(&new.shares) {
+                if running.name == new.name {
+                    running.default_permission = new.default_permission;
+                    running.read_only = new.read_only;
+                    running.allowed_clients = new.allowed_clients.clone();
+                }
+            }
+            if let Some(access) = &self.access {
+                access.replace(&self.running);
+            }
+        }
         if limits_changed {
             self.running.rate_limit = new.rate_limit.clone();
             for (running, new) in self.running.shares.iter_mut().zip(&new.shares) {
@@ -193,12 +237,14 @@ mod tests {
         new.adapters.nfs.port = 2049;
         new.cores = 3;
         new.shares[0].read_only = true;
+        new.shares[0].squash = crate::config::Squash::All;
         new.shares[0].rate_limit = Some(Default::default());
         let r = diff(&running, &new);
         assert_eq!(
             r.applied,
             vec![
                 "shares[0].rate_limit (/export)",
+                "shares[0].read_only (/export)",
                 "logging.level",
                 "rate_limit"
             ]
@@ -254,5 +300,57 @@ mod tests {
             limits,
         );
         assert!(none.reload().is_err());
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use crate::config::SharePermission;
+
+    #[test]
+    fn reload_puts_share_access_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let share = "[metadata_stores.m]\ntype = \"memory\"\n[block_stores.b]\ntype = \"memory\"\n\
+                     [[shares]]\nname = \"/s\"\nmetadata_store = \"m\"\nblock_store = \"b\"\n";
+        std::fs::write(&path, share).unwrap();
+        let running = Config::load(&path).unwrap();
+        running.validate().unwrap();
+        let access = crate::identity::LiveAccess::new(&running.shares);
+        let limits = LiveLimits::new(Settings::from_config(&running));
+        let source = ReloadSource {
+            path: Some(path.clone()),
+            overrides: Overrides::default(),
+        };
+        let mut r = Reloader::new(source, running, limits).with_access(access.clone());
+        std::fs::write(
+            &path,
+            format!(
+                "{share}default_permission = \"read\"\nread_only = true\n\
+                 allowed_clients = [\"10.0.0.0/8\"]\nroot_mode = 448\n"
+            ),
+        )
+        .unwrap();
+        let report = r.reload().unwrap();
+        assert_eq!(
+            report.applied,
+            vec![
+                "shares[0].default_permission (/s)",
+                "shares[0].read_only (/s)",
+                "shares[0].allowed_clients (/s)"
+            ]
+        );
+        assert_eq!(report.needs_restart, vec!["shares[0] (/s)"]);
+        let s = access.get(0).unwrap();
+        assert_eq!(s.default_permission, SharePermission::Read);
+        assert!(s.read_only);
+        assert!(!s.is_allowed("127.0.0.1".parse().unwrap()));
+        assert!(access
+            .read_only_flag(0)
+            .unwrap()
+            .load(std::sync::atomic::Ordering::Acquire));
+        // root_mode needs a restart: the running value stays.
+        assert_ne!(r.running.shares[0].root_mode, 448);
     }
 }

@@ -84,6 +84,8 @@ async fn serve(
     let mut state = ConnState::default();
     let (outbox_tx, mut outbox_rx) = outbox::channel();
     state.outbox = Outbox::new(outbox_tx);
+    state.peer = Some(peer);
+    crate::metrics::connection_opened();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     'conn: loop {
@@ -142,5 +144,6 @@ async fn serve(
     }
     super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
+    crate::metrics::connection_closed();
     log::debug!("{peer}: SMB connection closed");
 }

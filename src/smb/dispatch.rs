@@ -128,6 +128,8 @@ async fn process(
             call.tree_id = hdr.tree_id;
             call.last_file_id = None;
         }
+        let admitted = super::throttle::admit(ctx, st, &call, m.len()).await;
+        let started = std::time::Instant::now();
         let mut sign_response = false;
         let reply: Reply = if i == 0 && hdr.is_related() {
             // The first request of a chain has nothing to relate to
@@ -163,6 +165,8 @@ async fn process(
             }
         };
         let (status, body) = reply;
+        super::throttle::charge_response(ctx, admitted, body.len());
+        super::observe::request(hdr, m, status, &body, started, st.peer);
         prev_status = status;
         if !related {
             create_err = None;
@@ -174,7 +178,9 @@ async fn process(
         h.session_id = call.session_id;
         h.tree_id = call.tree_id;
         let requested = hdr.credits.max(1);
-        h.credits = st.credits.grant(requested);
+        h.credits = st.credits.grant(super::throttle::credits(
+            ctx, st, &call, admitted, requested,
+        ));
         if let Some(async_id) = call.async_id.take() {
             // The interim response of an operation that went async.
             h.flags |= dittofs_smb_wire::header::flags::ASYNC_COMMAND;
@@ -203,7 +209,8 @@ async fn process(
                 if s.encrypt && encrypt_with.is_none() && !final_setup {
                     encrypt_with = Some(call.session_id);
                 }
-                if want && encrypt_with.is_none() {
+                // Guest and anonymous sessions have no key: never signed.
+                if want && encrypt_with.is_none() && !s.signing_key.is_empty() {
                     signer = Some((s.signing_algo, s.signing_key.clone()));
                 }
             }
@@ -349,11 +356,14 @@ async fn run(
             _ => return error_reply(STATUS_USER_SESSION_DELETED),
         }
     }
+    if let Err(status) = super::access::check_request(ctx, st, call, &req).await {
+        return error_reply(status);
+    }
     let result = match req {
         Request::Negotiate(r) => negotiate::negotiate(ctx, st, &r, m),
         Request::SessionSetup(r) => negotiate::session_setup(ctx, st, call, hdr, &r, m).await,
         Request::Logoff => negotiate::logoff(st, call),
-        Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r),
+        Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r).await,
         Request::TreeDisconnect => super::tree::disconnect(st, call),
         Request::Create(r) => super::create::create(ctx, st, call, &r).await,
         Request::Close(r) => {

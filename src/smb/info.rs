@@ -340,7 +340,7 @@ async fn set_delete(
         if open.parent.is_none() {
             return Err(STATUS_CANNOT_DELETE);
         }
-        if fs.share().read_only {
+        if fs.read_only() {
             return Err(STATUS_MEDIA_WRITE_PROTECTED);
         }
         if open.is_dir {

@@ -7,6 +7,7 @@
 //! file per command family; [`dispatch`] runs a frame (compound chain,
 //! credits, signing, encryption), [`conn`] is the listener every core runs.
 
+pub mod access;
 pub mod auth;
 pub mod conn;
 mod copychunk;
@@ -20,12 +21,14 @@ mod lock;
 mod misc;
 mod negotiate;
 mod notify;
+mod observe;
 mod oplock;
-mod posix;
 pub mod outbox;
 pub mod pending;
+mod posix;
 pub mod state;
 pub mod status;
+mod throttle;
 mod tree;
 
 use std::rc::Rc;
@@ -62,9 +65,13 @@ pub struct SmbContext {
     /// Share permissions of users (users and groups); `None` (unit tests):
     /// every user gets the share's `default_permission`.
     pub identity: Option<crate::identity::PermissionCache>,
-
     /// `[adapters.smb] admin_users`: sessions of these users run as root.
     pub admin_users: Vec<String>,
+    /// Share permissions, `allowed_clients` and the guest policy; `None`
+    /// (unit tests): no checks beyond the fs core's, guests refused.
+    pub access: Option<access::AccessPolicy>,
+    /// This core's rate limiter (the NFS buckets); `None` (unit tests): none.
+    pub limiter: Option<Rc<crate::runtime::ratelimit::CoreLimiter>>,
 }
 
 impl SmbContext {
@@ -80,14 +87,28 @@ impl SmbContext {
             server_guid,
             start_time: filetime_from_unix(now.sec, now.nsec),
             identity: None,
-
             admin_users: Vec::new(),
+            access: None,
+            limiter: None,
         }
     }
 
-    /// Resolves share permissions through `cache` (users and groups).
+    /// Resolves share permissions through `cache` (users and groups), for
+    /// share enumeration.
     pub fn with_identity(mut self, cache: crate::identity::PermissionCache) -> Self {
         self.identity = Some(cache);
+        self
+    }
+
+    /// Rate-limits requests with `limiter`.
+    pub fn with_limiter(mut self, limiter: Rc<crate::runtime::ratelimit::CoreLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Applies `policy` (share permissions, allowed_clients, guests).
+    pub fn with_access(mut self, policy: access::AccessPolicy) -> Self {
+        self.access = Some(policy);
         self
     }
 

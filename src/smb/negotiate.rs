@@ -237,6 +237,7 @@ pub async fn session_setup(
                         spnego: spnego_used,
                     },
                     user: String::new(),
+                    guest: false,
                     cred: Cred {
                         uid: u32::MAX,
                         gid: u32::MAX,
@@ -293,15 +294,40 @@ pub async fn session_setup(
             sess.preauth.update(msg);
             let auth =
                 AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
-            if auth.is_anonymous() {
-                // Anonymous and guest logons are off (no policy enables them yet).
-                st.sessions.remove(&hdr.session_id);
-                return Err(STATUS_LOGON_FAILURE);
-            }
-            let Some(user) = ctx.users.lookup(&auth.user).await else {
-                log::info!("SMB logon refused: unknown user {:?}", auth.user);
-                st.sessions.remove(&hdr.session_id);
-                return Err(STATUS_LOGON_FAILURE);
+            let anonymous = auth.is_anonymous();
+            let found = if anonymous {
+                None
+            } else {
+                ctx.users.lookup(&auth.user).await
+            };
+            let Some(user) = found else {
+                // Anonymous, or an unknown name: a guest when [identity] guest
+                // allows it (Samba's "map to guest = bad user").
+                if !super::access::guest_enabled(ctx) {
+                    log::info!("SMB logon refused: unknown user {:?}", auth.user);
+                    st.sessions.remove(&hdr.session_id);
+                    return Err(STATUS_LOGON_FAILURE);
+                }
+                let use_spnego = *spnego_session;
+                let flags = super::access::make_guest(sess, anonymous);
+                log::info!("SMB guest session for {:?}", auth.user);
+                let buf = if use_spnego {
+                    spnego::encode_neg_token_resp(
+                        Some(spnego::NEG_STATE_ACCEPT_COMPLETED),
+                        None,
+                        None,
+                        None,
+                    )
+                } else {
+                    Vec::new()
+                };
+                let mut body = Vec::new();
+                SessionSetupResponse {
+                    session_flags: flags,
+                    security_buffer: &buf,
+                }
+                .encode(&mut body);
+                return ok(body);
             };
             let verified = match ntlm::verify_ntlmv2(
                 &user.nt_hash,

@@ -100,6 +100,8 @@ pub struct Session {
     pub auth: Auth,
     pub user: String,
     pub cred: Cred,
+    /// A guest or anonymous session (no session key; guest permission).
+    pub guest: bool,
     pub signing_key: Vec<u8>,
     pub encryption_key: Vec<u8>,
     pub decryption_key: Vec<u8>,
@@ -145,6 +147,8 @@ pub struct Open {
 /// Everything one connection negotiated and opened.
 #[derive(Default)]
 pub struct ConnState {
+    /// The client's address (`allowed_clients`); `None` in unit tests.
+    pub peer: Option<std::net::SocketAddr>,
     pub dialect: u16,
     pub negotiated: bool,
     pub client_guid: [u8; 16],

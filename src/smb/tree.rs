@@ -15,7 +15,7 @@ use super::{ok, Reply, SmbContext};
 /// control, synchronize.
 const READ_ONLY_ACCESS: u32 = 0x0012_00A9;
 
-pub fn connect(
+pub async fn connect(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
@@ -26,7 +26,10 @@ pub fn connect(
         (Tree::Ipc, SHARE_TYPE_PIPE, READ_ONLY_ACCESS)
     } else {
         let idx = ctx.find_share(name).ok_or(STATUS_BAD_NETWORK_NAME)?;
-        let access = if ctx.shares[idx].fs.share().read_only {
+        let permission = super::access::share_permission(ctx, st, call, idx).await?;
+        let access = if ctx.shares[idx].fs.read_only()
+            || permission == crate::config::SharePermission::Read
+        {
             READ_ONLY_ACCESS
         } else {
             FILE_ALL_ACCESS

@@ -131,7 +131,7 @@ SMB_UID = 1000
 
 
 class Server:
-    def __init__(self, tmp, smb=False):
+    def __init__(self, tmp, smb=False, extra=""):
         self.port = free_port()
         self.mount_port = self.port
         self.metrics_port = free_port()
@@ -147,6 +147,7 @@ class Server:
             text = text.replace('[block_stores.default]\ntype = "memory"',
                                 '[block_stores.default]\ntype = "filesystem"')
             text += SMB_EXTRA.format(smb_port=self.smb_port)
+        text += extra
         with open(self.conf, "w") as f:
             f.write(text)
         if smb:

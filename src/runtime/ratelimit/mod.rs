@@ -18,8 +18,10 @@
 //! - The settings are shared through [`LiveLimits`]: a generation counter each
 //!   core reads (one relaxed atomic load per request) and a lock taken only
 //!   when the generation moved (a SIGHUP reload); the buckets restart full.
-//! - SMB (not built yet) will ask [`CoreLimiter::smb_credits`] how many credits
-//!   to grant: fewer while the client is throttled.
+//! - SMB charges the same buckets per request ([`CoreLimiter::admit_smb`]:
+//!   the session's uid and the tree's share stand for AUTH_SYS and the file
+//!   handle), waits the same way, and asks [`CoreLimiter::smb_credits`] how
+//!   many credits to grant: one while the client is throttled.
 
 mod bucket;
 
@@ -143,8 +145,8 @@ impl Key {
 
 /// Counts one throttled request in `dittofs_rate_limited_total` (per-core
 /// table; the key's scope is the `kind` label, the key itself the `who`).
-fn rate_limited(key: &Key) {
-    crate::metrics::rate_limited(crate::metrics::Protocol::Nfs, key.scope(), &key.to_string());
+fn rate_limited(protocol: crate::metrics::Protocol, key: &Key) {
+    crate::metrics::rate_limited(protocol, key.scope(), &key.to_string());
 }
 
 /// The buckets of one key.
@@ -237,12 +239,52 @@ impl CoreLimiter {
     }
 
     fn admit_at(&self, peer: IpAddr, record: &Bytes, now: Instant) -> Admit {
-        let mut state = self.state.borrow_mut();
-        self.refresh(&mut state);
-        if state.settings.is_unlimited() {
+        if self.is_unlimited() {
             return Admit::Free;
         }
         let (uid, share) = peek(record);
+        let who = Caller {
+            protocol: crate::metrics::Protocol::Nfs,
+            peer,
+            uid,
+            share,
+        };
+        self.admit_caller(&who, record.len(), now)
+    }
+
+    /// Whether no limit is configured (one atomic load; the settings are
+    /// refreshed after a reload).
+    fn is_unlimited(&self) -> bool {
+        let mut state = self.state.borrow_mut();
+        self.refresh(&mut state);
+        state.settings.is_unlimited()
+    }
+
+    /// [`CoreLimiter::admit`] for one SMB request of `request_bytes` from
+    /// `peer`, by the session's `uid` on disk share `share` (index, as in NFS
+    /// file handles).
+    pub fn admit_smb(
+        &self,
+        peer: IpAddr,
+        uid: Option<u32>,
+        share: Option<u32>,
+        request_bytes: usize,
+    ) -> Admit {
+        if self.is_unlimited() {
+            return Admit::Free;
+        }
+        let who = Caller {
+            protocol: crate::metrics::Protocol::Smb,
+            peer,
+            uid,
+            share,
+        };
+        self.admit_caller(&who, request_bytes, Instant::now())
+    }
+
+    fn admit_caller(&self, who: &Caller, request_bytes: usize, now: Instant) -> Admit {
+        let (peer, uid, share) = (who.peer, who.uid, who.share);
+        let mut state = self.state.borrow_mut();
         let settings = state.settings.clone();
         let share_limits = share.and_then(|s| settings.shares.get(s as usize).copied().flatten());
         let candidates: [(Option<Key>, Option<&LimitConfig>); 4] = [
@@ -277,7 +319,7 @@ impl CoreLimiter {
                 delay = delay.max(b.reserve(1, now));
             }
             if let Some(b) = entry.bytes.as_mut() {
-                delay = delay.max(b.reserve(record.len() as u64, now));
+                delay = delay.max(b.reserve(request_bytes as u64, now));
             }
             if delay > Duration::ZERO {
                 let due = entry
@@ -304,7 +346,7 @@ impl CoreLimiter {
         let ticket = Ticket { keys, generation };
         match worst {
             Some((delay, key)) => {
-                rate_limited(&key);
+                rate_limited(who.protocol, &key);
                 Admit::After { delay, ticket }
             }
             None => Admit::After {
@@ -370,6 +412,14 @@ impl CoreLimiter {
     pub fn buckets_len(&self) -> usize {
         self.state.borrow().buckets.len()
     }
+}
+
+/// Who a request is from, for [`CoreLimiter::admit_caller`].
+struct Caller {
+    protocol: crate::metrics::Protocol,
+    peer: IpAddr,
+    uid: Option<u32>,
+    share: Option<u32>,
 }
 
 fn describe(limit: &LimitConfig) -> String {
