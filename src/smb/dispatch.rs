@@ -40,6 +40,10 @@ pub(crate) struct Call {
     pub signed: bool,
     /// Set by a handler that went async: its response is the interim one.
     pub async_id: Option<u64>,
+    /// More requests follow in this compound: the request may not go async
+    /// (it fails with STATUS_INTERNAL_ERROR instead, as Windows and Samba
+    /// answer; MS-SMB2 <159>, smbtorture smb2.compound.interim2).
+    pub more_follow: bool,
 }
 
 impl Call {
@@ -98,6 +102,7 @@ async fn process(
         local,
         signed: false,
         async_id: None,
+        more_follow: false,
     };
     let mut responses: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
     let mut signers: Vec<Signer> = Vec::new();
@@ -160,6 +165,7 @@ async fn process(
                     sign_response = signed;
                     call.signed = signed;
                     call.async_id = None;
+                    call.more_follow = i + 1 < parts.len();
                     run(ctx, st, &mut call, hdr, m).await
                 }
             }

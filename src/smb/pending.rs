@@ -192,6 +192,9 @@ impl PendingTable {
         kind: PendingKind,
         outbox: OutboxSender,
     ) -> Result<(AsyncOp, oneshot::Receiver<()>), u32> {
+        if call.more_follow {
+            return Err(dittofs_smb_wire::status::STATUS_INTERNAL_ERROR);
+        }
         let mut inner = self.0.borrow_mut();
         if inner.ops.len() >= PENDING_MAX {
             return Err(STATUS_INSUFFICIENT_RESOURCES);
@@ -314,6 +317,7 @@ mod tests {
             local: SocketAddr::from((Ipv4Addr::LOCALHOST, 445)),
             signed: true,
             async_id: None,
+            more_follow: false,
         }
     }
 
