@@ -331,6 +331,15 @@ fn check_session(
     if s.signing_required && !matches!(cmd, Some(Command::SessionSetup)) {
         return Err(STATUS_ACCESS_DENIED);
     }
+    // MS-SMB2 3.3.5.2.4: on 3.1.1 a TREE_CONNECT of a session with a key
+    // (not guest/anonymous) must be signed even when signing is not required,
+    // so a man in the middle cannot strip the secure-negotiate protection.
+    if cmd == Some(Command::TreeConnect)
+        && st.dialect == dittofs_smb_wire::negotiate::DIALECT_311
+        && !s.signing_key.is_empty()
+    {
+        return Err(STATUS_ACCESS_DENIED);
+    }
     Ok(false)
 }
 
