@@ -37,6 +37,14 @@ pub fn apply(text: &str, path: &Path, change: &Change) -> Result<(String, Config
         Change::Remove(name) => {
             let shares = shares_mut(&mut doc)?;
             let index = index_of(shares, name)?;
+            if shares.len() == 1 {
+                // Without any [[shares]] the built-in default share would
+                // silently come back.
+                return Err(ShareError::Invalid(
+                    "at least one [[shares]] entry is required: cannot remove the last share"
+                        .to_owned(),
+                ));
+            }
             shares.remove(index);
         }
     }
