@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod nfs;
 pub mod rpc;
 pub mod runtime;
+pub mod shares;
 pub mod smb;

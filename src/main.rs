@@ -60,6 +60,15 @@ enum Command {
     /// Manage groups and their share grants (same targets as `user`).
     #[command(subcommand)]
     Group(cli::identity::GroupCommand),
+    /// Manage shares ([[shares]] of the configuration file).
+    ///
+    /// Edits the file (comments kept, validated before writing) while the
+    /// server is stopped, or goes through a running server's REST API with
+    /// --server URL: `update` (default_permission, read_only,
+    /// allowed_clients) applies at once, `add`/`remove` are saved and take
+    /// effect at the next restart.
+    #[command(subcommand)]
+    Share(cli::share::ShareCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +213,7 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::Token(TokenCommand::Create(args))) => token_create(&args),
         Command::User(cmd) => cli::identity::user(cmd).map_err(Failure::from),
         Command::Group(cmd) => cli::identity::group(cmd).map_err(Failure::from),
+        Command::Share(cmd) => cli::share::share(cmd).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

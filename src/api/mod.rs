@@ -5,7 +5,8 @@
 //! disables). The API answers `/health` (the process is alive), `/ready`
 //! (the runtime flipped [`Readiness`] after every listener was bound and WAL
 //! recovery finished, and the metadata stores answer), `/api/v1/status`,
-//! `/api/v1/shares` (read from the configuration), and users, groups and
+//! `/api/v1/shares` (the configuration file's `[[shares]]`, changed through
+//! [`crate::shares::ShareAdmin`]), and users, groups and
 //! grants through [`AdminOps`] (the identity system's operations, shared with
 //! the CLI). Mutating endpoints, and reading users or groups, need a bearer
 //! token or an admin user ([`auth`]).
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod auth;
 pub mod http;
 mod routes;
+mod shares;
 pub mod status;
 
 use std::net::{SocketAddr, TcpListener};
@@ -66,6 +68,8 @@ pub struct ApiContext {
     pub cores: usize,
     /// Health checks of the stores, for `/ready` and the status page.
     pub stores: Vec<StoreProbe>,
+    /// Share definitions: list, add, update (live), remove.
+    pub shares: Arc<crate::shares::ShareAdmin>,
 }
 
 fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ApiError> {

@@ -1,11 +1,10 @@
 //! Request routing of the admin API: path → handler, auth, JSON in and out.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::auth::{authenticate, Auth};
 use super::http::{Request, Response};
 use super::{status, ApiContext};
-use crate::config::ShareConfig;
 
 /// Answers one request.
 pub fn handle(ctx: &ApiContext, req: &Request) -> Response {
@@ -20,21 +19,23 @@ pub fn handle(ctx: &ApiContext, req: &Request) -> Response {
         ("GET", ["health"]) => Response::json(200, &json!({ "status": "alive" })),
         ("GET", ["ready"]) => ready(ctx),
         ("GET", ["api", "v1", "status"]) => Response::json(200, &status::status(ctx)),
-        ("GET", ["api", "v1", "shares"]) => {
-            let shares: Vec<Value> = ctx.config.shares.iter().map(share_json).collect();
-            Response::json(200, &json!(shares))
-        }
-        ("GET", ["api", "v1", "shares", name]) => {
-            match ctx
-                .config
-                .shares
-                .iter()
-                .find(|s| s.name.trim_start_matches('/') == *name)
-            {
-                Some(s) => Response::json(200, &share_json(s)),
-                None => Response::error(404, format!("no share named {name:?}")),
+        ("GET", ["api", "v1", "shares"]) => match ctx.shares.list() {
+            Ok(shares) => Response::json(200, &json!(shares)),
+            Err(e) => share_error(&e),
+        },
+        ("GET", ["api", "v1", "shares", name]) => match ctx.shares.show(name) {
+            Ok(share) => Response::json(200, &json!(share)),
+            Err(e) => share_error(&e),
+        },
+        ("POST", ["api", "v1", "shares"])
+        | ("PUT" | "PATCH" | "DELETE", ["api", "v1", "shares", _]) => match authorize(ctx, req) {
+            Ok(who) => {
+                let resp = super::shares::handle(ctx, req, &segments[3..]);
+                log::info!("admin API: {who} {method} {} -> {}", req.path, resp.status);
+                resp
             }
-        }
+            Err(resp) => resp,
+        },
         (_, ["api", "v1", "users" | "groups", ..]) => match authorize(ctx, req) {
             Ok(who) => {
                 let resp = identity(ctx, req, method);
@@ -70,18 +71,9 @@ fn ready(ctx: &ApiContext) -> Response {
     Response::json(200, &json!({ "ready": true }))
 }
 
-fn share_json(s: &ShareConfig) -> Value {
-    json!({
-        "name": s.name,
-        "metadata_store": s.metadata_store,
-        "block_store": s.block_store,
-        "read_only": s.read_only,
-        "default_permission": s.default_permission,
-        "allowed_clients": s.allowed_clients,
-        "squash": s.squash,
-        "anon_uid": s.anon_uid,
-        "anon_gid": s.anon_gid,
-    })
+/// The answer to a failed share operation.
+pub(super) fn share_error(e: &crate::shares::ShareError) -> Response {
+    Response::error(e.http_status(), e.to_string())
 }
 
 /// Checks credentials; the error is the 401/403 response (and is logged).

@@ -1,5 +1,6 @@
 //! Subcommands of the `dittofs` binary beyond `init`/`start`/`config`/`db`:
-//! user and group administration ([`identity`]).
+//! user and group administration ([`identity`]) and share definitions
+//! ([`share`], which edits the configuration file or calls the API).
 //!
 //! Each command builds one [`dittofs::identity::api::Operation`] and runs it
 //! either on the configured identity store directly (server stopped) or, with
@@ -8,6 +9,7 @@
 
 pub mod identity;
 mod remote;
+pub mod share;
 
 /// Why a subcommand failed; decides the exit status like `main`'s `Failure`.
 pub enum CliFailure {

@@ -192,7 +192,18 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
     let admin: Arc<dyn crate::api::AdminOps> = Arc::new(crate::api::IdentityOps::new(Arc::new(
         crate::identity::Admin::new(identity_store.clone(), config),
     )));
-    let readiness = observe::start(config, cores, &mut shares, &uploader, admin)?;
+    let share_admin = Arc::new(crate::shares::ShareAdmin::new(
+        reload.path.clone(),
+        config.clone(),
+    ));
+    let readiness = observe::start(
+        config,
+        cores,
+        &mut shares,
+        &uploader,
+        admin,
+        share_admin.clone(),
+    )?;
     // Registered before any core starts: SIGHUP's default action ends the process.
     let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
@@ -302,8 +313,11 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
             "READY=1\nSTATUS=serving NFSv3 on {nfs_addr} with {cores} core(s)\nMAINPID={}",
             std::process::id()
         ));
-        let reloader =
-            reload::Reloader::new(reload, config.clone(), rate_limits).with_access(access);
+        let reloader = Arc::new(std::sync::Mutex::new(
+            reload::Reloader::new(reload, config.clone(), rate_limits).with_access(access),
+        ));
+        // The API's share updates apply through the same reload as SIGHUP.
+        share_admin.set_reloader(reloader.clone());
         match service::spawn(
             notifier.clone(),
             shutdown.clone(),

@@ -24,6 +24,7 @@ pub(super) fn start(
     shares: &mut [ShareSetup],
     uploader: &Arc<Uploader>,
     admin: Arc<dyn AdminOps>,
+    shares_admin: Arc<crate::shares::ShareAdmin>,
 ) -> Result<Readiness, StartError> {
     let enabled = config.metrics.port != 0;
     metrics::init(cores, enabled);
@@ -59,6 +60,7 @@ pub(super) fn start(
         tokens_file: config.effective_data_dir().join(api::auth::TOKENS_FILE),
         cores,
         stores: probes,
+        shares: shares_admin,
     })?;
     Ok(readiness)
 }

@@ -30,7 +30,7 @@ pub fn spawn(
     notifier: Arc<Notifier>,
     shutdown: Shutdown,
     hangup: Arc<AtomicBool>,
-    mut reloader: Reloader,
+    reloader: Arc<std::sync::Mutex<Reloader>>,
     watchdog: Option<Watchdog>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -51,7 +51,8 @@ pub fn spawn(
                 }
                 if hangup.swap(false, Ordering::SeqCst) {
                     notifier.send("RELOADING=1");
-                    let status = match reloader.reload() {
+                    let result = reloader.lock().unwrap_or_else(|e| e.into_inner()).reload();
+                    let status = match result {
                         Ok(_) => "STATUS=configuration reloaded",
                         Err(_) => "STATUS=reload failed; see the log",
                     };

@@ -64,6 +64,7 @@ fn api(admin: Arc<dyn AdminOps>) -> Api {
         tokens_file: dir.path().join(super::super::auth::TOKENS_FILE),
         cores: 2,
         stores: vec![StoreProbe::custom("metadata", "default", || Ok(()))],
+        shares: Arc::new(crate::shares::ShareAdmin::new(None, Config::default())),
     };
     Api {
         ctx,
@@ -110,7 +111,8 @@ fn health_ready_status_and_shares_need_no_credentials() {
     assert_eq!(shares[0]["name"], "/export");
     assert_eq!(call(&api, "GET", "/api/v1/shares/export", None, "").0, 200);
     assert_eq!(call(&api, "GET", "/api/v1/shares/nope", None, "").0, 404);
-    assert_eq!(call(&api, "POST", "/api/v1/shares", None, "").0, 405);
+    assert_eq!(call(&api, "POST", "/api/v1/shares", None, "").0, 401);
+    assert_eq!(call(&api, "PUT", "/api/v1/shares", None, "").0, 405);
     assert_eq!(call(&api, "GET", "/api/v1/nothing", None, "").0, 404);
 }
 
