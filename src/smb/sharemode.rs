@@ -41,3 +41,22 @@ pub(crate) async fn acquire(
         .open(key, access, share)
         .map_err(|_| STATUS_SHARING_VIOLATION)
 }
+
+/// A rename adds an entry to the directory it renames in (and to the target's):
+/// Windows opens those directories internally for FILE_ADD_FILE sharing read and
+/// write, so a directory held open without write sharing, or for DELETE, refuses
+/// it (smbtorture smb2.rename.share_delete_and_delete_access and neighbours).
+pub(crate) fn rename_parents(fs: &Fs, dirs: &[InodeId]) -> Result<(), u32> {
+    let table = sharemode::global();
+    for dir in dirs {
+        // The entry is dropped at once: the internal open lasts only the rename.
+        table
+            .open(
+                (fs.share().id, *dir),
+                sharemode::FILE_WRITE_DATA,
+                sharemode::SHARE_READ | sharemode::SHARE_WRITE,
+            )
+            .map_err(|_| STATUS_SHARING_VIOLATION)?;
+    }
+    Ok(())
+}
