@@ -148,16 +148,18 @@ pub async fn create(
     };
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
+    let access = granted_access(req.desired_access);
+    let checked = existing.is_some();
+    let mut share_mode = None;
+    // Share modes first: a refused open breaks only handle caching (MS-SMB2
+    // 3.3.5.9), a granted one then breaks write caching.
+    if let Some(a) = existing.as_ref() {
+        share_mode = super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?;
+    }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
         if disp == FILE_OPEN || disp == FILE_OPEN_IF {
             super::oplock::break_for_open(fs, a.ino, origin).await;
         }
-    }
-    let access = granted_access(req.desired_access);
-    let checked = existing.is_some();
-    let mut share_mode = None;
-    if let Some(a) = existing.as_ref() {
-        share_mode = super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?;
     }
     let (attr, action) = match existing {
         Some(a) => {
