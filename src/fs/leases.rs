@@ -30,8 +30,9 @@
 //! connections handle one frame at a time, so that acknowledgment could not
 //! arrive; the notification is still sent.
 //!
-//! Simplifications (documented in ARCHITECTURE.md): no share modes (so no break
-//! on a sharing violation), no directory leases (directories get none), one
+//! Simplifications (documented in ARCHITECTURE.md): a sharing violation
+//! ([`super::sharemode`]) breaks H of every other grant on the file, not only
+//! of the conflicting opens' ([`Op::Sharing`]), no directory leases (directories get none), one
 //! pending break per grant (further breaks follow after its acknowledgment, as
 //! Windows does), oplocks are the lease states R (level II), RW (exclusive) and
 //! RWH (batch).
@@ -143,6 +144,9 @@ pub enum Op {
     Rename,
     /// Remove: everything goes.
     Remove,
+    /// A new SMB open refused by an existing open's share mode (MS-SMB2
+    /// 3.3.5.9): handle caching goes, so the holder closes its cached handles.
+    Sharing,
 }
 
 impl Op {
@@ -152,7 +156,7 @@ impl Op {
             Op::Open | Op::Read => R | H,
             Op::Write | Op::Remove => 0,
             Op::Rename if nfs => R,
-            Op::Rename => R | W,
+            Op::Rename | Op::Sharing => R | W,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod locks;
 mod namespace;
 mod perm;
 mod readdir;
+pub mod sharemode;
 pub mod types;
 pub mod watch;
 

@@ -148,6 +148,14 @@ pub async fn create(
     };
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
+    let access = granted_access(req.desired_access);
+    let checked = existing.is_some();
+    let mut share_mode = None;
+    // Share modes first: a refused open breaks only handle caching (MS-SMB2
+    // 3.3.5.9), a granted one then breaks write caching.
+    if let Some(a) = existing.as_ref() {
+        share_mode = super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?;
+    }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
         if disp == FILE_OPEN || disp == FILE_OPEN_IF {
             super::oplock::break_for_open(fs, a.ino, origin).await;
@@ -250,6 +258,11 @@ pub async fn create(
             }
         }
     };
+    if !checked {
+        // Created here, or by another client just before (FILE_OPEN_IF race).
+        share_mode =
+            super::sharemode::acquire(fs, attr.ino, origin, access, req.share_access).await?;
+    }
     let is_dir = attr.ftype == FileType::Directory;
     let delete_on_close = opts & options::DELETE_ON_CLOSE != 0;
     if delete_on_close && (req.desired_access & (DELETE | 0x1000_0000 | 0x0200_0000) == 0) {
@@ -279,10 +292,11 @@ pub async fn create(
             is_dir,
             delete_pending: delete_on_close,
             write_through: opts & options::WRITE_THROUGH != 0,
-            granted_access: granted_access(req.desired_access),
+            granted_access: access,
             position: 0,
             scan: None,
             caching,
+            share_mode,
         },
     );
     call.last_file_id = Some(file_id);

@@ -263,6 +263,7 @@ pub async fn set_info(
                     if to_dir == from_dir && to_name.as_bytes() == from_name.as_slice() {
                         return ok(set_info_body());
                     }
+                    super::sharemode::rename_parents(fs, &[from_dir, to_dir])?;
                     if !replace_if_exists {
                         match fs.lookup(&cred, to_dir, to_name.as_bytes()).await {
                             Ok(_) => return Err(STATUS_OBJECT_NAME_COLLISION),

@@ -26,6 +26,7 @@ mod oplock;
 pub mod outbox;
 pub mod pending;
 mod posix;
+mod sharemode;
 pub mod state;
 pub mod status;
 mod throttle;

@@ -142,6 +142,8 @@ pub struct Open {
     pub scan: Option<DirScan>,
     /// Its registration in the lease table (regular files); dropping it unregisters.
     pub caching: Option<super::oplock::Caching>,
+    /// Its entry in the share-mode table; dropping it releases the entry.
+    pub share_mode: Option<crate::fs::sharemode::ShareModeToken>,
 }
 
 /// Everything one connection negotiated and opened.
