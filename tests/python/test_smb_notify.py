@@ -24,11 +24,16 @@ STATUS_NOTIFY_CLEANUP = 0x0000010B
 WAIT_S = 15
 
 
-def open_(tree, name, directory=False, disposition=CreateDisposition.FILE_OPEN_IF, options=0):
+# SYNCHRONIZE | FILE_READ_ATTRIBUTES | FILE_LIST_DIRECTORY
+WATCH_ACCESS = 0x00100000 | 0x00000080 | 0x00000001
+
+
+def open_(tree, name, directory=False, disposition=CreateDisposition.FILE_OPEN_IF, options=0,
+          access=GENERIC_ALL):
     f = Open(tree, name)
     opts = CreateOptions.FILE_DIRECTORY_FILE if directory else \
         CreateOptions.FILE_NON_DIRECTORY_FILE
-    f.create(ImpersonationLevel.Impersonation, GENERIC_ALL,
+    f.create(ImpersonationLevel.Impersonation, access,
              FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else
              FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, disposition, opts | options)
     return f
@@ -39,7 +44,11 @@ def watched(smb_session):
     """A fresh directory opened by the test client; yields (tree, dir name, dir open)."""
     tree = smb_session[2]
     name = "nt-" + uuid.uuid4().hex[:8]
-    d = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_CREATE)
+    # Opened the way Explorer watches a folder (list + read attributes + synchronize, all
+    # sharing, no DELETE access): a handle with DELETE access on the directory would make
+    # renames inside it a sharing violation, as on Windows (smb2.rename share tests).
+    d = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_CREATE,
+              access=WATCH_ACCESS)
     yield tree, name, d
     try:
         d.close()
