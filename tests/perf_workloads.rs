@@ -91,34 +91,6 @@ fn a_missing_export_fails_setup() {
     assert!(run(&c).is_err());
 }
 
-/// Adds an SMB user through the real CLI on the (stopped) server's LMDB store.
-fn add_smb_user(data_dir: &std::path::Path, name: &str, password: &str) {
-    use std::io::Write;
-    let conf = data_dir.join("users.toml");
-    std::fs::write(
-        &conf,
-        common::lmdb_config(common::free_port(), data_dir) + "\n[identity]\nbcrypt_cost = 4\n",
-    )
-    .expect("write config");
-    let mut child = std::process::Command::new(common::dittofs_bin())
-        .args(["user", "add", name, "--uid", "1000", "--password-stdin"])
-        .arg("--config")
-        .arg(&conf)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run dittofs user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("wait dittofs user add");
-    assert!(out.status.success(), "user add: {out:?}");
-}
-
 /// The SMB client path: every SMB workload (all but build-farm) runs against the real
 /// server (LMDB + filesystem, [adapters.smb]) with zero errors, exact op bounds and
 /// verified read-back, unsigned over 3.1.1 and signed over 3.1.1, 3.0.2 and 2.1; a
@@ -127,7 +99,7 @@ fn add_smb_user(data_dir: &std::path::Path, name: &str, password: &str) {
 fn smb_workloads_run_clean_signed_and_unsigned() {
     use dittofs_perf::smb::{SmbDialect, SmbOptions};
     let data = common::TempDir::new("perf-smb");
-    add_smb_user(data.path(), "bench", "Bench-pass-1");
+    common::add_smb_user(data.path(), "bench", "Bench-pass-1", 1000);
     let smb_port = common::free_port();
     let _server = Server::start_on_data(data.path(), move |port, dir| {
         format!(

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{dittofs_bin, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir};
+use common::{add_smb_user, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Secr3t-pass";
@@ -51,32 +51,6 @@ fn accepted(m: &BTreeMap<String, f64>) -> f64 {
         .sum()
 }
 
-fn add_user(data: &Path) {
-    let conf = data.join("users.toml");
-    std::fs::write(
-        &conf,
-        lmdb_config(free_port(), data) + "\n[identity]\nbcrypt_cost = 4\n",
-    )
-    .unwrap();
-    let mut child = Command::new(dittofs_bin())
-        .args(["user", "add", USER, "--uid", "1000", "--password-stdin"])
-        .arg("--config")
-        .arg(&conf)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dittofs user add");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add: {out:?}");
-}
-
 /// One smbclient run; returns its output.
 fn smbclient(port: u16, cwd: &Path, cmds: &str) -> String {
     let out = run_bounded(
@@ -102,7 +76,7 @@ fn smbclient(port: u16, cwd: &Path, cmds: &str) -> String {
 fn metrics_count_the_smb_operations_performed() {
     require_tool("smbclient", "smbclient");
     let data = TempDir::new("smb-metrics");
-    add_user(data.path());
+    add_smb_user(data.path(), USER, PASSWORD, 1000);
     let (smb_port, metrics_port) = (free_port(), free_port());
     let _server = Server::start_on_data(data.path(), move |port, dir| {
         format!(

@@ -7,9 +7,8 @@
 //! identical over the other.
 //!
 //! Users: the server reads accounts from the metadata store
-//! ([`dittofs::meta::UserRecord`], NT hash for NTLM). Until the identity CLI
-//! lands, [`add_user`] writes the record straight into the LMDB store before the
-//! server starts; it is the one place to swap for `dittofs user add`.
+//! ([`dittofs::meta::UserRecord`], NT hash for NTLM); tests add them with the real
+//! CLI (`common::add_smb_user`, `dittofs user add`) before the server starts.
 
 mod common;
 
@@ -19,53 +18,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::nfs_client::NfsClient;
-use common::{dittofs_bin, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir};
+use common::{
+    add_smb_user, dittofs_bin, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir,
+};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Secr3t-pass";
 const SMB_LIMIT: Duration = Duration::from_secs(300);
 
-/// Creates an SMB-capable user in the LMDB metadata store under `data_dir`
-/// (the server must not be running on it).
-/// Adds `name` with `password` and `uid` through the real CLI (`dittofs user
-/// add --password-stdin`) on the stopped server's store.
-fn add_user(data_dir: &Path, name: &str, password: &str, uid: u32) {
-    use std::io::Write;
-    let conf = data_dir.join("users.toml");
-    std::fs::write(
-        &conf,
-        lmdb_config(free_port(), data_dir) + "\n[identity]\nbcrypt_cost = 4\n",
-    )
-    .expect("write config");
-    let mut child = std::process::Command::new(dittofs_bin())
-        .args([
-            "user",
-            "add",
-            name,
-            "--uid",
-            &uid.to_string(),
-            "--password-stdin",
-        ])
-        .arg("--config")
-        .arg(&conf)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run dittofs user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("wait dittofs user add");
-    assert!(out.status.success(), "user add: {out:?}");
-}
-
 /// A server on LMDB + filesystem stores with NFS and SMB enabled and `alice`.
 fn start_server(data: &TempDir) -> (Server, u16) {
-    add_user(data.path(), USER, PASSWORD, 1000);
+    add_smb_user(data.path(), USER, PASSWORD, 1000);
     let smb_port = free_port();
     let server = Server::start_on_data(data.path(), move |port, dir| {
         format!(
@@ -357,7 +320,7 @@ fn hostile_frames_close_only_their_connection() {
 }
 
 /// `dittofs user grant NAME SHARE PERMISSION` on the stopped server's store
-/// (the config [`add_user`] wrote).
+/// (the config `add_smb_user` wrote).
 fn grant(data_dir: &Path, name: &str, share: &str, permission: &str) {
     let out = Command::new(dittofs_bin())
         .args(["user", "grant", name, share, permission, "--config"])
@@ -398,7 +361,7 @@ fn share_listing(proto: &str) {
     require_tool("smbclient", "smbclient");
     let data = TempDir::new("smb-data");
     // bob exists but has no permission on /export (his own grant `none`).
-    add_user(data.path(), "bob", PASSWORD, 1001);
+    add_smb_user(data.path(), "bob", PASSWORD, 1001);
     grant(data.path(), "bob", "/export", "none");
     let (_server, port) = start_server(&data);
     let out = list_shares(port, proto, USER);

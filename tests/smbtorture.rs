@@ -13,12 +13,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{dittofs_bin, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir};
+use common::{add_smb_user, free_port, lmdb_config, require_tool, run_bounded, Server, TempDir};
 
 const USER: &str = "torture";
 const PASSWORD: &str = "Tort-ure1pass";
@@ -38,34 +36,6 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.ioctl", 18),    // 21/7
     ("smb2.rename", 6),    // 7/4
 ];
-
-/// Adds `name` through the real CLI on the stopped server's store.
-fn add_user(data_dir: &Path, name: &str, password: &str, uid: u32) {
-    let conf = data_dir.join("users.toml");
-    std::fs::write(
-        &conf,
-        lmdb_config(free_port(), data_dir) + "\n[identity]\nbcrypt_cost = 4\n",
-    )
-    .expect("write config");
-    let mut child = Command::new(dittofs_bin())
-        .args(["user", "add", name, "--uid", &uid.to_string()])
-        .arg("--password-stdin")
-        .arg("--config")
-        .arg(&conf)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dittofs user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("wait dittofs user add");
-    assert!(out.status.success(), "user add: {out:?}");
-}
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).
 fn smbtorture(port: u16, test: &str) -> (usize, usize, String) {
@@ -93,7 +63,7 @@ fn smbtorture(port: u16, test: &str) -> (usize, usize, String) {
 fn smbtorture_smb2_suites_meet_their_floors() {
     require_tool("smbtorture", "samba-testsuite");
     let data = TempDir::new("smbtorture-data");
-    add_user(data.path(), USER, PASSWORD, 1000);
+    add_smb_user(data.path(), USER, PASSWORD, 1000);
     let smb_port = free_port();
     let _server = Server::start_on_data(data.path(), move |port, dir| {
         format!(

@@ -393,3 +393,34 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         stderr: t_err.join().expect("stderr reader"),
     }
 }
+
+/// Adds an SMB-capable user `name` (`password`, `uid`) through the real CLI
+/// (`dittofs user add --password-stdin`) to the LMDB store under `data_dir`;
+/// the server must not be running on it. Cheap bcrypt for tests.
+pub fn add_smb_user(data_dir: &Path, name: &str, password: &str, uid: u32) {
+    use std::io::Write;
+    let conf = data_dir.join("users.toml");
+    fs::write(
+        &conf,
+        lmdb_config(free_port(), data_dir) + "\n[identity]\nbcrypt_cost = 4\n",
+    )
+    .expect("write config");
+    let mut child = Command::new(dittofs_bin())
+        .args(["user", "add", name, "--uid", &uid.to_string()])
+        .arg("--password-stdin")
+        .arg("--config")
+        .arg(&conf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dittofs user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("wait dittofs user add");
+    assert!(out.status.success(), "user add: {out:?}");
+}
