@@ -19,6 +19,7 @@ pub mod dir;
 pub mod error;
 pub mod frame;
 pub mod fscc;
+pub mod fsctl;
 pub mod header;
 pub mod info;
 pub mod io;

@@ -10,6 +10,13 @@
 //! Stability: a WRITE asking for DATA_SYNC or FILE_SYNC, and COMMIT, wait for
 //! `Router::flush` and then report FILE_SYNC (the metadata change of a write is
 //! itself durable when the store call returns); UNSTABLE stays UNSTABLE.
+//!
+//! Zeroing a range (SMB FSCTL_SET_ZERO_DATA; NFSv3 has no equivalent) is a
+//! WRITE of zeros through the same shard/WAL path, made durable before it
+//! returns; it never grows the file. Which ranges hold data (SMB
+//! FSCTL_QUERY_ALLOCATED_RANGES on a sparse file) is read from the content:
+//! a granule that reads as all zeros is a hole, whether it was never written,
+//! cut off, or zeroed.
 
 use bytes::Bytes;
 
@@ -21,6 +28,9 @@ use super::{
 };
 use crate::fs::Attr;
 use crate::meta::AttrChange;
+
+/// Source of the zeros [`Fs::zero_range`] writes (one WRITE's worth).
+static ZEROS: [u8; IO_SIZE_MAX as usize] = [0; IO_SIZE_MAX as usize];
 
 /// `IsDirectory` for directories, `InvalidArgument` for other non-regular files.
 fn require_regular(attr: &Attr) -> FsResult<()> {
@@ -116,6 +126,85 @@ impl Fs {
             count,
             committed,
         })
+    }
+
+    /// Zeroes `[offset, end)` clipped to the file size, durably (FILE_SYNC),
+    /// with WRITE's permission rule; sets mtime and ctime when anything was
+    /// zeroed. Returns the zeroed range's length.
+    pub async fn zero_range(
+        &self,
+        cred: &Cred,
+        ino: InodeId,
+        offset: u64,
+        end: u64,
+    ) -> FsResult<u64> {
+        self.writable()?;
+        self.break_leases(ino, leases::Op::Write).await;
+        let attr = self.attr(ino).await?;
+        require_regular(&attr)?;
+        if !perm::owner_or_root(cred, &attr) && !perm::allowed(cred, &attr, W) {
+            return Err(FsError::AccessDenied);
+        }
+        let end = end.min(attr.size);
+        if offset >= end {
+            return Ok(0);
+        }
+        let mut at = offset;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64) as usize;
+            self.router
+                .write(self.key(ino), at, Bytes::from_static(&ZEROS[..n]))
+                .await?;
+            at += n as u64;
+        }
+        self.router.flush(self.key(ino)).await?;
+        let now = Timespec::now();
+        let change = AttrChange {
+            mtime: Some(now),
+            ..AttrChange::default()
+        };
+        self.meta.set_attr(ino, &change, now).await?;
+        Ok(end - offset)
+    }
+
+    /// The ranges of `[offset, offset + len)` (clipped to the file size) that
+    /// hold data, in `granule_bytes` units: a granule reading as all zeros is a
+    /// hole. Ranges are sorted, merged and clipped to the query. At most
+    /// `ranges_max` ranges are returned (the caller sizes it to its reply).
+    pub async fn data_ranges(
+        &self,
+        ino: InodeId,
+        offset: u64,
+        len: u64,
+        granule_bytes: u64,
+        ranges_max: usize,
+    ) -> FsResult<Vec<(u64, u64)>> {
+        let attr = self.attr(ino).await?;
+        require_regular(&attr)?;
+        let end = offset.saturating_add(len).min(attr.size);
+        let granule = granule_bytes.clamp(1, u64::from(IO_SIZE_MAX));
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        // Read whole granules, IO_SIZE_MAX (a multiple of every power-of-two
+        // granule up to it) at a time.
+        let mut at = offset - offset % granule;
+        while at < end && out.len() <= ranges_max {
+            let n = (end - at).min(u64::from(IO_SIZE_MAX));
+            let data = self.router.read(self.key(ino), at, n as u32).await?;
+            for (i, g) in data.chunks(granule as usize).enumerate() {
+                if g.iter().all(|&b| b == 0) {
+                    continue;
+                }
+                let g_start = (at + i as u64 * granule).max(offset);
+                let g_end = (at + (i as u64 + 1) * granule).min(end);
+                match out.last_mut() {
+                    Some(last) if last.0 + last.1 == g_start => last.1 = g_end - last.0,
+                    _ => out.push((g_start, g_end - g_start)),
+                }
+            }
+            at += n;
+        }
+        out.truncate(ranges_max);
+        Ok(out)
     }
 
     /// Makes everything written to `ino` stable (COMMIT / FLUSH).

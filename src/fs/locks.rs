@@ -11,8 +11,8 @@
 //! shared locks stack; an exclusive lock conflicts with every overlapping lock,
 //! the owner's own included, except that the owner may stack a shared lock on
 //! its own exclusive one. A zero-length range overlaps a lock only when its
-//! offset lies strictly inside it. `offset + length` past 2^64 is an invalid
-//! range. A request of several ranges is granted all-or-none. Unlock needs the
+//! offset lies strictly inside it. A range whose last byte is past 2^64 - 1 is
+//! an invalid range. A request of several ranges is granted all-or-none. Unlock needs the
 //! exact (offset, length) of a lock the owner holds.
 //!
 //! Waiting: a blocked request registers a oneshot sender under the same mutex
@@ -109,8 +109,10 @@ pub fn global() -> &'static LockTable {
     TABLE.get_or_init(LockTable::default)
 }
 
-fn end_of(offset: u64, length: u64) -> Option<u64> {
-    offset.checked_add(length)
+/// Whether the last byte of the range fits in 64 bits (MS-FSA 2.1.5.7: a lock
+/// may end exactly at 2^64, so `u64::MAX`/1 is valid and `u64::MAX`/2 is not).
+fn valid_range(offset: u64, length: u64) -> bool {
+    length == 0 || offset.checked_add(length - 1).is_some()
 }
 
 /// Samba's `brl_overlap`: zero-length ranges overlap only strictly inside.
@@ -168,7 +170,7 @@ impl LockTable {
         ranges: &[LockRange],
         wait: bool,
     ) -> Result<(), LockError> {
-        if ranges.iter().any(|r| end_of(r.offset, r.length).is_none()) {
+        if ranges.iter().any(|r| !valid_range(r.offset, r.length)) {
             return Err(LockError::InvalidRange);
         }
         let mut map = self.shard(&key);
@@ -334,6 +336,13 @@ mod tests {
         ));
         t.lock(K, B, &[r(u64::MAX - 1, 1, true)], false).unwrap();
         t.lock(K, B, &[r(u64::MAX, 0, true)], false).unwrap();
+        // Ending exactly at 2^64 is valid (smbtorture smb2.lock.lock max/1).
+        t.lock(K, A, &[r(u64::MAX, 1, true)], false).unwrap();
+        assert!(conflict(t.lock(K, B, &[r(u64::MAX, 1, true)], false)));
+        assert!(matches!(
+            t.lock(K, B, &[r(u64::MAX, u64::MAX, true)], false),
+            Err(LockError::InvalidRange)
+        ));
     }
 
     #[test]

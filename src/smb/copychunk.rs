@@ -64,6 +64,7 @@ pub async fn copychunk(
     req: &IoctlRequest<'_>,
 ) -> Result<Reply, u32> {
     let cred = session_cred(st, call)?;
+    let dest_vid = call.file_id(req.file_id)?;
     let dest = open_mut(st, call, req.file_id)?;
     let (dest_ino, dest_share, dest_access, dest_dir) =
         (dest.ino, dest.share, dest.granted_access, dest.is_dir);
@@ -114,6 +115,29 @@ pub async fn copychunk(
             let out = encode_copychunk_response(i as u32, 0, written);
             return Ok((STATUS_INVALID_VIEW_SIZE, ioctl_body(req, &out)));
         }
+        // Byte-range locks of other opens stop the copy like READ and WRITE
+        // (smbtorture smb2.ioctl.copy_chunk_src_lock / _dest_lock).
+        let len = u64::from(c.length);
+        super::lock::check_io_open(
+            ctx,
+            st,
+            src_vid,
+            src_share,
+            src_ino,
+            c.source_offset,
+            len,
+            false,
+        )?;
+        super::lock::check_io_open(
+            ctx,
+            st,
+            dest_vid,
+            dest_share,
+            dest_ino,
+            c.target_offset,
+            len,
+            true,
+        )?;
         let mut done = 0u32;
         while done < c.length {
             let want = (c.length - done).min(IO_SIZE_MAX);

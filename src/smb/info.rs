@@ -2,6 +2,7 @@
 //! disposition, rename, link, owner/group).
 
 use dittofs_smb_wire::dir::encode_output_response;
+use dittofs_smb_wire::fscc::attr as attrs;
 use dittofs_smb_wire::fscc::file::FileInfo;
 use dittofs_smb_wire::fscc::fs::{fs_attr, FsInfo};
 use dittofs_smb_wire::fscc::set::{SetFileInfo, DISPOSITION_DELETE};
@@ -116,6 +117,7 @@ pub async fn query_info(
                     | fs_attr::CASE_PRESERVED_NAMES
                     | fs_attr::UNICODE_ON_DISK
                     | fs_attr::PERSISTENT_ACLS
+                    | fs_attr::SUPPORTS_SPARSE_FILES
                     | fs_attr::SUPPORTS_HARD_LINKS,
                 max_component_name_len: 255,
                 fs_name: "NTFS".into(),
@@ -209,7 +211,14 @@ pub async fn set_info(
                     }
                     // 0: leave unchanged (READONLY and DIRECTORY follow the mode).
                     if b.file_attributes != 0 {
-                        fs.set_dos_attributes(&cred, open.ino, dos_to_store(b.file_attributes))
+                        // SPARSE_FILE is FSCTL_SET_SPARSE's alone: kept as stored.
+                        let sparse =
+                            fs.dos_attributes(open.ino).await.map_err(fs_err)? & attrs::SPARSE_FILE;
+                        let bits = match dos_to_store(b.file_attributes) {
+                            attrs::NORMAL if sparse != 0 => sparse,
+                            bits => bits | sparse,
+                        };
+                        fs.set_dos_attributes(&cred, open.ino, bits)
                             .await
                             .map_err(fs_err)?;
                     }

@@ -2,7 +2,9 @@
 //! (`fs::locks`), and the mandatory-locking check READ and WRITE make.
 //!
 //! The element rules are Samba's reading of the spec: a request is either all
-//! unlocks or all locks; only its first element may omit
+//! unlocks or all locks (an unlock request stops at its first non-unlock
+//! element with STATUS_INVALID_PARAMETER, the unlocks before it applied); only
+//! its first element may omit
 //! SMB2_LOCKFLAG_FAIL_IMMEDIATELY (the request then blocks, async, until every
 //! range can be taken at once); any other flag combination is
 //! STATUS_INVALID_PARAMETER. Locks are granted all-or-none; unlocks are applied
@@ -35,25 +37,37 @@ fn lock_body() -> Vec<u8> {
 /// The checked form of a LOCK request.
 #[derive(Debug, PartialEq, Eq)]
 enum Plan {
-    Unlock(Vec<(u64, u64)>),
-    Lock { ranges: Vec<LockRange>, wait: bool },
+    /// Ranges to unlock in order; `then_invalid`: an element after them is
+    /// not an unlock, so the request fails with STATUS_INVALID_PARAMETER once
+    /// they are unlocked (smbtorture smb2.lock.multiple-unlock, MS-SMB2
+    /// 3.3.5.14.1).
+    Unlock {
+        ranges: Vec<(u64, u64)>,
+        then_invalid: bool,
+    },
+    Lock {
+        ranges: Vec<LockRange>,
+        wait: bool,
+    },
 }
 
 fn plan(req: &LockRequest) -> Result<Plan, u32> {
     let first = req.locks.first().ok_or(STATUS_INVALID_PARAMETER)?;
     if first.flags & LOCKFLAG_UNLOCK != 0 {
-        return req
+        if first.flags != LOCKFLAG_UNLOCK {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let ranges: Vec<(u64, u64)> = req
             .locks
             .iter()
-            .map(|l| {
-                if l.flags == LOCKFLAG_UNLOCK {
-                    Ok((l.offset, l.length))
-                } else {
-                    Err(STATUS_INVALID_PARAMETER)
-                }
-            })
-            .collect::<Result<_, _>>()
-            .map(Plan::Unlock);
+            .take_while(|l| l.flags == LOCKFLAG_UNLOCK)
+            .map(|l| (l.offset, l.length))
+            .collect();
+        let then_invalid = ranges.len() < req.locks.len();
+        return Ok(Plan::Unlock {
+            ranges,
+            then_invalid,
+        });
     }
     let wait = first.flags & LOCKFLAG_FAIL_IMMEDIATELY == 0;
     let mut ranges = Vec::with_capacity(req.locks.len());
@@ -84,6 +98,11 @@ fn target(
 ) -> Result<(FileKey, LockOwner, u64), u32> {
     let conn = st.async_ops.conn_id;
     let fid = call.file_id(id)?;
+    // The persistent half must match too (smbtorture smb2.lock.valid-request);
+    // this server hands out persistent == volatile.
+    if id != FileId::RELATED && id.persistent != fid {
+        return Err(STATUS_FILE_CLOSED);
+    }
     let open = open_mut(st, call, id)?;
     if open.is_dir {
         return Err(STATUS_INVALID_PARAMETER);
@@ -105,11 +124,17 @@ pub fn lock(
     let (key, owner, fid) = target(ctx, st, call, req.file_id)?;
     let table = locks::global();
     let (ranges, wait) = match plan(req)? {
-        Plan::Unlock(ranges) => {
+        Plan::Unlock {
+            ranges,
+            then_invalid,
+        } => {
             for (offset, length) in ranges {
                 table
                     .unlock(key, owner, offset, length)
                     .map_err(|_| STATUS_RANGE_NOT_LOCKED)?;
+            }
+            if then_invalid {
+                return Err(STATUS_INVALID_PARAMETER);
             }
             return ok(lock_body());
         }
@@ -183,6 +208,34 @@ pub fn check_io(
     }
 }
 
+/// [`check_io`] for an open named by its volatile id, share index and inode
+/// (server-side copy checks its source open this way).
+#[allow(clippy::too_many_arguments)]
+pub fn check_io_open(
+    ctx: &SmbContext,
+    st: &ConnState,
+    vid: u64,
+    share: usize,
+    ino: crate::fs::InodeId,
+    offset: u64,
+    length: u64,
+    write: bool,
+) -> Result<(), u32> {
+    let key = FileKey {
+        share: ctx.shares[share].fs.share().id,
+        ino,
+    };
+    let owner = LockOwner {
+        conn: st.async_ops.conn_id,
+        open: vid,
+    };
+    if locks::global().io_allowed(key, owner, offset, length, write) {
+        Ok(())
+    } else {
+        Err(STATUS_FILE_LOCK_CONFLICT)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,12 +260,26 @@ mod tests {
         const FI: u32 = LOCKFLAG_FAIL_IMMEDIATELY;
         assert_eq!(
             plan(&req(&[(0, 1, LOCKFLAG_UNLOCK), (5, 1, LOCKFLAG_UNLOCK)])),
-            Ok(Plan::Unlock(vec![(0, 1), (5, 1)]))
+            Ok(Plan::Unlock {
+                ranges: vec![(0, 1), (5, 1)],
+                then_invalid: false
+            })
         );
         assert_eq!(
             plan(&req(&[(0, 1, LOCKFLAG_UNLOCK), (5, 1, LOCKFLAG_SHARED)])),
+            Ok(Plan::Unlock {
+                ranges: vec![(0, 1)],
+                then_invalid: true
+            }),
+            "unlock then lock: the unlock applies, then the request fails"
+        );
+        assert_eq!(
+            plan(&req(&[
+                (0, 1, LOCKFLAG_SHARED | FI),
+                (5, 1, LOCKFLAG_UNLOCK)
+            ])),
             Err(STATUS_INVALID_PARAMETER),
-            "mixing unlock and lock"
+            "lock then unlock: nothing is locked"
         );
         assert_eq!(
             plan(&req(&[(0, 1, LOCKFLAG_EXCLUSIVE | LOCKFLAG_UNLOCK)])),

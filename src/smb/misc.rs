@@ -1,4 +1,5 @@
-//! IOCTL (validate negotiate, network interfaces; DFS refused), ECHO.
+//! IOCTL (validate negotiate, network interfaces; DFS refused; server-side
+//! copy in copychunk.rs, sparse files and compression in fsctl.rs), ECHO.
 
 use std::net::IpAddr;
 
@@ -60,6 +61,13 @@ pub async fn ioctl(
         FSCTL_SRV_COPYCHUNK | FSCTL_SRV_COPYCHUNK_WRITE => {
             return super::copychunk::copychunk(ctx, st, call, req).await
         }
+        FSCTL_SET_SPARSE => return super::fsctl::set_sparse(ctx, st, call, req).await,
+        FSCTL_SET_ZERO_DATA => return super::fsctl::set_zero_data(ctx, st, call, req).await,
+        FSCTL_QUERY_ALLOCATED_RANGES => {
+            return super::fsctl::query_allocated_ranges(ctx, st, call, req).await
+        }
+        FSCTL_GET_COMPRESSION => return super::fsctl::get_compression(st, call, req),
+        FSCTL_SET_COMPRESSION => return super::fsctl::set_compression(st, call, req),
         _ => {
             // A handle that is not open fails as such before the code is
             // looked at (smbtorture smb2.compound.related5).

@@ -14,6 +14,7 @@ mod copychunk;
 mod create;
 mod dir;
 mod dispatch;
+mod fsctl;
 mod info;
 mod io;
 mod ipc;
@@ -189,6 +190,27 @@ pub(crate) fn dos_to_store(requested: u32) -> u32 {
     }
 }
 
+/// The stored bits with SPARSE_FILE set or cleared (FSCTL_SET_SPARSE; only
+/// that FSCTL changes it: CREATE and SetInfo keep it as it is). An inode
+/// whose bits were never set starts from what [`file_times`] derives.
+pub(crate) fn with_sparse(stored: u32, derived: u32, sparse: bool) -> u32 {
+    let base = if stored == 0 {
+        derived & DOS_STORED
+    } else {
+        stored
+    };
+    let bits = if sparse {
+        (base & !attrs::NORMAL) | attrs::SPARSE_FILE
+    } else {
+        base & !attrs::SPARSE_FILE
+    };
+    if bits & !attrs::NORMAL == 0 {
+        attrs::NORMAL
+    } else {
+        bits
+    }
+}
+
 /// [`file_times`] with the stored DOS bits (HIDDEN, SYSTEM, ARCHIVE) of the inode
 /// merged in; an inode whose bits were never set keeps the derived ones.
 pub(crate) async fn times_of(fs: &Fs, a: &Attr) -> FileTimes {
@@ -202,7 +224,7 @@ pub(crate) async fn times_of(fs: &Fs, a: &Attr) -> FileTimes {
 fn with_dos(mut t: FileTimes, stored: u32) -> FileTimes {
     if stored != 0 {
         let derived = t.file_attributes & (attrs::DIRECTORY | attrs::READONLY);
-        t.file_attributes = match derived | (stored & DOS_STORED) {
+        t.file_attributes = match derived | (stored & (DOS_STORED | attrs::SPARSE_FILE)) {
             0 => attrs::NORMAL,
             bits => bits,
         };
