@@ -1,5 +1,5 @@
 //! Every SMB2 command decoder plus the info-class, create-context, security
-//! descriptor, notify and POSIX-extension (0x23) decoders. The first byte picks the command (or sub-decoder),
+//! descriptor, notify, POSIX-extension (0x23) and FSCTL payload (0x24) decoders. The first byte picks the command (or sub-decoder),
 //! the rest is the body behind a valid 64-byte header. Nothing may panic.
 #![no_main]
 
@@ -37,6 +37,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = posix::decode_dir(rest);
                 let _ = posix::PosixInfo::decode(&mut dittofs_smb_wire::buf::Reader::new(rest));
                 let _ = posix::FsPosixInfo::decode(rest);
+            }
+            0x24 => {
+                use dittofs_smb_wire::fsctl;
+                let _ = fsctl::decode_set_sparse(rest);
+                let _ = fsctl::ZeroDataInfo::decode(rest);
+                let _ = fsctl::AllocatedRange::decode(rest);
+                let _ = fsctl::AllocatedRange::decode_list(rest);
+                let _ = fsctl::decode_compression(rest);
             }
             _ => {
                 if let Some((&cls, body)) = rest.split_first() {

@@ -116,9 +116,10 @@ pub async fn copychunk(
             return Ok((STATUS_INVALID_VIEW_SIZE, ioctl_body(req, &out)));
         }
         // Byte-range locks of other opens stop the copy like READ and WRITE
-        // (smbtorture smb2.ioctl.copy_chunk_src_lock / _dest_lock).
+        // (smbtorture smb2.ioctl.copy_chunk_src_lock / _dest_lock); the
+        // response still says how much was copied.
         let len = u64::from(c.length);
-        super::lock::check_io_open(
+        let src_ok = super::lock::check_io_open(
             ctx,
             st,
             src_vid,
@@ -127,8 +128,8 @@ pub async fn copychunk(
             c.source_offset,
             len,
             false,
-        )?;
-        super::lock::check_io_open(
+        );
+        let dest_ok = super::lock::check_io_open(
             ctx,
             st,
             dest_vid,
@@ -137,7 +138,11 @@ pub async fn copychunk(
             c.target_offset,
             len,
             true,
-        )?;
+        );
+        if let Err(status) = src_ok.and(dest_ok) {
+            let out = encode_copychunk_response(i as u32, 0, written);
+            return Ok((status, ioctl_body(req, &out)));
+        }
         let mut done = 0u32;
         while done < c.length {
             let want = (c.length - done).min(IO_SIZE_MAX);
