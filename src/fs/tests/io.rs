@@ -150,3 +150,53 @@ fn truncate_and_privilege_clearing() {
     // Removing the last link drops the content.
     run(e.fs.remove(&root, e.root, b"f")).expect("remove");
 }
+
+#[test]
+fn zero_range_and_data_ranges() {
+    let e = env();
+    let alice = user(1000, 1000, &[]);
+    let bob = user(1001, 1001, &[]);
+    let f = e.file(&alice, e.root, "sparse", 0o644);
+    let kib = 1024u64;
+    let write = |off: u64, len: u64, b: u8| {
+        run(e.fs.write(
+            &alice,
+            f.ino,
+            off,
+            Bytes::from(vec![b; len as usize]),
+            Stability::Unstable,
+        ))
+        .expect("write");
+    };
+    write(0, 16 * kib, 0xAB);
+    write(32 * kib, 8 * kib, 0xCD); // 16..32 KiB never written
+    let ranges = |off, len| run(e.fs.data_ranges(f.ino, off, len, 4096, 100)).expect("ranges");
+    assert_eq!(ranges(0, 1 << 20), vec![(0, 16 * kib), (32 * kib, 8 * kib)]);
+    assert_eq!(ranges(100, 20 * kib), vec![(100, 16 * kib - 100)]);
+    assert_eq!(ranges(40 * kib, 4096), vec![], "past EOF");
+
+    assert_eq!(
+        run(e.fs.zero_range(&bob, f.ino, 0, 4096)),
+        Err(FsError::AccessDenied)
+    );
+    // Clipped to EOF: the file does not grow.
+    assert_eq!(
+        run(e.fs.zero_range(&alice, f.ino, 4 * kib, 1 << 30)),
+        Ok(36 * kib)
+    );
+    assert_eq!(ranges(0, 1 << 20), vec![(0, 4 * kib)]);
+    let a = run(e.fs.getattr(f.ino, None)).expect("getattr");
+    assert_eq!(a.size, 40 * kib);
+    let r = run(e.fs.read(&alice, f.ino, 0, 8192)).expect("read");
+    assert!(r.data[..4096].iter().all(|&b| b == 0xAB));
+    assert!(r.data[4096..].iter().all(|&b| b == 0));
+    // A partly zeroed granule still holds data; at most `ranges_max` ranges.
+    run(e.fs.zero_range(&alice, f.ino, 0, 100)).expect("zero");
+    assert_eq!(ranges(0, 1 << 20), vec![(0, 4 * kib)]);
+    write(8 * kib, 4096, 1);
+    assert_eq!(
+        run(e.fs.data_ranges(f.ino, 0, 1 << 20, 4096, 1)).expect("ranges"),
+        vec![(0, 4 * kib)]
+    );
+    assert_eq!(run(e.fs.zero_range(&alice, f.ino, 50 * kib, 60 * kib)), Ok(0));
+}
