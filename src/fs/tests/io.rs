@@ -198,5 +198,8 @@ fn zero_range_and_data_ranges() {
         run(e.fs.data_ranges(f.ino, 0, 1 << 20, 4096, 1)).expect("ranges"),
         vec![(0, 4 * kib)]
     );
-    assert_eq!(run(e.fs.zero_range(&alice, f.ino, 50 * kib, 60 * kib)), Ok(0));
+    assert_eq!(
+        run(e.fs.zero_range(&alice, f.ino, 50 * kib, 60 * kib)),
+        Ok(0)
+    );
 }
