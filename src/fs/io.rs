@@ -14,6 +14,7 @@
 use bytes::Bytes;
 
 use super::leases;
+use super::watch::filter;
 use super::perm::{self, R, W, X};
 use super::{
     wcc, Cred, FileType, Fs, FsError, FsResult, InodeId, ReadOk, Stability, Timespec, Wcc, WriteOk,
@@ -111,6 +112,8 @@ impl Fs {
             ..AttrChange::default()
         };
         let (before, after) = self.meta.set_attr(ino, &change, now).await?;
+        let grew = if end > attr.size { filter::SIZE } else { 0 };
+        self.report_modified(ino, filter::LAST_WRITE | grew).await;
         Ok(WriteOk {
             wcc: wcc(before, after),
             count,
