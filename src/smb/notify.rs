@@ -26,7 +26,7 @@ use super::create::open_mut;
 use super::dispatch::Call;
 use super::pending::PendingKind;
 use super::state::ConnState;
-use super::{error_reply, Reply, SmbContext};
+use super::{error_reply, Reply, SmbContext, IO_BYTES_MAX};
 use crate::fs::watch::{self, Outcome, Taken};
 
 /// SMB2_WATCH_TREE in the request's flags.
@@ -67,6 +67,10 @@ pub fn change_notify(
     let fid = call.file_id(req.file_id)?;
     let open = open_mut(st, call, req.file_id)?;
     if !open.is_dir {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // MS-SMB2 3.3.5.19: no more than the negotiated MaxTransactSize.
+    if req.output_buffer_length > IO_BYTES_MAX {
         return Err(STATUS_INVALID_PARAMETER);
     }
     let (share, ino) = (ctx.shares[open.share].fs.share().id, open.ino);
