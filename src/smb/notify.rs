@@ -69,6 +69,12 @@ pub fn change_notify(
     if !open.is_dir {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    // Watching is listing: the handle needs FILE_LIST_DIRECTORY (MS-SMB2
+    // 3.3.5.19; smbtorture smb2.notify.handle-permissions).
+    const FILE_LIST_DIRECTORY: u32 = 0x0000_0001;
+    if open.granted_access & FILE_LIST_DIRECTORY == 0 {
+        return Err(STATUS_ACCESS_DENIED);
+    }
     // MS-SMB2 3.3.5.19: no more than the negotiated MaxTransactSize.
     if req.output_buffer_length > IO_BYTES_MAX {
         return Err(STATUS_INVALID_PARAMETER);
