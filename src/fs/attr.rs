@@ -11,8 +11,8 @@
 //! ownership or write permission, setting explicit times needs ownership.
 
 use super::leases;
-use super::watch::filter;
 use super::perm::{self, W, X};
+use super::watch::filter;
 use super::{
     access, wcc, Attr, Cred, FileType, Fs, FsError, FsResult, FsStat, InodeId, SetAttr, SetTime,
     Timespec, Wcc, FILE_SIZE_MAX,

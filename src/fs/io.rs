@@ -14,8 +14,8 @@
 use bytes::Bytes;
 
 use super::leases;
-use super::watch::filter;
 use super::perm::{self, R, W, X};
+use super::watch::filter;
 use super::{
     wcc, Cred, FileType, Fs, FsError, FsResult, InodeId, ReadOk, Stability, Timespec, Wcc, WriteOk,
     FILE_SIZE_MAX, IO_SIZE_MAX,

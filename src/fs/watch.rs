@@ -9,7 +9,8 @@
 //! ([`WatchRegistry::active`]) and nothing else, so the data path pays nothing.
 //!
 //! Delivery follows Samba/Windows: a change goes at once to the oldest
-//! request waiting on the watch (several may wait, each gets its own change);
+//! request waiting on the watch (several may wait, each gets its own change;
+//! a rename's old and new name go out together);
 //! with none waiting it is buffered until the next request, which then returns
 //! at once with everything buffered. Buffered modifications coalesce: a
 //! MODIFIED of an entry whose last buffered change already is a MODIFIED is
@@ -140,17 +141,21 @@ struct Watch {
 
 impl Watch {
     fn push(&mut self, change: Change, merge: Merge) {
-        let mut change = change;
-        while let Some(tx) = self.waiters.pop_front() {
-            match tx.send(Outcome::Changes(vec![change])) {
-                Ok(()) => return,
-                // That request was cancelled meanwhile: try the next one.
-                Err(Outcome::Changes(mut v)) => match v.pop() {
-                    Some(c) => change = c,
-                    None => return,
-                },
-                Err(_) => return,
+        // A waiting request completes at once, except on the old name of a
+        // rename: that one waits (buffered) so the pair goes out together.
+        if !self.waiters.is_empty() && change.action != action::RENAMED_OLD_NAME {
+            let mut batch = std::mem::take(&mut self.buffer);
+            batch.push(change);
+            while let Some(tx) = self.waiters.pop_front() {
+                match tx.send(Outcome::Changes(batch)) {
+                    Ok(()) => return,
+                    // That request was cancelled meanwhile: try the next one.
+                    Err(Outcome::Changes(b)) => batch = b,
+                    Err(_) => return,
+                }
             }
+            self.buffer = batch;
+            return;
         }
         if self.overflow {
             return;
@@ -365,8 +370,7 @@ impl WatchRegistry {
         if g.watches.is_empty() {
             return;
         }
-        if g
-            .names
+        if g.names
             .get(&(share, ino))
             .is_some_and(|(p, n)| *p == parent && n == name)
         {

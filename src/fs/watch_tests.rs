@@ -27,9 +27,24 @@ fn buffer_wait_filter_overflow() {
         panic!("nothing was buffered")
     };
     r.deliver(1, 10, &ev(b"d", action::ADDED, filter::DIR_NAME), true);
-    r.deliver(1, 11, &ev(b"other dir", action::ADDED, filter::FILE_NAME), true);
-    r.deliver(2, 10, &ev(b"other share", action::ADDED, filter::FILE_NAME), true);
-    r.deliver(1, 10, &ev(b"sub/deep", action::ADDED, filter::FILE_NAME), false);
+    r.deliver(
+        1,
+        11,
+        &ev(b"other dir", action::ADDED, filter::FILE_NAME),
+        true,
+    );
+    r.deliver(
+        2,
+        10,
+        &ev(b"other share", action::ADDED, filter::FILE_NAME),
+        true,
+    );
+    r.deliver(
+        1,
+        10,
+        &ev(b"sub/deep", action::ADDED, filter::FILE_NAME),
+        false,
+    );
     r.deliver(1, 10, &ev(b"a", action::ADDED, filter::FILE_NAME), true);
     let got = futures_lite::future::block_on(rx).expect("delivered");
     assert_eq!(
@@ -43,7 +58,10 @@ fn buffer_wait_filter_overflow() {
     r.deliver(1, 10, &ev(b"b", action::ADDED, filter::FILE_NAME), true);
     assert_eq!(
         changes(r.take(w)),
-        vec![(action::REMOVED, b"a".to_vec()), (action::ADDED, b"b".to_vec())]
+        vec![
+            (action::REMOVED, b"a".to_vec()),
+            (action::ADDED, b"b".to_vec())
+        ]
     );
     for i in 0..=BUFFERED_MAX {
         let name = format!("f{i}");
@@ -60,9 +78,15 @@ fn buffer_wait_filter_overflow() {
 fn waiters_are_served_oldest_first_and_cancelled_ones_skipped() {
     let r = WatchRegistry::default();
     let w = r.register(1, 10, filter::DIR_NAME, true, 1000);
-    let Taken::Wait(gone) = r.take(w) else { panic!() };
-    let Taken::Wait(first) = r.take(w) else { panic!() };
-    let Taken::Wait(second) = r.take(w) else { panic!() };
+    let Taken::Wait(gone) = r.take(w) else {
+        panic!()
+    };
+    let Taken::Wait(first) = r.take(w) else {
+        panic!()
+    };
+    let Taken::Wait(second) = r.take(w) else {
+        panic!()
+    };
     drop(gone);
     r.deliver(1, 10, &ev(b"d1", action::ADDED, filter::DIR_NAME), true);
     r.deliver(1, 10, &ev(b"x/d2", action::ADDED, filter::DIR_NAME), false);
@@ -162,5 +186,38 @@ fn unregister_drops_waiter_from_another_thread() {
     assert!(
         futures_lite::future::block_on(rx).is_err(),
         "sender dropped"
+    );
+}
+
+#[test]
+fn rename_pair_completes_a_waiter_together() {
+    let r = WatchRegistry::default();
+    let w = r.register(1, 10, filter::FILE_NAME, false, 1000);
+    let Taken::Wait(rx) = r.take(w) else { panic!() };
+    r.deliver(
+        1,
+        10,
+        &ev(b"old", action::RENAMED_OLD_NAME, filter::FILE_NAME),
+        true,
+    );
+    r.deliver(
+        1,
+        10,
+        &ev(b"new", action::RENAMED_NEW_NAME, filter::FILE_NAME),
+        true,
+    );
+    let got = futures_lite::future::block_on(rx).expect("completed");
+    assert_eq!(
+        got,
+        Outcome::Changes(vec![
+            Change {
+                action: action::RENAMED_OLD_NAME,
+                name: b"old".to_vec()
+            },
+            Change {
+                action: action::RENAMED_NEW_NAME,
+                name: b"new".to_vec()
+            }
+        ])
     );
 }
