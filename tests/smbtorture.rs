@@ -19,12 +19,14 @@ use common::{add_smb_user, free_port, lmdb_config, require_tool, run_bounded, Se
 
 const USER: &str = "torture";
 const PASSWORD: &str = "Tort-ure1pass";
-/// Bound on one suite (the slowest, smb2.dir, takes about a minute).
-const SUITE_LIMIT: Duration = Duration::from_secs(240);
+/// Bound on one suite (the slowest, smb2.notify and smb2.dir, take one to
+/// four minutes depending on the machine's load).
+const SUITE_LIMIT: Duration = Duration::from_secs(360);
 
-/// smb2.notify (about 100 s: smb2.notify.mask waits 200 ms per filter bit
-/// and operation); measured when set: NOTIFY_MEASURED.
-const NOTIFY_FLOOR: usize = 0;
+/// smb2.notify: 22/1 when set (2026-11; the failure is notify.tree, whose
+/// path `test_notify\\zqy\\..` CREATE refuses). Its mask test waits 200 ms
+/// per filter bit and operation: about 2 minutes on an idle machine.
+const NOTIFY_FLOOR: usize = 20;
 
 /// (suite, floor on tests passed).
 const SUITES: &[(&str, usize)] = &[
