@@ -6,10 +6,10 @@
 //! check that the server still answers an SMB2 session after every suite (a
 //! crash or a wedged connection loop fails the test).
 //!
-//! Not run here: smb2.oplock, smb2.lease, smb2.notify (not complete yet),
-//! smb2.session (its tests need leases), smb2.setinfo (its one test needs
-//! settable change/create times). Runtime: about 80 s, most of it smb2.dir
-//! (directories of 700 and 1000+ files).
+//! Not run here: smb2.oplock, smb2.lease, smb2.session (its tests need leases),
+//! smb2.setinfo (its one test needs settable change/create times). Runtime:
+//! a few minutes, most of it smb2.dir (directories of 700 and 1000+ files)
+//! and smb2.notify.
 
 mod common;
 
@@ -20,8 +20,14 @@ use common::{add_smb_user, free_port, lmdb_config, require_tool, run_bounded, Se
 
 const USER: &str = "torture";
 const PASSWORD: &str = "Tort-ure1pass";
-/// Bound on one suite (the slowest, smb2.dir, takes about a minute).
-const SUITE_LIMIT: Duration = Duration::from_secs(240);
+/// Bound on one suite (the slowest, smb2.notify and smb2.dir, take one to
+/// four minutes depending on the machine's load).
+const SUITE_LIMIT: Duration = Duration::from_secs(360);
+
+/// smb2.notify: 22/1 when set (2026-11; the failure is notify.tree, whose
+/// path `test_notify\\zqy\\..` CREATE refuses). Its mask test waits 200 ms
+/// per filter bit and operation: about 2 minutes on an idle machine.
+const NOTIFY_FLOOR: usize = 20;
 
 /// (suite, floor on tests passed).
 const SUITES: &[(&str, usize)] = &[
@@ -36,6 +42,7 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.ioctl", 38),    // 41/3 (21/7 before sparse files)
     ("smb2.lock", 18),     // 20/2 (the 2 need durable handles)
     ("smb2.rename", 6),    // 7/4
+    ("smb2.notify", NOTIFY_FLOOR),
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).

@@ -12,6 +12,7 @@
 
 use super::leases;
 use super::perm::{self, W, X};
+use super::watch::filter;
 use super::{
     access, wcc, Attr, Cred, FileType, Fs, FsError, FsResult, FsStat, InodeId, SetAttr, SetTime,
     Timespec, Wcc, FILE_SIZE_MAX,
@@ -52,6 +53,7 @@ impl Fs {
             self.router.truncate(self.key(ino), size).await?;
         }
         let (before, after) = self.meta.set_attr(ino, &change, now).await?;
+        self.report_modified(ino, modified_kind(set)).await;
         Ok(wcc(before, after))
     }
 
@@ -107,6 +109,24 @@ impl Fs {
             avail_files: free_files,
         })
     }
+}
+
+/// The change-notify filter bits a SETATTR falls under.
+fn modified_kind(set: &SetAttr) -> u32 {
+    let mut kind = 0;
+    if set.size.is_some() {
+        kind |= filter::SIZE | filter::LAST_WRITE;
+    }
+    if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() {
+        kind |= filter::SECURITY;
+    }
+    if set.mtime != SetTime::DontChange {
+        kind |= filter::LAST_WRITE;
+    }
+    if set.atime != SetTime::DontChange {
+        kind |= filter::LAST_ACCESS;
+    }
+    kind
 }
 
 /// Turns a SETATTR request into the store change, enforcing the permission rules

@@ -24,6 +24,9 @@ impl Fs {
         if cred.uid != 0 && cred.uid != attr.uid && !perm::allowed(cred, &attr, W) {
             return Err(FsError::AccessDenied);
         }
-        Ok(self.meta.set_dos_attributes(ino, bits).await?)
+        self.meta.set_dos_attributes(ino, bits).await?;
+        self.report_modified(ino, super::watch::filter::ATTRIBUTES)
+            .await;
+        Ok(())
     }
 }

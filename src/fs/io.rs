@@ -22,6 +22,7 @@ use bytes::Bytes;
 
 use super::leases;
 use super::perm::{self, R, W, X};
+use super::watch::filter;
 use super::{
     wcc, Cred, FileType, Fs, FsError, FsResult, InodeId, ReadOk, Stability, Timespec, Wcc, WriteOk,
     FILE_SIZE_MAX, IO_SIZE_MAX,
@@ -121,6 +122,8 @@ impl Fs {
             ..AttrChange::default()
         };
         let (before, after) = self.meta.set_attr(ino, &change, now).await?;
+        let grew = if end > attr.size { filter::SIZE } else { 0 };
+        self.report_modified(ino, filter::LAST_WRITE | grew).await;
         Ok(WriteOk {
             wcc: wcc(before, after),
             count,

@@ -33,6 +33,7 @@ mod readdir;
 pub mod sharemode;
 pub mod types;
 pub mod watch;
+mod watch_report;
 
 pub use error::{FsError, FsResult};
 pub use types::*;
@@ -210,19 +211,6 @@ impl Fs {
                 );
             }
         }
-    }
-}
-
-impl Fs {
-    /// Tells directory watchers (SMB CHANGE_NOTIFY, any core) that entry
-    /// `name` of `dir` changed; one relaxed load when nothing is watched.
-    fn changed(&self, dir: InodeId, name: &[u8], action: u32, ftype: FileType) {
-        let kind = if ftype == FileType::Directory {
-            watch::filter::DIR_NAME
-        } else {
-            watch::filter::FILE_NAME
-        };
-        watch::global().notify(self.share.id, dir, name, action, kind);
     }
 }
 

@@ -20,6 +20,7 @@
 use super::leases;
 use super::perm::{self, W, X};
 use super::watch;
+use super::watch_report::name_kind;
 use super::{
     check_name, wcc, Attr, CreateMode, CreateOk, Cred, FileType, Fs, FsError, FsResult, InodeId,
     SetAttr, SpecialKind, Wcc, CONFLICT_RETRIES, NAME_LEN_MAX, SYMLINK_LEN_MAX,
@@ -40,7 +41,11 @@ impl Fs {
         if name == b"." || (name == b".." && dir == self.root) {
             return Ok(dir_attr);
         }
-        Ok(self.meta.lookup(dir, name).await?)
+        let attr = self.meta.lookup(dir, name).await?;
+        if name != b".." {
+            self.note_location(attr.ino, dir, name);
+        }
+        Ok(attr)
     }
 
     /// Creates a regular file.
@@ -229,8 +234,25 @@ impl Fs {
                     } else {
                         (watch::action::REMOVED, watch::action::ADDED)
                     };
-                    self.changed(from_dir, from_name, old, src.ftype);
-                    self.changed(to_dir, to_name, new, src.ftype);
+                    if let Some(gone) = r.replaced.as_ref() {
+                        self.note_gone(gone.attr.ino, gone.attr.ftype);
+                    }
+                    self.note_location(src.ino, to_dir, to_name);
+                    let kind = name_kind(src.ftype);
+                    self.report(from_dir, from_name, old, kind).await;
+                    self.report(to_dir, to_name, new, kind).await;
+                    if src.ftype != FileType::Directory {
+                        // What Windows adds after renaming a file (not a
+                        // directory); smbtorture smb2.notify.mask-change.
+                        self.report_merged(
+                            to_dir,
+                            to_name,
+                            watch::action::MODIFIED,
+                            watch::filter::ATTRIBUTES,
+                            watch::Merge::Implied,
+                        )
+                        .await;
+                    }
                     if let Some(gone) = r.replaced.as_ref().filter(|u| u.last_link) {
                         self.drop_content(&gone.attr).await;
                     }
@@ -260,7 +282,9 @@ impl Fs {
         }
         self.changeable_dir(cred, dir).await?;
         let linked = self.meta.link(ino, dir, name, Timespec::now()).await?;
-        self.changed(dir, name, watch::action::ADDED, attr.ftype);
+        self.note_location(ino, dir, name);
+        self.report(dir, name, watch::action::ADDED, name_kind(attr.ftype))
+            .await;
         Ok((linked.attr, wcc(linked.dir.before, linked.dir.after)))
     }
 
@@ -312,8 +336,10 @@ impl Fs {
         };
         adjust(&mut new);
         let created = self.meta.create(dir, name, &new, Timespec::now()).await?;
+        self.note_location(created.attr.ino, dir, name);
         if !created.existed {
-            self.changed(dir, name, watch::action::ADDED, ftype);
+            self.report(dir, name, watch::action::ADDED, name_kind(ftype))
+                .await;
         }
         Ok(created)
     }
@@ -363,7 +389,11 @@ impl Fs {
                 Err(MetaError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(r) => {
-                    self.changed(dir, name, watch::action::REMOVED, victim.ftype);
+                    if r.victim.last_link || victim.ftype == FileType::Directory {
+                        self.note_gone(victim.ino, victim.ftype);
+                    }
+                    self.report(dir, name, watch::action::REMOVED, name_kind(victim.ftype))
+                        .await;
                     if r.victim.last_link {
                         self.drop_content(&r.victim.attr).await;
                     }

@@ -1,22 +1,42 @@
-//! Directory watches (SMB CHANGE_NOTIFY), fed by the fs core's namespace
-//! operations whichever protocol made them.
+//! Directory watches (SMB CHANGE_NOTIFY), fed by the fs core whichever
+//! protocol made the change.
 //!
 //! Why here and global: a change made over NFS, or over SMB on another core,
-//! must reach an SMB watcher on this core. The core's create/remove/rename/
-//! link operations call [`WatchRegistry::notify`] after they succeed; with no
-//! watch registered anywhere that is one relaxed atomic load. Each watch
-//! buffers its changes (bounded by [`BUFFERED_MAX`]; past it the watch only
-//! remembers that it overflowed, which SMB reports as STATUS_NOTIFY_ENUM_DIR)
-//! and holds at most one waiter, a oneshot sender fired by the first change.
+//! must reach an SMB watcher on this core. The core reports every namespace
+//! change (create/remove/rename/link) and every modification of an entry
+//! (WRITE, truncate, SETATTR, DOS attributes) after it succeeded; with no
+//! watch registered anywhere that is one relaxed atomic load
+//! ([`WatchRegistry::active`]) and nothing else, so the data path pays nothing.
+//!
+//! Delivery follows Samba/Windows: a change goes at once to the oldest
+//! request waiting on the watch (several may wait, each gets its own change;
+//! a rename's old and new name go out together);
+//! with none waiting it is buffered until the next request, which then returns
+//! at once with everything buffered. Buffered modifications coalesce: a
+//! MODIFIED of an entry whose last buffered change already is a MODIFIED is
+//! dropped, so a burst of WRITEs the watcher has not collected yields one
+//! record. The buffer is bounded by [`BUFFERED_MAX`]; past it the watch only
+//! remembers that it overflowed (SMB: STATUS_NOTIFY_ENUM_DIR). Removing the
+//! watched directory completes the waiters with [`Outcome::DeletePending`].
+//!
+//! Modifications arrive as an inode number, while watchers want "entry `name`
+//! of directory `dir`". While any watch exists the registry keeps a bounded
+//! map inode → (parent, name) ([`NAMES_MAX`]), fed by the core's lookups,
+//! creations and renames and by the SMB front end (an open knows its parent);
+//! it is dropped when the last watch goes, so it never goes stale across an
+//! unwatched period. A modification of an inode the map does not know is not
+//! reported (NFS clients that reuse a file handle from before the watch
+//! existed, without a LOOKUP since).
+//!
+//! Recursive watches (SMB2_WATCH_TREE) get the path relative to the watched
+//! directory (`a/b/c`, `/`-separated here): the core walks from the changed
+//! entry's directory up to the share root (see `watch_report.rs`), but only
+//! when a recursive watch exists on that share.
+//!
 //! One `std::sync::Mutex` guards the table: watches are few and every critical
 //! section is a map lookup and a push, with no await under it.
-//!
-//! Limitation: only changes of a directory's own entries are reported; a
-//! WATCH_TREE watch is treated as a watch of the directory itself (subtree
-//! changes would need the path of every ancestor, which the store does not
-//! keep).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -26,6 +46,8 @@ use super::InodeId;
 
 /// Changes kept per watch between two requests.
 pub const BUFFERED_MAX: usize = 256;
+/// Entries of the inode → (parent, name) map kept while watches exist.
+pub const NAMES_MAX: usize = 16_384;
 
 /// Identifies a registered watch.
 pub type WatchId = u64;
@@ -46,42 +68,125 @@ pub mod filter {
     pub const ATTRIBUTES: u32 = 0x004;
     pub const SIZE: u32 = 0x008;
     pub const LAST_WRITE: u32 = 0x010;
+    pub const LAST_ACCESS: u32 = 0x020;
     pub const CREATION: u32 = 0x040;
+    pub const EA: u32 = 0x080;
     pub const SECURITY: u32 = 0x100;
 }
 
-/// One change of a watched directory.
+/// One change seen by a watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub action: u32,
-    /// Entry name (bytes as stored).
+    /// Entry name (bytes as stored); for a recursive watch the path below the
+    /// watched directory, components separated by `/`.
     pub name: Vec<u8>,
+}
+
+/// What a request on a watch gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Changes(Vec<Change>),
+    /// Changes were lost: the client must re-read the directory.
+    Overflow,
+    /// The watched directory was removed.
+    DeletePending,
 }
 
 /// What [`WatchRegistry::take`] found.
 #[derive(Debug)]
 pub enum Taken {
-    Changes(Vec<Change>),
-    /// Changes were lost: the client must re-read the directory.
-    Overflow,
-    /// Nothing yet; the receiver fires at the next change (or unregister).
-    Wait(oneshot::Receiver<()>),
+    Ready(Outcome),
+    /// Nothing yet; the receiver gets the outcome, or is dropped when the
+    /// watch is unregistered.
+    Wait(oneshot::Receiver<Outcome>),
     /// No such watch.
     Gone,
+}
+
+/// One change as the core reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// Entry name, or path below the directory it is delivered to.
+    pub rel: &'a [u8],
+    pub action: u32,
+    /// The filter bit(s) the change falls under.
+    pub kind: u32,
+    pub merge: Merge,
+}
+
+/// How a reported change is merged into a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// A change of its own (MODIFIED still coalesces with a buffered MODIFIED).
+    Normal,
+    /// Implied by the change just before it (the MODIFIED Windows adds after
+    /// renaming a file): dropped when the last buffered change names the same
+    /// entry.
+    Implied,
 }
 
 struct Watch {
     dir: (u32, InodeId),
     filter: u32,
+    recursive: bool,
+    /// Reply size bound fixed by the first request (Samba: "if the first
+    /// notify returns NOTIFY_ENUM_DIR, all do").
+    reply_bytes_max: u32,
     buffer: Vec<Change>,
     overflow: bool,
-    waiter: Option<oneshot::Sender<()>>,
+    deleted: bool,
+    waiters: VecDeque<oneshot::Sender<Outcome>>,
+}
+
+impl Watch {
+    fn push(&mut self, change: Change, merge: Merge) {
+        // A waiting request completes at once, except on the old name of a
+        // rename: that one waits (buffered) so the pair goes out together.
+        if !self.waiters.is_empty() && change.action != action::RENAMED_OLD_NAME {
+            let mut batch = std::mem::take(&mut self.buffer);
+            batch.push(change);
+            while let Some(tx) = self.waiters.pop_front() {
+                match tx.send(Outcome::Changes(batch)) {
+                    Ok(()) => return,
+                    // That request was cancelled meanwhile: try the next one.
+                    Err(Outcome::Changes(b)) => batch = b,
+                    Err(_) => return,
+                }
+            }
+            self.buffer = batch;
+            return;
+        }
+        if self.overflow {
+            return;
+        }
+        let last_same = self.buffer.iter().rev().find(|c| c.name == change.name);
+        match merge {
+            Merge::Implied if self.buffer.last().is_some_and(|c| c.name == change.name) => return,
+            _ if change.action == action::MODIFIED
+                && last_same.is_some_and(|c| c.action == action::MODIFIED) =>
+            {
+                return
+            }
+            _ => {}
+        }
+        if self.buffer.len() >= BUFFERED_MAX {
+            self.overflow = true;
+            self.buffer = Vec::new();
+        } else {
+            self.buffer.push(change);
+        }
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     watches: HashMap<WatchId, Watch>,
     by_dir: HashMap<(u32, InodeId), Vec<WatchId>>,
+    /// Recursive watches per share.
+    recursive: HashMap<u32, usize>,
+    /// (share, inode) → (parent, name), kept while watches exist.
+    names: HashMap<(u32, InodeId), (InodeId, Vec<u8>)>,
     next_id: WatchId,
 }
 
@@ -110,8 +215,17 @@ impl WatchRegistry {
         self.count.load(Ordering::Relaxed) != 0
     }
 
-    /// Watches directory `dir` of share `share` for changes matching `filter`.
-    pub fn register(&self, share: u32, dir: InodeId, filter: u32) -> WatchId {
+    /// Watches directory `dir` of share `share` for changes matching `filter`
+    /// (its subtree too when `recursive`); replies hold at most
+    /// `reply_bytes_max` bytes of records.
+    pub fn register(
+        &self,
+        share: u32,
+        dir: InodeId,
+        filter: u32,
+        recursive: bool,
+        reply_bytes_max: u32,
+    ) -> WatchId {
         let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
@@ -120,24 +234,28 @@ impl WatchRegistry {
             Watch {
                 dir: (share, dir),
                 filter,
+                recursive,
+                reply_bytes_max,
                 buffer: Vec::new(),
                 overflow: false,
-                waiter: None,
+                deleted: false,
+                waiters: VecDeque::new(),
             },
         );
         g.by_dir.entry((share, dir)).or_default().push(id);
+        if recursive {
+            *g.recursive.entry(share).or_default() += 1;
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
         id
     }
 
-    /// Changes the filter of a watch (each CHANGE_NOTIFY request brings one).
-    pub fn set_filter(&self, id: WatchId, filter: u32) {
-        if let Some(w) = self.lock().watches.get_mut(&id) {
-            w.filter = filter;
-        }
+    /// The reply size bound the watch's first request fixed.
+    pub fn reply_bytes_max(&self, id: WatchId) -> Option<u32> {
+        self.lock().watches.get(&id).map(|w| w.reply_bytes_max)
     }
 
-    /// Removes a watch; its waiter, if any, fires.
+    /// Removes a watch; its waiting requests' receivers are dropped.
     pub fn unregister(&self, id: WatchId) {
         let mut g = self.lock();
         let Some(w) = g.watches.remove(&id) else {
@@ -149,31 +267,52 @@ impl WatchRegistry {
                 g.by_dir.remove(&w.dir);
             }
         }
+        if w.recursive {
+            if let Some(n) = g.recursive.get_mut(&w.dir.0) {
+                *n -= 1;
+                if *n == 0 {
+                    g.recursive.remove(&w.dir.0);
+                }
+            }
+        }
+        if g.watches.is_empty() {
+            g.names = HashMap::new();
+        }
         self.count.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Takes the buffered changes, or registers a waiter when there are none.
+    /// Takes what is ready for a request, or queues it as a waiter.
     pub fn take(&self, id: WatchId) -> Taken {
         let mut g = self.lock();
         let Some(w) = g.watches.get_mut(&id) else {
             return Taken::Gone;
         };
+        if w.deleted {
+            return Taken::Ready(Outcome::DeletePending);
+        }
         if w.overflow {
             w.overflow = false;
             w.buffer.clear();
-            return Taken::Overflow;
+            return Taken::Ready(Outcome::Overflow);
         }
         if !w.buffer.is_empty() {
-            return Taken::Changes(std::mem::take(&mut w.buffer));
+            return Taken::Ready(Outcome::Changes(std::mem::take(&mut w.buffer)));
         }
         let (tx, rx) = oneshot::channel();
-        w.waiter = Some(tx);
+        w.waiters.push_back(tx);
         Taken::Wait(rx)
     }
 
-    /// Records a change of entry `name` of directory `dir`; `kind` is the
-    /// filter bit it falls under. Cheap when nothing is watched.
-    pub fn notify(&self, share: u32, dir: InodeId, name: &[u8], action: u32, kind: u32) {
+    /// Whether a recursive watch exists on `share` (then the core walks up
+    /// from a changed entry to find the watched ancestors).
+    pub fn has_recursive(&self, share: u32) -> bool {
+        self.active() && self.lock().recursive.contains_key(&share)
+    }
+
+    /// Records change `ev` seen from directory `dir`: `direct` when `dir` is
+    /// the entry's own directory (every watch of `dir` sees it), otherwise
+    /// only recursive watches of `dir` do.
+    pub fn deliver(&self, share: u32, dir: InodeId, ev: &Event<'_>, direct: bool) {
         if !self.active() {
             return;
         }
@@ -188,80 +327,79 @@ impl WatchRegistry {
             let Some(w) = watches.get_mut(id) else {
                 continue;
             };
-            if w.filter & kind == 0 {
+            if w.filter & ev.kind == 0 || !(direct || w.recursive) || w.deleted {
                 continue;
             }
-            if w.buffer.len() >= BUFFERED_MAX {
-                w.overflow = true;
-            } else if !w.overflow {
-                w.buffer.push(Change {
-                    action,
-                    name: name.to_vec(),
-                });
-            }
-            if let Some(tx) = w.waiter.take() {
-                let _ = tx.send(());
+            w.push(
+                Change {
+                    action: ev.action,
+                    name: ev.rel.to_vec(),
+                },
+                ev.merge,
+            );
+        }
+    }
+
+    /// The watched directory `dir` was removed: its waiting requests, and
+    /// every later one, complete with [`Outcome::DeletePending`].
+    pub fn dir_removed(&self, share: u32, dir: InodeId) {
+        if !self.active() {
+            return;
+        }
+        let mut g = self.lock();
+        let Inner {
+            watches, by_dir, ..
+        } = &mut *g;
+        for id in by_dir.get(&(share, dir)).into_iter().flatten() {
+            if let Some(w) = watches.get_mut(id) {
+                w.deleted = true;
+                w.buffer.clear();
+                for tx in w.waiters.drain(..) {
+                    let _ = tx.send(Outcome::DeletePending);
+                }
             }
         }
+    }
+
+    /// Remembers that `ino` is entry `name` of `parent` (only while watched).
+    pub fn learn(&self, share: u32, ino: InodeId, parent: InodeId, name: &[u8]) {
+        if !self.active() {
+            return;
+        }
+        let mut g = self.lock();
+        if g.watches.is_empty() {
+            return;
+        }
+        if g.names
+            .get(&(share, ino))
+            .is_some_and(|(p, n)| *p == parent && n == name)
+        {
+            return;
+        }
+        if g.names.len() >= NAMES_MAX {
+            // Crude but bounded: forget everything; lookups refill it.
+            g.names.clear();
+        }
+        g.names.insert((share, ino), (parent, name.to_vec()));
+    }
+
+    /// Forgets the location of `ino` (it lost its last link).
+    pub fn forget(&self, share: u32, ino: InodeId) {
+        if !self.active() {
+            return;
+        }
+        self.lock().names.remove(&(share, ino));
+    }
+
+    /// Where `ino` was last seen: (parent, name).
+    pub fn location(&self, share: u32, ino: InodeId) -> Option<(InodeId, Vec<u8>)> {
+        if !self.active() {
+            return None;
+        }
+        self.lock().names.get(&(share, ino)).cloned()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_wait_filter_overflow() {
-        let r = WatchRegistry::default();
-        assert!(!r.active());
-        r.notify(1, 10, b"x", action::ADDED, filter::FILE_NAME);
-        let w = r.register(1, 10, filter::FILE_NAME);
-        assert!(r.active());
-        let Taken::Wait(rx) = r.take(w) else {
-            panic!("nothing was buffered")
-        };
-        r.notify(1, 10, b"d", action::ADDED, filter::DIR_NAME);
-        r.notify(1, 11, b"other dir", action::ADDED, filter::FILE_NAME);
-        r.notify(2, 10, b"other share", action::ADDED, filter::FILE_NAME);
-        r.notify(1, 10, b"a", action::ADDED, filter::FILE_NAME);
-        futures_lite::future::block_on(rx).expect("woken");
-        r.notify(1, 10, b"a", action::REMOVED, filter::FILE_NAME);
-        let Taken::Changes(c) = r.take(w) else {
-            panic!("changes expected")
-        };
-        assert_eq!(
-            c,
-            vec![
-                Change {
-                    action: action::ADDED,
-                    name: b"a".to_vec()
-                },
-                Change {
-                    action: action::REMOVED,
-                    name: b"a".to_vec()
-                }
-            ]
-        );
-        for i in 0..=BUFFERED_MAX {
-            r.notify(1, 10, format!("f{i}").as_bytes(), 1, filter::FILE_NAME);
-        }
-        assert!(matches!(r.take(w), Taken::Overflow));
-        assert!(matches!(r.take(w), Taken::Wait(_)));
-        r.unregister(w);
-        assert!(!r.active());
-        assert!(matches!(r.take(w), Taken::Gone));
-    }
-
-    #[test]
-    fn unregister_wakes_waiter_from_another_thread() {
-        let r = std::sync::Arc::new(WatchRegistry::default());
-        let w = r.register(1, 1, filter::FILE_NAME);
-        let Taken::Wait(rx) = r.take(w) else { panic!() };
-        let r2 = r.clone();
-        std::thread::spawn(move || r2.unregister(w)).join().unwrap();
-        assert!(
-            futures_lite::future::block_on(rx).is_err(),
-            "sender dropped"
-        );
-    }
-}
+#[path = "watch_tests.rs"]
+mod tests;

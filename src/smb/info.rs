@@ -186,6 +186,10 @@ pub async fn set_info(
     };
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
+    if let Some((parent, name)) = &open.parent {
+        // Lets a change-notify watcher see this change (one load when none).
+        fs.hint_location(open.ino, *parent, name);
+    }
     match req.info_type {
         INFO_FILE => {
             let info = SetFileInfo::decode(req.info_class, req.buffer)

@@ -118,6 +118,10 @@ pub async fn write(
         return Err(STATUS_INVALID_PARAMETER);
     }
     let fs = &ctx.shares[open.share].fs;
+    if let Some((parent, name)) = &open.parent {
+        // Lets a change-notify watcher see this write (one load when none).
+        fs.hint_location(open.ino, *parent, name);
+    }
     let stable = if open.write_through || req.flags & WRITEFLAG_WRITE_THROUGH != 0 {
         Stability::FileSync
     } else {

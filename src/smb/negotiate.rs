@@ -305,7 +305,7 @@ pub async fn session_setup(
                 // allows it (Samba's "map to guest = bad user").
                 if !super::access::guest_enabled(ctx) {
                     log::info!("SMB logon refused: unknown user {:?}", auth.user);
-                    st.sessions.remove(&hdr.session_id);
+                    super::pending::end_session(st, hdr.session_id);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 let use_spnego = *spnego_session;
@@ -340,7 +340,7 @@ pub async fn session_setup(
                 Ok(v) => v,
                 Err(e) => {
                     log::info!("SMB logon refused for {:?}: {e}", auth.user);
-                    st.sessions.remove(&hdr.session_id);
+                    super::pending::end_session(st, hdr.session_id);
                     return Err(STATUS_LOGON_FAILURE);
                 }
             };
@@ -352,7 +352,7 @@ pub async fn session_setup(
             let mut server_mic = None;
             if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
                 if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
-                    st.sessions.remove(&hdr.session_id);
+                    super::pending::end_session(st, hdr.session_id);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
@@ -398,6 +398,11 @@ pub async fn session_setup(
                 security_buffer: &buf,
             }
             .encode(&mut body);
+            // A reconnect names the session it replaces: that one ends, and
+            // with it its opens (smbtorture smb2.notify.session-reconnect).
+            if req.previous_session_id != 0 && req.previous_session_id != hdr.session_id {
+                super::pending::end_session(st, req.previous_session_id);
+            }
             ok(body)
         }
         _ => Err(STATUS_INVALID_PARAMETER),

@@ -95,6 +95,16 @@ pub fn release_closed(st: &mut ConnState) {
     });
 }
 
+/// A session ends without LOGOFF (failed re-authentication, replaced by a
+/// reconnect): its opens close and what they held is released or completed
+/// as on CLOSE.
+pub fn end_session(st: &mut ConnState, session_id: u64) {
+    st.sessions.remove(&session_id);
+    st.opens.retain(|_, o| o.session_id != session_id);
+    super::ipc::drop_pipes(st, session_id, None);
+    release_closed(st);
+}
+
 /// Connection end: pending operations are dropped unanswered, locks and
 /// watches released.
 pub fn connection_ended(st: &mut ConnState) {

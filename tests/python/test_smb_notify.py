@@ -2,13 +2,17 @@
 changes made over SMB by another client (create, rename, delete) and a create made over
 NFS (pyNfsClient against the same share) complete a waiting watch; changes made between
 two requests are buffered; CLOSE of the watched directory answers STATUS_NOTIFY_CLEANUP;
-CANCEL answers STATUS_CANCELLED."""
+CANCEL answers STATUS_CANCELLED. Also: an NFS WRITE and SETATTR notify an SMB watcher with
+FILE_ACTION_MODIFIED (a burst of writes coalescing into one record); a WATCH_TREE watch sees
+a create two levels down with the name relative to it; removing the watched directory
+completes its watch with STATUS_DELETE_PENDING."""
 import threading
 import uuid
 
 import pytest
 import pyNfsClient
-from smbprotocol.change_notify import (CompletionFilter, FileAction, FileSystemWatcher)
+from smbprotocol.change_notify import (ChangeNotifyFlags, CompletionFilter, FileAction,
+                                       FileSystemWatcher)
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.file_info import FileRenameInformation
 from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
@@ -21,6 +25,8 @@ SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
     ShareAccess.FILE_SHARE_DELETE
 NAMES = CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME | CompletionFilter.FILE_NOTIFY_CHANGE_DIR_NAME
 STATUS_NOTIFY_CLEANUP = 0x0000010B
+STATUS_DELETE_PENDING = 0xC0000056
+MODS = CompletionFilter.FILE_NOTIFY_CHANGE_SIZE | CompletionFilter.FILE_NOTIFY_CHANGE_LAST_WRITE
 WAIT_S = 15
 
 
@@ -116,10 +122,8 @@ def test_rename_and_buffering(watched):
     assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "b1"), (FileAction.FILE_ACTION_ADDED, "b2")]
 
 
-def test_create_over_nfs_notifies_smb_watcher(smb_server, watched):
-    tree, dname, d = watched
-    w = FileSystemWatcher(d)
-    w.start(NAMES)
+def nfs_dir(smb_server, dname):
+    """An NFS client on the SMB fixture's server and the handle of share directory `dname`."""
     m = pyNfsClient.Mount(host="127.0.0.1", port=smb_server.port, timeout=15, auth=ROOT_AUTH)
     m.connect()
     try:
@@ -128,15 +132,97 @@ def test_create_over_nfs_notifies_smb_watcher(smb_server, watched):
         m.disconnect()
     nfs = pyNfsClient.NFSv3(host="127.0.0.1", port=smb_server.port, timeout=15, auth=ROOT_AUTH)
     nfs.connect()
+    res = nfs.lookup(root, dname)
+    assert res["status"] == pyNfsClient.NFS3_OK, res
+    return nfs, res["resok"]["object"]["data"]
+
+
+def test_create_over_nfs_notifies_smb_watcher(smb_server, watched):
+    tree, dname, d = watched
+    w = FileSystemWatcher(d)
+    w.start(NAMES)
+    nfs, dir_fh = nfs_dir(smb_server, dname)
     try:
-        res = nfs.lookup(root, dname)
-        assert res["status"] == pyNfsClient.NFS3_OK, res
-        dir_fh = res["resok"]["object"]["data"]
         res = nfs.create(dir_fh, "from-nfs", pyNfsClient.UNCHECKED, mode=0o644)
         assert res["status"] == pyNfsClient.NFS3_OK, res
     finally:
         nfs.disconnect()
     assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "from-nfs")]
+
+
+def test_write_over_nfs_notifies_modified(smb_server, watched):
+    tree, dname, d = watched
+    w = FileSystemWatcher(d)
+    w.start(MODS)
+    nfs, dir_fh = nfs_dir(smb_server, dname)
+    try:
+        res = nfs.create(dir_fh, "data", pyNfsClient.UNCHECKED, mode=0o644)
+        assert res["status"] == pyNfsClient.NFS3_OK, res
+        fh = res["resok"]["obj"]["handle"]["data"]
+        # The waiting request completes with the first write.
+        res = nfs.write(fh, 0, 4, "abcd", pyNfsClient.UNSTABLE)
+        assert res["status"] == pyNfsClient.NFS3_OK, res
+        assert wait(w) == [(FileAction.FILE_ACTION_MODIFIED, "data")]
+        # A burst nobody collected yet: one record, not one per WRITE.
+        for i in range(20):
+            res = nfs.write(fh, 4 + 4 * i, 4, "efgh", pyNfsClient.UNSTABLE)
+            assert res["status"] == pyNfsClient.NFS3_OK, res
+        w = FileSystemWatcher(d)
+        w.start(MODS)
+        assert wait(w) == [(FileAction.FILE_ACTION_MODIFIED, "data")]
+        # Truncation through SETATTR is a size change too.
+        w = FileSystemWatcher(d)
+        w.start(MODS)
+        res = nfs.setattr(fh, size=1)
+        assert res["status"] == pyNfsClient.NFS3_OK, res
+        assert wait(w) == [(FileAction.FILE_ACTION_MODIFIED, "data")]
+    finally:
+        nfs.disconnect()
+
+
+def test_recursive_watch_sees_create_two_levels_down(watched):
+    tree, dname, d = watched
+    open_(tree, dname + "\\a", directory=True, disposition=CreateDisposition.FILE_CREATE).close()
+    open_(tree, dname + "\\a\\b", directory=True,
+          disposition=CreateDisposition.FILE_CREATE).close()
+    w = FileSystemWatcher(d)
+    w.start(NAMES, flags=ChangeNotifyFlags.SMB2_WATCH_TREE)
+    open_(tree, dname + "\\a\\b\\deep.txt", disposition=CreateDisposition.FILE_CREATE).close()
+    assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "a\\b\\deep.txt")]
+    # Without WATCH_TREE the same change is not seen: only the direct child is.
+    d2 = open_(tree, dname, directory=True, disposition=CreateDisposition.FILE_OPEN,
+               access=WATCH_ACCESS)
+    try:
+        w = FileSystemWatcher(d2)
+        w.start(NAMES)
+        open_(tree, dname + "\\a\\b\\deeper.txt",
+              disposition=CreateDisposition.FILE_CREATE).close()
+        open_(tree, dname + "\\top.txt", disposition=CreateDisposition.FILE_CREATE).close()
+        assert wait(w) == [(FileAction.FILE_ACTION_ADDED, "top.txt")]
+    finally:
+        d2.close()
+
+
+def test_removing_watched_directory_completes_watch(smb_session):
+    tree = smb_session[2]
+    name = "nt-" + uuid.uuid4().hex[:8]
+    d = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_CREATE,
+              access=WATCH_ACCESS)
+    try:
+        w = FileSystemWatcher(d)
+        w.start(NAMES)
+        gone = open_(tree, name, directory=True, disposition=CreateDisposition.FILE_OPEN,
+                     options=CreateOptions.FILE_DELETE_ON_CLOSE)
+        gone.close()
+        t = threading.Thread(target=w._t_on_response.join, daemon=True)
+        t.start()
+        t.join(WAIT_S)
+        assert not t.is_alive(), "watch of a removed directory never completed"
+        with pytest.raises(SMBResponseException) as e:
+            w.result  # noqa: B018 (raises the server's status)
+        assert e.value.status == STATUS_DELETE_PENDING
+    finally:
+        d.close()
 
 
 def test_close_completes_with_cleanup(smb_session):
