@@ -269,7 +269,11 @@ async fn prepare(
 
 /// Turns a completion into the sealed response (updating the open's position
 /// and the in-flight counts, granting credits, recording metrics).
-pub fn finish(ctx: &SmbContext, st: &mut ConnState, c: Completion) -> Result<Vec<u8>, &'static str> {
+pub fn finish(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    c: Completion,
+) -> Result<Vec<u8>, &'static str> {
     if c.detached {
         st.pipeline.inflight = st.pipeline.inflight.saturating_sub(1);
         st.pipeline.inflight_bytes = st.pipeline.inflight_bytes.saturating_sub(c.held_bytes);
