@@ -72,7 +72,7 @@ pub async fn accept_loop(
 enum Event {
     Read(std::io::Result<usize>),
     Outbound(Option<Outbound>),
-    Done(Option<Completion>),
+    Done(Option<Box<Completion>>),
     Shutdown,
 }
 
@@ -82,9 +82,9 @@ async fn answer(
     ctx: &SmbContext,
     state: &mut ConnState,
     peer: SocketAddr,
-    c: Completion,
+    c: Box<Completion>,
 ) -> bool {
-    match pipeline::finish(ctx, state, c) {
+    match pipeline::finish(ctx, state, *c) {
         Ok(msg) => write_msg(stream, &msg).await,
         Err(why) => {
             log::debug!("{peer}: {why}; closing the SMB connection");
@@ -122,7 +122,7 @@ async fn settle(state: &mut ConnState, done_rx: &mut CompletionReceiver) {
             })
             .await;
         match next {
-            Some(c) => pipeline::discard(state, c),
+            Some(c) => pipeline::discard(state, *c),
             None => break,
         }
     }

@@ -83,10 +83,11 @@ pub struct Completion {
     detached: bool,
 }
 
-/// Sending end, kept in the connection state.
-pub type CompletionSender = mpsc::UnboundedSender<Completion>;
+/// Sending end, kept in the connection state (boxed: a completion is a few
+/// hundred bytes and travels inside the loop's event enum).
+pub type CompletionSender = mpsc::UnboundedSender<Box<Completion>>;
 /// The connection loop's end.
-pub type CompletionReceiver = mpsc::UnboundedReceiver<Completion>;
+pub type CompletionReceiver = mpsc::UnboundedReceiver<Box<Completion>>;
 
 /// A new completion channel.
 pub fn channel() -> (CompletionSender, CompletionReceiver) {
@@ -228,7 +229,7 @@ pub(crate) async fn start(
         (done.status, done.body) = reply.unwrap_or_else(super::error_reply);
         done.position = position;
         // The connection is gone when sending fails: nothing to answer.
-        let _ = tx.unbounded_send(done);
+        let _ = tx.unbounded_send(Box::new(done));
     })
     .detach();
     Some(FrameResult::NoReply)
