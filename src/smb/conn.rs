@@ -1,12 +1,20 @@
 //! One core's SMB listener and its connections.
 //!
-//! Why frames are handled one at a time per connection: the session, tree and
-//! open tables then need no locking and responses keep the order SMB signing
-//! and the preauth hash assume. Between frames the loop also drains the
-//! connection's outbox (async final responses, breaks, notifications posted by
-//! detached tasks or other cores), sealing each with the session's keys. Concurrency comes from many connections spread
-//! over the cores (SO_REUSEPORT, like the NFS listener). A frame that is
-//! oversized or not SMB closes that connection only.
+//! Why one loop owns the connection state: the session, tree and open tables
+//! need no locking and only the loop signs, seals and writes. Frames are
+//! handled in arrival order, but a single READ or WRITE of an open file only
+//! runs its checks here and its fs I/O as a detached task on this core
+//! (`pipeline.rs`), so up to `pipeline::INFLIGHT_MAX` of them are in flight
+//! per connection and WRITEs of one client share WAL group commits. Any other
+//! frame (session setup, tree connect, CREATE, CLOSE, FLUSH, compounds...)
+//! waits until nothing is in flight (`FrameResult::Drain`), which keeps their
+//! ordering and the preauth hash exactly as when everything was serial.
+//! Besides frames the loop drains the task completions (answered in
+//! completion order, which MS-SMB2 allows) and the connection's outbox (async
+//! final responses, breaks, notifications posted by detached tasks or other
+//! cores), sealing each with the session's keys. More concurrency comes from
+//! many connections spread over the cores (SO_REUSEPORT, like the NFS
+//! listener). A frame that is oversized or not SMB closes that connection only.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -19,6 +27,7 @@ use dittofs_smb_wire::frame::{encode_transport_header, split_frame};
 
 use super::dispatch::seal_outbound;
 use super::outbox::{self, Outbound, Outbox};
+use super::pipeline::{self, Completion, CompletionReceiver, Pipeline};
 use super::state::ConnState;
 use super::{handle_frame, FrameResult, SmbContext, FRAME_BYTES_MAX};
 use crate::runtime::conn::accept_until_shutdown;
@@ -63,7 +72,60 @@ pub async fn accept_loop(
 enum Event {
     Read(std::io::Result<usize>),
     Outbound(Option<Outbound>),
+    Done(Option<Box<Completion>>),
     Shutdown,
+}
+
+/// Answers a completed in-flight request; false when the connection must end.
+async fn answer(
+    stream: &mut TcpStream,
+    ctx: &SmbContext,
+    state: &mut ConnState,
+    peer: SocketAddr,
+    c: Box<Completion>,
+) -> bool {
+    match pipeline::finish(ctx, state, *c) {
+        Ok(msg) => write_msg(stream, &msg).await,
+        Err(why) => {
+            log::debug!("{peer}: {why}; closing the SMB connection");
+            false
+        }
+    }
+}
+
+/// Sends an outbox message; false when the connection must end.
+async fn send_outbound(
+    stream: &mut TcpStream,
+    state: &mut ConnState,
+    peer: SocketAddr,
+    ob: Outbound,
+) -> bool {
+    match seal_outbound(state, ob) {
+        Ok(msg) => write_msg(stream, &msg).await,
+        Err(why) => {
+            log::debug!("{peer}: {why}; closing the SMB connection");
+            false
+        }
+    }
+}
+
+/// At connection end: waits (bounded) for the requests still in flight, so
+/// their opens are released only after them; their answers are dropped.
+async fn settle(state: &mut ConnState, done_rx: &mut CompletionReceiver) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DRAIN_TIMEOUT_MS);
+    while state.pipeline.inflight() > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let next = async { done_rx.next().await }
+            .or(async {
+                glommio::timer::sleep(left).await;
+                None
+            })
+            .await;
+        match next {
+            Some(c) => pipeline::discard(state, *c),
+            None => break,
+        }
+    }
 }
 
 async fn write_msg(stream: &mut TcpStream, msg: &[u8]) -> bool {
@@ -84,6 +146,8 @@ async fn serve(
     let mut state = ConnState::default();
     let (outbox_tx, mut outbox_rx) = outbox::channel();
     state.outbox = Outbox::new(outbox_tx);
+    let (done_tx, mut done_rx) = pipeline::channel();
+    state.pipeline = Pipeline::new(done_tx);
     state.peer = Some(peer);
     crate::metrics::connection_opened();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -101,6 +165,29 @@ async fn serve(
             };
             let frame = &buf[consumed - frame_len..consumed];
             let result = handle_frame(&ctx, &mut state, local, frame).await;
+            if matches!(result, FrameResult::Drain) {
+                // Requests are in flight and this frame must follow them:
+                // complete one (or send what the outbox holds), then retry.
+                let event = async { Event::Done(done_rx.next().await) }
+                    .or(async { Event::Outbound(outbox_rx.next().await) })
+                    .or(async {
+                        shutdown.wait().await;
+                        Event::Shutdown
+                    })
+                    .await;
+                let alive = match event {
+                    Event::Done(Some(c)) => answer(&mut stream, &ctx, &mut state, peer, c).await,
+                    Event::Outbound(Some(ob)) => {
+                        send_outbound(&mut stream, &mut state, peer, ob).await
+                    }
+                    Event::Done(None) | Event::Outbound(None) | Event::Read(_) => true,
+                    Event::Shutdown => false,
+                };
+                if !alive {
+                    break 'conn;
+                }
+                continue;
+            }
             buf.drain(..consumed);
             match result {
                 FrameResult::Reply(msg) => {
@@ -108,7 +195,7 @@ async fn serve(
                         break 'conn;
                     }
                 }
-                FrameResult::NoReply => {}
+                FrameResult::NoReply | FrameResult::Drain => {}
                 FrameResult::Close(why) => {
                     log::debug!("{peer}: {why}; closing the SMB connection");
                     break 'conn;
@@ -117,8 +204,10 @@ async fn serve(
         }
         // Dropping the losing read future is safe: glommio's TcpStream read is
         // readiness-based, so no bytes are consumed by an abandoned read.
-        let event = async { Event::Read(stream.read(&mut chunk).await) }
+        // Completions first: answering frees credits and in-flight room.
+        let event = async { Event::Done(done_rx.next().await) }
             .or(async { Event::Outbound(outbox_rx.next().await) })
+            .or(async { Event::Read(stream.read(&mut chunk).await) })
             .or(async {
                 shutdown.wait().await;
                 Event::Shutdown
@@ -127,21 +216,21 @@ async fn serve(
         match event {
             Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Shutdown => break,
             Event::Read(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            // The state holds a sender, so the channel never ends while we run.
-            Event::Outbound(None) => {}
-            Event::Outbound(Some(ob)) => match seal_outbound(&mut state, ob) {
-                Ok(msg) => {
-                    if !write_msg(&mut stream, &msg).await {
-                        break;
-                    }
-                }
-                Err(why) => {
-                    log::debug!("{peer}: {why}; closing the SMB connection");
+            // The state holds senders, so the channels never end while we run.
+            Event::Outbound(None) | Event::Done(None) => {}
+            Event::Done(Some(c)) => {
+                if !answer(&mut stream, &ctx, &mut state, peer, c).await {
                     break;
                 }
-            },
+            }
+            Event::Outbound(Some(ob)) => {
+                if !send_outbound(&mut stream, &mut state, peer, ob).await {
+                    break;
+                }
+            }
         }
     }
+    settle(&mut state, &mut done_rx).await;
     super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
     crate::metrics::connection_closed();

@@ -27,6 +27,9 @@ pub enum FrameResult {
     NoReply,
     /// Close the connection (malformed framing, credit abuse, bad negotiate).
     Close(&'static str),
+    /// Not handled yet: requests are in flight (`pipeline.rs`) and this frame
+    /// must follow them; complete them, then hand the same frame in again.
+    Drain,
 }
 
 /// The state a request of a compound chain inherits from the previous one.
@@ -67,6 +70,7 @@ pub async fn handle_frame(
     frame: &[u8],
 ) -> FrameResult {
     match message_kind(frame) {
+        Ok(MessageKind::Smb1) if st.pipeline.inflight() > 0 => FrameResult::Drain,
         Ok(MessageKind::Smb1) => negotiate::smb1(ctx, st, frame),
         Ok(MessageKind::Smb2) => process(ctx, st, local, frame, None).await,
         Ok(MessageKind::Transform) => {
@@ -95,6 +99,19 @@ async fn process(
     let Ok(parts) = split_compound(msg, COMPOUND_MAX) else {
         return FrameResult::Close("bad compound chain");
     };
+    if super::pipeline::detachable(st, &parts) {
+        let (hdr, m) = &parts[0];
+        if let Some(r) = super::pipeline::start(ctx, st, local, hdr, m, encrypted).await {
+            return r;
+        }
+    }
+    // Everything else follows the requests in flight; a CANCEL need not wait.
+    let cancel_only = parts
+        .iter()
+        .all(|(h, _)| h.command == Command::Cancel as u16);
+    if st.pipeline.inflight() > 0 && !cancel_only {
+        return FrameResult::Drain;
+    }
     let mut call = Call {
         session_id: 0,
         tree_id: 0,
@@ -296,7 +313,7 @@ pub(crate) fn seal_outbound(st: &mut ConnState, ob: Outbound) -> Result<Vec<u8>,
 
 /// Signature/encryption policy for a request on an established session. `Ok(true)`
 /// when the request was signed (so the response is signed too).
-fn check_session(
+pub(crate) fn check_session(
     st: &ConnState,
     hdr: &Header,
     msg: &[u8],

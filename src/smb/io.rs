@@ -1,5 +1,13 @@
 //! READ, WRITE and FLUSH. Large (multi-credit) requests are cut into the fs
 //! core's I/O size; FLUSH makes the file durable the way NFS COMMIT does.
+//!
+//! READ and WRITE are split in two: [`prepare_read`]/[`prepare_write`] check
+//! the request against the connection state (open, access, byte-range locks)
+//! and capture what the I/O needs into an [`IoJob`]; [`IoJob::execute`] does
+//! the fs I/O without the state, so the pipeline (`pipeline.rs`) can run it as
+//! a detached task while the connection handles its next frame.
+
+use std::rc::Rc;
 
 use bytes::Bytes;
 use dittofs_smb_wire::io::{
@@ -12,7 +20,7 @@ use super::create::{open_mut, session_cred};
 use super::dispatch::Call;
 use super::state::ConnState;
 use super::{fs_err, ok, Reply, SmbContext, IO_BYTES_MAX};
-use crate::fs::{Stability, IO_SIZE_MAX};
+use crate::fs::{Cred, Fs, InodeId, Stability, IO_SIZE_MAX};
 
 /// FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_EXECUTE.
 const FILE_READ_DATA: u32 = 0x0001;
@@ -25,17 +33,67 @@ const WRITE_END_MAX: u64 = 0xfff_ffff_0000;
 /// Offsets are signed 64-bit on the wire's consumers.
 const OFFSET_MAX: u64 = i64::MAX as u64;
 
-pub async fn read(
+/// The fs half of a checked READ or WRITE: owns everything it needs, borrows
+/// nothing from the connection.
+pub(crate) struct IoJob {
+    fs: Rc<Fs>,
+    cred: Cred,
+    ino: InodeId,
+    offset: u64,
+    kind: IoKind,
+}
+
+enum IoKind {
+    Read { length: u32, minimum_count: u32 },
+    Write { data: Bytes, stable: Stability },
+}
+
+impl IoJob {
+    /// Bytes this job holds in memory while in flight (the WRITE payload).
+    pub(crate) fn held_bytes(&self) -> usize {
+        match &self.kind {
+            IoKind::Read { length, .. } => *length as usize,
+            IoKind::Write { data, .. } => data.len(),
+        }
+    }
+
+    /// Runs the I/O: the reply and, on success, the open's new position.
+    pub(crate) async fn execute(self) -> (Result<Reply, u32>, Option<u64>) {
+        let r = match self.kind {
+            IoKind::Read {
+                length,
+                minimum_count,
+            } => {
+                read_data(
+                    &self.fs,
+                    &self.cred,
+                    self.ino,
+                    self.offset,
+                    length,
+                    minimum_count,
+                )
+                .await
+            }
+            IoKind::Write { data, stable } => {
+                write_data(&self.fs, &self.cred, self.ino, self.offset, data, stable).await
+            }
+        };
+        match r {
+            Ok((reply, pos)) => (Ok(reply), Some(pos)),
+            Err(status) => (Err(status), None),
+        }
+    }
+}
+
+/// Checks a READ of an open file (not a pipe) and captures its I/O.
+pub(crate) fn prepare_read(
     ctx: &SmbContext,
     st: &mut ConnState,
-    call: &mut Call,
+    call: &Call,
     req: &ReadRequest,
-) -> Result<Reply, u32> {
+) -> Result<IoJob, u32> {
     if req.length > IO_BYTES_MAX {
         return Err(STATUS_INVALID_PARAMETER);
-    }
-    if let Some(r) = super::ipc::read(st, call, req) {
-        return r;
     }
     let cred = session_cred(st, call)?;
     if !open_mut(st, call, req.file_id)?.is_dir {
@@ -54,16 +112,32 @@ pub async fn read(
     if req.offset > OFFSET_MAX || req.offset + u64::from(req.length) > OFFSET_MAX {
         return Err(STATUS_INVALID_PARAMETER);
     }
-    let fs = &ctx.shares[open.share].fs;
+    Ok(IoJob {
+        fs: ctx.shares[open.share].fs.clone(),
+        cred,
+        ino: open.ino,
+        offset: req.offset,
+        kind: IoKind::Read {
+            length: req.length,
+            minimum_count: req.minimum_count,
+        },
+    })
+}
+
+async fn read_data(
+    fs: &Fs,
+    cred: &Cred,
+    ino: InodeId,
+    start: u64,
+    length: u32,
+    minimum_count: u32,
+) -> Result<(Reply, u64), u32> {
     let mut data: Vec<u8> = Vec::new();
-    let mut offset = req.offset;
-    let end = req.offset.saturating_add(u64::from(req.length));
+    let mut offset = start;
+    let end = start.saturating_add(u64::from(length));
     while offset < end {
         let want = u32::try_from((end - offset).min(u64::from(IO_SIZE_MAX))).unwrap_or(IO_SIZE_MAX);
-        let r = fs
-            .read(&cred, open.ino, offset, want)
-            .await
-            .map_err(fs_err)?;
+        let r = fs.read(cred, ino, offset, want).await.map_err(fs_err)?;
         if data.is_empty() && r.data.len() as u64 == end - offset {
             // One chunk satisfies the whole read: no concatenation needed.
             data = r.data.to_vec();
@@ -75,30 +149,55 @@ pub async fn read(
             break;
         }
     }
-    if (data.is_empty() && req.length > 0) || (data.len() as u64) < u64::from(req.minimum_count) {
+    if (data.is_empty() && length > 0) || (data.len() as u64) < u64::from(minimum_count) {
         return Err(STATUS_END_OF_FILE);
     }
-    open.position = req.offset + data.len() as u64;
     let mut body = Vec::with_capacity(16 + data.len());
     ReadResponse {
         data_remaining: 0,
         data: &data,
     }
     .encode(&mut body);
-    ok(body)
+    Ok((ok(body)?, start + data.len() as u64))
 }
 
-pub async fn write(
+/// Sets the position of the open `call`'s request named, if it is still open.
+fn set_position(st: &mut ConnState, call: &Call, id: dittofs_smb_wire::create::FileId, at: u64) {
+    if let Ok(open) = open_mut(st, call, id) {
+        open.position = at;
+    }
+}
+
+pub async fn read(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
-    req: &WriteRequest<'_>,
+    req: &ReadRequest,
 ) -> Result<Reply, u32> {
-    if req.data.len() > IO_BYTES_MAX as usize {
+    if req.length > IO_BYTES_MAX {
         return Err(STATUS_INVALID_PARAMETER);
     }
-    if let Some(r) = super::ipc::write(ctx, st, call, req).await {
+    if let Some(r) = super::ipc::read(st, call, req) {
         return r;
+    }
+    let job = prepare_read(ctx, st, call, req)?;
+    let (reply, pos) = job.execute().await;
+    if let Some(at) = pos {
+        set_position(st, call, req.file_id, at);
+    }
+    reply
+}
+
+/// Checks a WRITE to an open file (not a pipe) and captures its I/O (the
+/// payload is copied out of the frame).
+pub(crate) fn prepare_write(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &Call,
+    req: &WriteRequest<'_>,
+) -> Result<IoJob, u32> {
+    if req.data.len() > IO_BYTES_MAX as usize {
+        return Err(STATUS_INVALID_PARAMETER);
     }
     let cred = session_cred(st, call)?;
     if !open_mut(st, call, req.file_id)?.is_dir {
@@ -127,29 +226,71 @@ pub async fn write(
     } else {
         Stability::Unstable
     };
+    Ok(IoJob {
+        fs: ctx.shares[open.share].fs.clone(),
+        cred,
+        ino: open.ino,
+        offset: req.offset,
+        kind: IoKind::Write {
+            data: Bytes::copy_from_slice(req.data),
+            stable,
+        },
+    })
+}
+
+async fn write_data(
+    fs: &Fs,
+    cred: &Cred,
+    ino: InodeId,
+    offset: u64,
+    data: Bytes,
+    stable: Stability,
+) -> Result<(Reply, u64), u32> {
     let mut written = 0usize;
-    for chunk in req.data.chunks(IO_SIZE_MAX as usize) {
-        let at = req.offset + written as u64;
+    let mut from = 0usize;
+    while from < data.len() {
+        let to = (from + IO_SIZE_MAX as usize).min(data.len());
+        let at = offset + written as u64;
         let w = fs
-            .write(&cred, open.ino, at, Bytes::copy_from_slice(chunk), stable)
+            .write(cred, ino, at, data.slice(from..to), stable)
             .await
             .map_err(fs_err)?;
         written += w.count as usize;
+        from = to;
     }
-    if req.data.is_empty() && req.offset <= WRITE_END_MAX {
+    if data.is_empty() && offset <= WRITE_END_MAX {
         // A zero-length write still checks the handle and permissions.
-        fs.write(&cred, open.ino, req.offset, Bytes::new(), stable)
+        fs.write(cred, ino, offset, Bytes::new(), stable)
             .await
             .map_err(fs_err)?;
     }
-    open.position = req.offset + written as u64;
     let mut body = Vec::new();
     WriteResponse {
         count: u32::try_from(written).unwrap_or(u32::MAX),
         remaining: 0,
     }
     .encode(&mut body);
-    ok(body)
+    Ok((ok(body)?, offset + written as u64))
+}
+
+pub async fn write(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    req: &WriteRequest<'_>,
+) -> Result<Reply, u32> {
+    if req.data.len() > IO_BYTES_MAX as usize {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    if let Some(r) = super::ipc::write(ctx, st, call, req).await {
+        return r;
+    }
+    let job = prepare_write(ctx, st, call, req)?;
+    let (reply, pos) = job.execute().await;
+    if let Some(at) = pos {
+        set_position(st, call, req.file_id, at);
+    }
+    reply
 }
 
 pub async fn flush(

@@ -26,6 +26,7 @@ mod observe;
 mod oplock;
 pub mod outbox;
 pub mod pending;
+pub mod pipeline;
 mod posix;
 mod sharemode;
 pub mod state;

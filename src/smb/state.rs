@@ -1,9 +1,10 @@
 //! Per-connection SMB state: negotiated dialect, sessions (with their keys and
 //! trees), opens (file ids) and the credit window.
 //!
-//! Why one struct owned by the connection task: a connection's requests are
-//! handled one frame at a time, so the tables need no locks and a session or
-//! open can never be seen by another connection (multichannel is not offered).
+//! Why one struct owned by the connection task: only the connection loop
+//! touches it (READ/WRITE tasks in flight get owned copies of what they need,
+//! `pipeline.rs`), so the tables need no locks and a session or open can never
+//! be seen by another connection (multichannel is not offered).
 
 use std::collections::{HashMap, HashSet};
 
@@ -175,6 +176,8 @@ pub struct ConnState {
     pub lease_conn_id: u64,
     /// Pending async operations, byte-range lock and watch bookkeeping.
     pub async_ops: super::pending::AsyncState,
+    /// READs and WRITEs in flight as tasks (`pipeline.rs`).
+    pub pipeline: super::pipeline::Pipeline,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,

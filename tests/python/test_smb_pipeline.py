@@ -1,0 +1,104 @@
+"""Many requests in flight on one SMB connection (src/smb/pipeline.rs): WRITEs, a
+FLUSH, READs and a CLOSE sent back to back without waiting for any response, over a
+signed 3.1.1 session. Every request must complete, the CLOSE only after the WRITEs
+before it (its data must all be there when the file is opened again), and the data
+must read back."""
+import os
+import uuid
+
+from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
+                              ImpersonationLevel, Open, ShareAccess)
+
+GENERIC_ALL = 0x10000000
+SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
+    ShareAccess.FILE_SHARE_DELETE
+CHUNK = 64 * 1024
+COUNT = 48
+
+
+def _create_args(disposition):
+    return (ImpersonationLevel.Impersonation, GENERIC_ALL, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+            SHARE_ALL, disposition, CreateOptions.FILE_NON_DIRECTORY_FILE)
+
+
+def _credits(conn, sess, want):
+    # ECHOs asking for credits until the window holds `want` (the server grants
+    # what is asked, up to its cap).
+    for _ in range(16):
+        if conn.sequence_window["high"] - conn.sequence_window["low"] >= want:
+            return
+        conn.echo(sid=sess.session_id, credit_request=want)
+    raise AssertionError("server never granted %d credits" % want)
+
+
+def test_pipelined_writes_flush_reads_close(smb_session):
+    conn, sess, tree = smb_session
+    name = "pipe-" + uuid.uuid4().hex[:8]
+    chunks = [os.urandom(CHUNK) for _ in range(COUNT)]
+    f = Open(tree, name)
+    f.create(*_create_args(CreateDisposition.FILE_CREATE))
+    _credits(conn, sess, 4 * COUNT)
+
+    sid, tid = sess.session_id, tree.tree_connect_id
+    # Sent from the last chunk to the first, all before any response is read.
+    writes = []
+    for i in reversed(range(COUNT)):
+        msg, unpack = f.write(chunks[i], i * CHUNK, send=False)
+        writes.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+    flush_msg, flush_unpack = f.flush(send=False)
+    flush_req = conn.send(flush_msg, sid, tid, credit_request=1)
+    reads = []
+    for i in range(COUNT):
+        msg, unpack = f.read(i * CHUNK, CHUNK, send=False)
+        reads.append((i, conn.send(msg, sid, tid, credit_request=1), unpack))
+    close_msg, close_unpack = f.close(False, send=False)
+    close_req = conn.send(close_msg, sid, tid, credit_request=1)
+
+    assert [unpack(req) for req, unpack in writes] == [CHUNK] * COUNT
+    flush_unpack(flush_req)
+    for i, req, unpack in reads:
+        # A READ sent after a WRITE of the same range need not see it (MS-SMB2
+        # orders nothing among outstanding requests), but it must complete
+        # with a full chunk of either the old (zero) or the new bytes.
+        got = unpack(req)
+        assert got in (chunks[i], bytes(CHUNK)), i
+    close_unpack(close_req)
+
+    g = Open(tree, name)
+    g.create(*_create_args(CreateDisposition.FILE_OPEN))
+    everything = b"".join(chunks)
+    msgs = []
+    for i in range(COUNT):
+        msg, unpack = g.read(i * CHUNK, CHUNK, send=False)
+        msgs.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+    assert b"".join(unpack(req) for req, unpack in msgs) == everything
+    g.close(False)
+
+
+def test_pipelined_errors_answer_each_request(smb_session):
+    # READs past the end fail with END_OF_FILE and WRITEs to a read-only open
+    # with ACCESS_DENIED, each with its own response, interleaved with good ones.
+    from smbprotocol.exceptions import SMBResponseException
+    conn, sess, tree = smb_session
+    name = "pipe-err-" + uuid.uuid4().hex[:8]
+    f = Open(tree, name)
+    f.create(*_create_args(CreateDisposition.FILE_CREATE))
+    f.write(b"x" * 4096, 0)
+    _credits(conn, sess, 64)
+    sid, tid = sess.session_id, tree.tree_connect_id
+    reqs = []
+    for i in range(32):
+        offset = 0 if i % 2 == 0 else 1 << 20
+        msg, unpack = f.read(offset, 4096, send=False)
+        reqs.append((i, conn.send(msg, sid, tid, credit_request=1), unpack))
+    for i, req, unpack in reqs:
+        if i % 2 == 0:
+            assert unpack(req) == b"x" * 4096
+        else:
+            try:
+                unpack(req)
+            except SMBResponseException as e:
+                assert e.status == 0xC0000011  # STATUS_END_OF_FILE
+            else:
+                raise AssertionError("read past the end succeeded")
+    f.close(False)
