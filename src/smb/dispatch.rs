@@ -105,11 +105,14 @@ async fn process(
             return r;
         }
     }
-    // Everything else follows the requests in flight; a CANCEL need not wait.
-    let cancel_only = parts
-        .iter()
-        .all(|(h, _)| h.command == Command::Cancel as u16);
-    if st.pipeline.inflight() > 0 && !cancel_only {
+    // Everything else follows the requests in flight. A CANCEL need not wait,
+    // nor an OPLOCK_BREAK acknowledgment: a READ/WRITE in flight may itself be
+    // waiting for that acknowledgment (a break of another open of this
+    // connection), and an ack touches no open a detached task holds.
+    let may_overtake = parts.iter().all(|(h, _)| {
+        h.command == Command::Cancel as u16 || h.command == Command::OplockBreak as u16
+    });
+    if st.pipeline.inflight() > 0 && !may_overtake {
         return FrameResult::Drain;
     }
     let mut call = Call {
