@@ -29,7 +29,8 @@
 //! - SMB charges the same buckets per request ([`CoreLimiter::admit_smb`]:
 //!   the session's uid and the tree's share stand for AUTH_SYS and the file
 //!   handle), waits the same way, and asks [`CoreLimiter::smb_credits`] how
-//!   many credits to grant: one while the client is throttled.
+//!   many credits to grant: while the client is throttled, no more than the
+//!   request spent (`smb::throttle`).
 
 mod bucket;
 
