@@ -11,7 +11,8 @@
 # (requests/s, measured as ops/s × requests per op: 2 for an SMB stat, CREATE + CLOSE)
 # or bytes (bytes/s, measured as MB/s of the workload; seq-write charges request bytes,
 # seq-read reply bytes).
-# Knobs (env): DURATION (15s), DEPTH (8), OUT ($CARGO_TARGET_DIR/bench-ratelimit), CASES.
+# Knobs (env): DURATION (15s), DEPTH (8), OUT ($CARGO_TARGET_DIR/bench-ratelimit), CASES,
+# CASE_TIMEOUT_S (300: a client that hangs fails its case).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -133,7 +134,7 @@ CONF
   if [ "$PROTO" = smb ]; then wait_port "$SMB_PORT"; else wait_port "$PORT"; fi
   LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "==== $NAME (loadavg $LOAD)" >&2
-  "$PERF" run "${PROTO_ARGS[@]}" --target "$URL" --workload "$WL" --duration "$DURATION" \
+  timeout "${CASE_TIMEOUT_S:-300}" "$PERF" run "${PROTO_ARGS[@]}" --target "$URL" --workload "$WL" --duration "$DURATION" \
     --connections "$CONNS" --depth "$DEPTH" --file-size 16M --files 500 --json "$OUT/$NAME.json" >&2 || FAIL=1
   stop
   python3 - "$OUT/$NAME.json" "$NAME" "$PROTO" "$SCOPE" "$CORES" "$CONNS" "$WL" "$KIND" "$LIMIT" "$BURST" "$LOAD" "$PER_OP" >> "$OUT/table.md" <<'PY' || FAIL=1
