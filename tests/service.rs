@@ -175,6 +175,42 @@ fn over_the_limit_a_client_is_slowed_never_refused() {
 }
 
 #[test]
+fn a_client_with_connections_on_several_cores_gets_the_limit_once() {
+    // 4 connections from one address to a 2-core server: the kernel spreads
+    // them over the cores (with per-core buckets each core gave its own
+    // rate, and the aggregate was up to 2 × the limit). The limit is per
+    // client, so the requests of all connections together are paced at RATE.
+    let dir = TempDir::new("ratelimit-conns");
+    let port = free_port();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    let _server = start(
+        &dir,
+        &limited_config(port, &data, "info", &per_client(RATE, BURST)),
+        port,
+        &[],
+    );
+    let (conns, k) = (4u64, 25u64);
+    let mut clients: Vec<NfsClient> = (0..conns)
+        .map(|_| NfsClient::connect(port).expect("connect"))
+        .collect();
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for c in clients.iter_mut() {
+            s.spawn(move || getattrs(c, k));
+        }
+    });
+    let elapsed = t0.elapsed();
+    // The mounts took from the burst too, so this is a lower bound.
+    let floor = Duration::from_secs_f64((conns * k - BURST) as f64 / RATE as f64);
+    assert!(
+        elapsed >= floor.mul_f64(0.9),
+        "{conns} connections × {k} requests at {RATE}/s per client (burst {BURST}) took \
+         {elapsed:?}, expected at least {floor:?}"
+    );
+}
+
+#[test]
 fn without_limits_nothing_is_throttled() {
     let dir = TempDir::new("nolimit");
     let port = free_port();

@@ -205,7 +205,12 @@ async fn process(
         h.tree_id = call.tree_id;
         let requested = hdr.credits.max(1);
         h.credits = st.credits.grant(super::throttle::credits(
-            ctx, st, &call, admitted, requested,
+            ctx,
+            st,
+            &call,
+            admitted,
+            requested,
+            hdr.credit_charge,
         ));
         if let Some(async_id) = call.async_id.take() {
             // The interim response of an operation that went async.

@@ -4,8 +4,8 @@
 //!
 //! Why slowed and never refused, as for NFS: a client over its limit waits
 //! (a glommio timer) before its request runs, and while throttled it is
-//! granted one credit per response, so it cannot pipeline more than one
-//! request ahead; no request ever fails for being over the limit. Request
+//! granted only the credits the request spent (one for most requests), so its
+//! window does not grow; no request ever fails for being over the limit. Request
 //! bytes are reserved before the request runs and response bytes charged
 //! after, so big READs and WRITEs cost in proportion.
 
@@ -72,22 +72,48 @@ pub(crate) fn charge_response(ctx: &SmbContext, admitted: Admitted, response_byt
     }
 }
 
-/// Credits to grant for a request that asked for `requested`: as asked, or
-/// one when the request had to wait or its client or user is still in debt
-/// (by the time a delayed request runs its bucket is just back at zero).
+/// Credits to grant for a request that asked for `requested` and spent
+/// `charge`: as asked, or only what it spent (one for a one-credit request)
+/// when the request had to wait or its client or user is still in debt (by
+/// the time a delayed request runs its bucket is just back at zero). Giving
+/// back the charge keeps the client's window from growing while throttled
+/// but never below what a multi-credit READ/WRITE needs: granting one for a
+/// 16-credit WRITE drained the window until the client could send nothing.
 pub(crate) fn credits(
     ctx: &SmbContext,
     st: &ConnState,
     call: &Call,
     admitted: Admitted,
     requested: u16,
+    charge: u16,
 ) -> u16 {
     let (Some(limiter), Some(peer)) = (ctx.limiter.as_ref(), st.peer) else {
         return requested;
     };
+    let spent = throttled_grant(requested, charge);
     if admitted.delayed {
-        return 1;
+        return spent;
     }
     let (uid, _) = who(st, call);
-    limiter.smb_credits(peer.ip(), uid, requested)
+    limiter.smb_credits(peer.ip(), uid, requested).max(spent)
+}
+
+/// The grant while throttled: the request's charge (at least one), never
+/// more than asked.
+fn throttled_grant(requested: u16, charge: u16) -> u16 {
+    charge.max(1).min(requested.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttled_grant;
+
+    #[test]
+    fn a_throttled_multi_credit_request_gets_its_charge_back() {
+        assert_eq!(throttled_grant(32, 0), 1);
+        assert_eq!(throttled_grant(32, 1), 1);
+        assert_eq!(throttled_grant(32, 16), 16);
+        assert_eq!(throttled_grant(8, 16), 8);
+        assert_eq!(throttled_grant(0, 0), 1);
+    }
 }

@@ -3,11 +3,18 @@
 //! (`[shares.rate_limit]`).
 //!
 //! Why this shape:
-//! - Buckets live on each core ([`CoreLimiter`], single-threaded, in a
-//!   `RefCell`), so the hot path takes no lock shared across cores. A client's
-//!   connections are hashed to cores by the kernel; one whose connections land
-//!   on k cores gets up to k × the limit (the Linux NFS client keeps one
-//!   connection per server, so for it the limit is exact).
+//! - One bucket per key for the whole process, shared by every core, so the
+//!   limit is exact however the kernel spreads a client's connections (or a
+//!   user's clients) over the cores. A bucket is one atomic word (the instant
+//!   it is empty, see [`Bucket`]) updated with one compare-and-swap per
+//!   request; no lock is taken on the request path. Each core keeps its own
+//!   map from key to the shared bucket ([`CoreLimiter`], in a `RefCell`), so
+//!   the lookup is local and cores touch a common cache line only for a key
+//!   that is really in use on several of them. A core meets a key for the
+//!   first time through the generation's [`Registry`] (a mutex, taken once per
+//!   key and core, not per request). (Rejected: splitting the limit into
+//!   rate/k per core for a client on k cores — exact only when its
+//!   connections are equally busy, and a user has no connection to count.)
 //! - Over the limit, a client is *slowed*, never refused: the connection's
 //!   reader waits (a glommio timer) before it starts the next request, which
 //!   also stops reading the socket and pushes back through TCP. A kernel client
@@ -17,11 +24,13 @@
 //!   after it wait.
 //! - The settings are shared through [`LiveLimits`]: a generation counter each
 //!   core reads (one relaxed atomic load per request) and a lock taken only
-//!   when the generation moved (a SIGHUP reload); the buckets restart full.
+//!   when the generation moved (a SIGHUP reload); a reload brings a fresh
+//!   registry, so the buckets restart full.
 //! - SMB charges the same buckets per request ([`CoreLimiter::admit_smb`]:
 //!   the session's uid and the tree's share stand for AUTH_SYS and the file
 //!   handle), waits the same way, and asks [`CoreLimiter::smb_credits`] how
-//!   many credits to grant: one while the client is throttled.
+//!   many credits to grant: while the client is throttled, no more than the
+//!   request spent (`smb::throttle`).
 
 mod bucket;
 
@@ -29,7 +38,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -78,36 +87,129 @@ fn is_unlimited(l: &ShareRateLimitConfig) -> bool {
     l.per_client.is_unlimited() && l.per_user.is_unlimited()
 }
 
+/// One generation of settings and the buckets charged under them.
+#[derive(Debug)]
+struct Generation {
+    settings: Arc<Settings>,
+    registry: Arc<Registry>,
+}
+
+impl Generation {
+    fn new(settings: Settings) -> Arc<Generation> {
+        Arc::new(Generation {
+            settings: Arc::new(settings),
+            registry: Arc::new(Registry::default()),
+        })
+    }
+}
+
 /// The process-wide settings, replaced on reload.
 #[derive(Debug)]
 pub struct LiveLimits {
     generation: AtomicU64,
-    current: RwLock<Arc<Settings>>,
+    current: RwLock<Arc<Generation>>,
 }
 
 impl LiveLimits {
     pub fn new(settings: Settings) -> Arc<LiveLimits> {
         Arc::new(LiveLimits {
             generation: AtomicU64::new(0),
-            current: RwLock::new(Arc::new(settings)),
+            current: RwLock::new(Generation::new(settings)),
         })
     }
 
-    /// Installs new settings; every core picks them up at its next request.
+    /// Installs new settings (and empty buckets); every core picks them up
+    /// at its next request.
     pub fn replace(&self, settings: Settings) {
+        let next = Generation::new(settings);
         match self.current.write() {
-            Ok(mut guard) => *guard = Arc::new(settings),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
         }
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The settings now (takes the lock: not for the hot path).
     pub fn snapshot(&self) -> Arc<Settings> {
+        self.current().settings.clone()
+    }
+
+    fn current(&self) -> Arc<Generation> {
         match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+}
+
+/// Every key's shared buckets for one generation of settings. Cores look a
+/// key up here the first time they meet it and keep the `Arc` in their own
+/// map; entries nobody holds any more are dropped once full.
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: Mutex<RegistryMap>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryMap {
+    map: HashMap<Key, Arc<Entry>>,
+    last_sweep: Option<Instant>,
+}
+
+impl Registry {
+    /// The shared buckets of `key`, made (full) at the first use.
+    fn get(
+        &self,
+        key: Key,
+        limit: &LimitConfig,
+        now: Instant,
+        log_interval: Duration,
+    ) -> Arc<Entry> {
+        let mut guard = match self.entries.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.map.len() >= BUCKETS_SWEEP_AT {
+            Self::sweep_locked(&mut guard, now, log_interval);
+        }
+        guard
+            .map
+            .entry(key)
+            .or_insert_with(|| Arc::new(Entry::new(limit, now)))
+            .clone()
+    }
+
+    /// Drops the entries no core holds that are full (they carry no state).
+    /// Run by each core's periodic sweep, at most once per interval overall.
+    fn sweep(&self, now: Instant, log_interval: Duration) {
+        let mut guard = match self.entries.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let due = guard.last_sweep.is_none_or(|t| {
+            now.saturating_duration_since(t) >= Duration::from_secs(SWEEP_INTERVAL_S)
+        });
+        if due {
+            Self::sweep_locked(&mut guard, now, log_interval);
+        }
+    }
+
+    fn sweep_locked(map: &mut RegistryMap, now: Instant, log_interval: Duration) {
+        map.last_sweep = Some(now);
+        map.map
+            .retain(|_, e| Arc::strong_count(e) > 1 || !e.is_idle(now, log_interval));
+    }
+
+    /// Keys held (tests).
+    pub fn len(&self) -> usize {
+        match self.entries.lock() {
+            Ok(g) => g.map.len(),
+            Err(poisoned) => poisoned.into_inner().map.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -149,12 +251,16 @@ fn rate_limited(protocol: crate::metrics::Protocol, key: &Key) {
     crate::metrics::rate_limited(protocol, key.scope(), &key.to_string());
 }
 
-/// The buckets of one key.
+/// The buckets of one key, shared by every core.
 #[derive(Debug)]
 struct Entry {
     requests: Option<Bucket>,
     bytes: Option<Bucket>,
-    last_logged: Option<Instant>,
+    /// When the throttle line was last logged for this key, in ms after
+    /// `origin` plus one (0 = never), so it is logged once per interval for
+    /// the whole process.
+    last_logged_ms: AtomicU64,
+    origin: Instant,
 }
 
 impl Entry {
@@ -163,16 +269,44 @@ impl Entry {
         Entry {
             requests: bucket(limit.requests_per_s, limit.effective_requests_burst()),
             bytes: bucket(limit.bytes_per_s, limit.effective_bytes_burst()),
-            last_logged: None,
+            last_logged_ms: AtomicU64::new(0),
+            origin: now,
         }
     }
 
-    fn is_idle(&mut self, now: Instant, log_interval: Duration) -> bool {
-        self.requests.as_mut().is_none_or(|b| b.is_full(now))
-            && self.bytes.as_mut().is_none_or(|b| b.is_full(now))
+    fn ms(&self, now: Instant) -> u64 {
+        let ms = now.saturating_duration_since(self.origin).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn log_due(&self, last: u64, now: Instant, log_interval: Duration) -> bool {
+        last == 0 || self.ms(now).saturating_sub(last) >= log_interval.as_millis() as u64
+    }
+
+    /// Whether this caller should log the throttle line now (at most one
+    /// caller per interval, across cores).
+    fn claim_log(&self, now: Instant, log_interval: Duration) -> bool {
+        let last = self.last_logged_ms.load(Ordering::Relaxed);
+        self.log_due(last, now, log_interval)
             && self
-                .last_logged
-                .is_none_or(|t| now.saturating_duration_since(t) >= log_interval)
+                .last_logged_ms
+                .compare_exchange(last, self.ms(now), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn is_idle(&self, now: Instant, log_interval: Duration) -> bool {
+        self.requests.as_ref().is_none_or(|b| b.is_full(now))
+            && self.bytes.as_ref().is_none_or(|b| b.is_full(now))
+            && self.log_due(
+                self.last_logged_ms.load(Ordering::Relaxed),
+                now,
+                log_interval,
+            )
+    }
+
+    fn wait_time(&self, now: Instant) -> Duration {
+        let wait = |b: &Option<Bucket>| b.as_ref().map_or(Duration::ZERO, |b| b.wait_time(now));
+        wait(&self.requests).max(wait(&self.bytes))
     }
 }
 
@@ -195,7 +329,9 @@ pub enum Admit {
 struct CoreState {
     generation: u64,
     settings: Arc<Settings>,
-    buckets: HashMap<Key, Entry>,
+    registry: Arc<Registry>,
+    /// This core's handles on the shared buckets it has used.
+    buckets: HashMap<Key, Arc<Entry>>,
     last_sweep: Instant,
 }
 
@@ -209,13 +345,14 @@ pub struct CoreLimiter {
 impl CoreLimiter {
     pub fn new(core: usize, live: Arc<LiveLimits>) -> CoreLimiter {
         let generation = live.generation.load(Ordering::Acquire);
-        let settings = live.snapshot();
+        let current = live.current();
         CoreLimiter {
             core,
             live,
             state: RefCell::new(CoreState {
                 generation,
-                settings,
+                settings: current.settings.clone(),
+                registry: current.registry.clone(),
                 buckets: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
@@ -226,8 +363,10 @@ impl CoreLimiter {
     fn refresh(&self, state: &mut CoreState) {
         let generation = self.live.generation.load(Ordering::Acquire);
         if generation != state.generation {
+            let current = self.live.current();
             state.generation = generation;
-            state.settings = self.live.snapshot();
+            state.settings = current.settings.clone();
+            state.registry = current.registry.clone();
             state.buckets.clear();
         }
     }
@@ -310,23 +449,22 @@ impl CoreLimiter {
                 continue;
             }
             *slot = Some(key);
-            let entry = state
-                .buckets
-                .entry(key)
-                .or_insert_with(|| Entry::new(limit, now));
+            let entry = match state.buckets.get(&key) {
+                Some(e) => e,
+                None => {
+                    let e = state.registry.get(key, limit, now, log_interval);
+                    state.buckets.entry(key).or_insert(e)
+                }
+            };
             let mut delay = Duration::ZERO;
-            if let Some(b) = entry.requests.as_mut() {
+            if let Some(b) = entry.requests.as_ref() {
                 delay = delay.max(b.reserve(1, now));
             }
-            if let Some(b) = entry.bytes.as_mut() {
+            if let Some(b) = entry.bytes.as_ref() {
                 delay = delay.max(b.reserve(request_bytes as u64, now));
             }
             if delay > Duration::ZERO {
-                let due = entry
-                    .last_logged
-                    .is_none_or(|t| now.saturating_duration_since(t) >= log_interval);
-                if due {
-                    entry.last_logged = Some(now);
+                if entry.claim_log(now, log_interval) {
                     log::info!(
                         "core {}: throttling {key} ({}): delaying its requests by {} ms \
                          (logged at most every {} s)",
@@ -359,12 +497,12 @@ impl CoreLimiter {
     /// Charges the reply's bytes to the buckets the request was admitted under.
     pub fn charge_reply(&self, ticket: &Ticket, reply_bytes: usize) {
         let now = Instant::now();
-        let mut state = self.state.borrow_mut();
+        let state = self.state.borrow();
         if state.generation != ticket.generation {
             return;
         }
         for key in ticket.keys.iter().flatten() {
-            if let Some(b) = state.buckets.get_mut(key).and_then(|e| e.bytes.as_mut()) {
+            if let Some(b) = state.buckets.get(key).and_then(|e| e.bytes.as_ref()) {
                 b.charge(reply_bytes as u64, now);
             }
         }
@@ -382,12 +520,8 @@ impl CoreLimiter {
             .into_iter()
             .flatten()
         {
-            if let Some(e) = state.buckets.get_mut(&key) {
-                let wait = |b: &mut Option<Bucket>| {
-                    b.as_mut().map_or(Duration::ZERO, |b| b.wait_time(now))
-                };
-                throttled |=
-                    wait(&mut e.requests) > Duration::ZERO || wait(&mut e.bytes) > Duration::ZERO;
+            if let Some(e) = state.buckets.get(&key) {
+                throttled |= e.wait_time(now) > Duration::ZERO;
             }
         }
         if throttled {
@@ -397,20 +531,30 @@ impl CoreLimiter {
         }
     }
 
-    /// Drops buckets that are full (they hold no state), periodically or when
-    /// the map grows large, so a scan of many addresses cannot grow it forever.
+    /// Drops this core's handles on buckets that are full (they hold no
+    /// state), periodically or when the map grows large, so a scan of many
+    /// addresses cannot grow it forever; the periodic sweep also sweeps the
+    /// shared registry (one lock per core per interval).
     fn maybe_sweep(&self, state: &mut CoreState, now: Instant, log_interval: Duration) {
         let due = now.saturating_duration_since(state.last_sweep)
             >= Duration::from_secs(SWEEP_INTERVAL_S);
         if due || state.buckets.len() >= BUCKETS_SWEEP_AT {
             state.last_sweep = now;
             state.buckets.retain(|_, e| !e.is_idle(now, log_interval));
+            if due {
+                state.registry.sweep(now, log_interval);
+            }
         }
     }
 
     /// Buckets held on this core (tests).
     pub fn buckets_len(&self) -> usize {
         self.state.borrow().buckets.len()
+    }
+
+    /// Keys in the shared registry of the current generation (tests).
+    pub fn registry_len(&self) -> usize {
+        self.state.borrow().registry.len()
     }
 }
 
