@@ -186,5 +186,11 @@ pub(crate) fn resolve_setattr(
             }
         }
     }
+    if let Some(t) = set.btime {
+        if !owner {
+            return Err(FsError::NotPermitted);
+        }
+        c.btime = Some(t);
+    }
     Ok(c)
 }

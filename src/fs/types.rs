@@ -117,6 +117,9 @@ pub struct SetAttr {
     pub size: Option<u64>,
     pub atime: SetTime,
     pub mtime: SetTime,
+    /// Creation time set by a client (SMB FileBasicInformation CreationTime); NFSv3
+    /// has no way to set it. Needs ownership, like explicit atime/mtime.
+    pub btime: Option<Timespec>,
 }
 
 /// How CREATE treats an existing name.

@@ -273,6 +273,10 @@ pub struct AttrChange {
     pub grow_to: Option<u64>,
     pub atime: Option<Timespec>,
     pub mtime: Option<Timespec>,
+    /// New creation time (`Attr::btime`). Only SMB sets it (FileBasicInformation
+    /// CreationTime); ChangeTime from a client is ignored, as Samba does, so ctime
+    /// has no field here: it follows the rule below.
+    pub btime: Option<Timespec>,
     /// After applying `mode`: clear `S_ISUID`, and `S_ISGID` when `S_IXGRP` is
     /// set (what Linux does on chown and on writes by unprivileged users).
     pub kill_suid_sgid: bool,
@@ -316,6 +320,9 @@ impl AttrChange {
         if let Some(t) = self.mtime {
             a.mtime = t;
         }
+        if let Some(t) = self.btime {
+            a.btime = t;
+        }
         if self.kill_suid_sgid {
             a.mode &= !S_ISUID;
             if a.mode & S_IXGRP != 0 {
@@ -336,6 +343,7 @@ impl AttrChange {
             || self.grow_to.is_some()
             || self.atime.is_some()
             || self.mtime.is_some()
+            || self.btime.is_some()
             || self.kill_suid_sgid
             || self.touch_ctime
     }

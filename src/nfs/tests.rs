@@ -49,6 +49,7 @@ fn sattr() -> impl Strategy<Value = SetAttr> {
             size,
             atime,
             mtime,
+            btime: None,
         })
 }
 
