@@ -192,5 +192,11 @@ pub(crate) fn resolve_setattr(
         }
         c.btime = Some(t);
     }
+    if let Some(t) = set.ctime {
+        if !owner {
+            return Err(FsError::NotPermitted);
+        }
+        c.ctime = Some(t);
+    }
     Ok(c)
 }

@@ -247,6 +247,14 @@ pub async fn creation_time(s: &dyn MetadataStore) {
     };
     let (_, after) = s.set_attr(f.ino, &chmod, t(32)).await.expect("chmod");
     assert_eq!(after.btime, t(5));
+    // A client-set ctime replaces `now`.
+    let set_ctime = AttrChange {
+        ctime: Some(t(3)),
+        ..AttrChange::default()
+    };
+    let (_, after) = s.set_attr(f.ino, &set_ctime, t(33)).await.expect("ctime");
+    assert_eq!((after.ctime, after.btime), (t(3), t(5)));
+    assert_eq!(s.get(f.ino).await.expect("get").ctime, t(3));
     let d = &made[1];
     let (_, after) = s.set_attr(d.ino, &set, t(33)).await.expect("dir btime");
     assert_eq!(after.btime, t(5));

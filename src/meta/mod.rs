@@ -274,9 +274,12 @@ pub struct AttrChange {
     pub atime: Option<Timespec>,
     pub mtime: Option<Timespec>,
     /// New creation time (`Attr::btime`). Only SMB sets it (FileBasicInformation
-    /// CreationTime); ChangeTime from a client is ignored, as Samba does, so ctime
-    /// has no field here: it follows the rule below.
+    /// CreationTime).
     pub btime: Option<Timespec>,
+    /// The ctime to record instead of `now` when this change updates ctime: SMB
+    /// FileBasicInformation ChangeTime, which Windows (and, for what a client reads
+    /// back, Samba) lets a client set.
+    pub ctime: Option<Timespec>,
     /// After applying `mode`: clear `S_ISUID`, and `S_ISGID` when `S_IXGRP` is
     /// set (what Linux does on chown and on writes by unprivileged users).
     pub kill_suid_sgid: bool,
@@ -330,7 +333,7 @@ impl AttrChange {
             }
         }
         if self.changes_something() {
-            a.ctime = now;
+            a.ctime = self.ctime.unwrap_or(now);
         }
     }
 
@@ -344,6 +347,7 @@ impl AttrChange {
             || self.atime.is_some()
             || self.mtime.is_some()
             || self.btime.is_some()
+            || self.ctime.is_some()
             || self.kill_suid_sgid
             || self.touch_ctime
     }

@@ -50,6 +50,7 @@ fn sattr() -> impl Strategy<Value = SetAttr> {
             atime,
             mtime,
             btime: None,
+            ctime: None,
         })
 }
 

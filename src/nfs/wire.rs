@@ -265,6 +265,7 @@ pub fn decode_sattr(r: &mut XdrReader) -> Result<SetAttr, XdrError> {
         atime: decode_set_time(r)?,
         mtime: decode_set_time(r)?,
         btime: None,
+        ctime: None,
     })
 }
 

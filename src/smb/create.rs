@@ -44,11 +44,13 @@ fn granted_access(desired: u32) -> u32 {
     g
 }
 
-/// Splits a share-relative SMB path into components (empty for the root).
+/// Splits a share-relative SMB path into components (empty for the root). `/`
+/// separates like `\\`, as Samba takes it (smbtorture
+/// smb2.timestamps.test_close_not_attrib opens `dir/file`).
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
-    let parts: Vec<&str> = path.split('\\').filter(|c| !c.is_empty()).collect();
+    let parts: Vec<&str> = path.split(['\\', '/']).filter(|c| !c.is_empty()).collect();
     for c in &parts {
-        if c.contains(':') || *c == "." || *c == ".." || c.contains('/') {
+        if c.contains(':') || *c == "." || *c == ".." {
             return Err(STATUS_OBJECT_NAME_INVALID);
         }
     }

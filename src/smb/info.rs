@@ -206,9 +206,10 @@ pub async fn set_info(
                     let set = SetAttr {
                         atime: set_time(b.last_access_time),
                         mtime: set_time(b.last_write_time),
-                        // ChangeTime from a client is ignored, as Samba does: ctime
-                        // is the server's record of the last metadata change.
                         btime: client_time(b.creation_time),
+                        // ChangeTime is kept as set (Windows does; Samba reports the
+                        // set value back too: smbtorture smb2.timestamps.time_t_*).
+                        ctime: client_time(b.change_time),
                         ..SetAttr::default()
                     };
                     if set != SetAttr::default() {
