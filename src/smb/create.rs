@@ -166,6 +166,11 @@ pub async fn create(
     let (attr, action) = match existing {
         Some(a) => {
             let is_dir = a.ftype == FileType::Directory;
+            // An existing name fails FILE_CREATE whatever its type (open(O_CREAT |
+            // O_EXCL) of a directory is EEXIST, pjdfstest open::eexist_file_exists).
+            if disp == FILE_CREATE {
+                return Err(STATUS_OBJECT_NAME_COLLISION);
+            }
             if want_dir && !is_dir {
                 return Err(STATUS_NOT_A_DIRECTORY);
             }
