@@ -26,15 +26,16 @@ const SUITE_LIMIT: Duration = Duration::from_secs(240);
 /// (suite, floor on tests passed).
 const SUITES: &[(&str, usize)] = &[
     // (measured when set, 2026-11: passed/failed)
-    ("smb2.connect", 1),   // 1/0
-    ("smb2.read", 3),      // 4/0
-    ("smb2.rw", 2),        // 2/1
-    ("smb2.getinfo", 4),   // 5/3
-    ("smb2.dir", 4),       // 5/2
-    ("smb2.create", 6),    // 8/8
-    ("smb2.compound", 10), // 12/7
-    ("smb2.ioctl", 18),    // 21/7
-    ("smb2.rename", 6),    // 7/4
+    ("smb2.connect", 1),    // 1/0
+    ("smb2.read", 3),       // 4/0
+    ("smb2.rw", 2),         // 2/1
+    ("smb2.getinfo", 4),    // 5/3
+    ("smb2.dir", 4),        // 5/2
+    ("smb2.create", 6),     // 8/8
+    ("smb2.compound", 10),  // 12/7
+    ("smb2.ioctl", 18),     // 21/7
+    ("smb2.rename", 6),     // 7/4
+    ("smb2.timestamps", 9), // 11/4
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).

@@ -71,8 +71,9 @@ def set_basic(conn, sess, tree, f, creation=0, access=0, write=0, change=0):
 
 
 def restart(s):
-    rc, killed = s.stop()
-    assert rc == 0 and not killed, s.log_text()
+    # SIGTERM, or SIGKILL when it does not stop in time: either way what was
+    # committed to LMDB must come back.
+    s.stop()
     with open(s.log, "ab") as logf:
         s.proc = subprocess.Popen([dittofs_bin(), "start", "--config", s.conf],
                                   stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
