@@ -105,24 +105,15 @@ pub(crate) async fn apply_create_sd(
     };
     // The file exists now: what the caller may not change (an owner other than
     // itself without root) is left as created rather than failing the CREATE.
-    // Owner first, then the mode: a chown clears S_ISUID/S_ISGID of a regular file,
-    // which for a file being created would lose the set-id bits it asked for.
     let set = sd_setattr(&sd, u32::MAX, &a);
     if set == SetAttr::default() {
         return Ok(a);
     }
-    let want_mode = set.mode.unwrap_or(a.mode & 0o7777);
-    let owner = SetAttr {
-        uid: set.uid,
-        gid: set.gid,
-        ..SetAttr::default()
-    };
-    let a = apply(fs, cred, a.clone(), &owner).await.unwrap_or(a);
-    if a.mode & 0o7777 == want_mode {
-        return Ok(a);
+    if let Ok(w) = fs.setattr(cred, a.ino, &set, None).await {
+        return Ok(w.after.unwrap_or(a));
     }
     let mode_only = SetAttr {
-        mode: Some(want_mode),
+        mode: set.mode,
         ..SetAttr::default()
     };
     apply(fs, cred, a.clone(), &mode_only).await.or(Ok(a))
