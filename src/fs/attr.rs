@@ -206,5 +206,17 @@ pub(crate) fn resolve_setattr(
             }
         }
     }
+    if let Some(t) = set.btime {
+        if !owner {
+            return Err(FsError::NotPermitted);
+        }
+        c.btime = Some(t);
+    }
+    if let Some(t) = set.ctime {
+        if !owner {
+            return Err(FsError::NotPermitted);
+        }
+        c.ctime = Some(t);
+    }
     Ok(c)
 }

@@ -358,6 +358,8 @@ impl Fs {
             || !trivial_size
             || rest.atime != Default::default()
             || rest.mtime != Default::default()
+            || rest.btime.is_some()
+            || rest.ctime.is_some()
         {
             let w = self.setattr(cred, attr.ino, &rest, None).await?;
             attr = w.after.unwrap_or(attr);

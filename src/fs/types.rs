@@ -117,6 +117,12 @@ pub struct SetAttr {
     pub size: Option<u64>,
     pub atime: SetTime,
     pub mtime: SetTime,
+    /// Creation time set by a client (SMB FileBasicInformation CreationTime); NFSv3
+    /// has no way to set it. Needs ownership, like explicit atime/mtime.
+    pub btime: Option<Timespec>,
+    /// ChangeTime set by an SMB client: recorded as ctime instead of "now".
+    /// Needs ownership, like explicit atime/mtime.
+    pub ctime: Option<Timespec>,
 }
 
 /// How CREATE treats an existing name.

@@ -69,6 +69,7 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     block_map(&*make()).await;
     super::conformance_identity::identity(&*make()).await;
     super::conformance_identity::dos_attributes(&*make()).await;
+    super::conformance_identity::creation_time(&*make()).await;
 }
 
 /// Share roots are created once, are directories and their own parent.

@@ -1,10 +1,11 @@
 //! Conformance checks for what the store keeps besides the namespace: users,
-//! groups and DOS attributes. Called from [`super::conformance::run_all`], so
+//! groups, DOS attributes and the creation time (`Attr::btime`, which only SMB
+//! shows and sets). Called from [`super::conformance::run_all`], so
 //! every store runs them.
 
 use super::{
-    GroupRecord, MetaError, MetadataStore, NewInode, OnExists, RemoveKind, SharePermission,
-    UserRecord,
+    AttrChange, GroupRecord, MetaError, MetadataStore, NewInode, OnExists, RemoveKind,
+    SharePermission, UserRecord,
 };
 use crate::fs::{DeviceId, FileType, Timespec};
 
@@ -189,4 +190,87 @@ pub async fn dos_attributes(s: &dyn MetadataStore) {
         s.set_dos_attributes(a.ino, 1).await,
         Err(MetaError::NoInode(_))
     ));
+}
+
+/// Creation time: every create path fills it with the create time, only an
+/// explicit `AttrChange::btime` changes it (and then ctime becomes `now`), other
+/// changes and renames keep it, and it reads back from the store.
+pub async fn creation_time(s: &dyn MetadataStore) {
+    let r = s.share_root("/export", 0o755).await.expect("share_root");
+    let t = |sec| Timespec { sec, nsec: 9 };
+    let mut made = Vec::new();
+    for (name, ftype) in [
+        ("f", FileType::Regular),
+        ("d", FileType::Directory),
+        ("l", FileType::Symlink),
+        ("p", FileType::Fifo),
+    ] {
+        let new = NewInode {
+            ftype,
+            mode: 0o644,
+            uid: 1000,
+            gid: 100,
+            rdev: DeviceId::default(),
+            target: if ftype == FileType::Symlink {
+                b"f".to_vec()
+            } else {
+                Vec::new()
+            },
+            verifier: None,
+            on_exists: OnExists::Fail,
+        };
+        let a = s
+            .create(r, name.as_bytes(), &new, t(20))
+            .await
+            .expect(name)
+            .attr;
+        assert_eq!(a.btime, t(20), "{name}");
+        assert_eq!(s.get(a.ino).await.expect(name).btime, t(20), "{name}");
+        made.push(a);
+    }
+    let f = &made[0];
+    let set = AttrChange {
+        btime: Some(t(5)),
+        ..AttrChange::default()
+    };
+    let (_, after) = s.set_attr(f.ino, &set, t(30)).await.expect("set btime");
+    assert_eq!(
+        [after.btime, after.atime, after.mtime, after.ctime],
+        [t(5), t(20), t(20), t(30)]
+    );
+    let got = s.get(f.ino).await.expect("get");
+    assert_eq!((got.btime, got.ctime), (t(5), t(30)));
+    let chmod = AttrChange {
+        mode: Some(0o600),
+        mtime: Some(t(31)),
+        ..AttrChange::default()
+    };
+    let (_, after) = s.set_attr(f.ino, &chmod, t(32)).await.expect("chmod");
+    assert_eq!(after.btime, t(5));
+    // A client-set ctime replaces `now`.
+    let set_ctime = AttrChange {
+        ctime: Some(t(3)),
+        ..AttrChange::default()
+    };
+    let (_, after) = s.set_attr(f.ino, &set_ctime, t(33)).await.expect("ctime");
+    assert_eq!((after.ctime, after.btime), (t(3), t(5)));
+    assert_eq!(s.get(f.ino).await.expect("get").ctime, t(3));
+    let d = &made[1];
+    let (_, after) = s.set_attr(d.ino, &set, t(33)).await.expect("dir btime");
+    assert_eq!(after.btime, t(5));
+    s.rename(
+        super::RenameArgs {
+            from_dir: r,
+            from_name: b"f",
+            to_dir: d.ino,
+            to_name: b"g",
+            expect_src: None,
+            expect_dst: None,
+        },
+        t(40),
+    )
+    .await
+    .expect("rename");
+    assert_eq!(s.get(f.ino).await.expect("moved").btime, t(5));
+    assert_eq!(s.get(d.ino).await.expect("dir").btime, t(5));
 }

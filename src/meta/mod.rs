@@ -273,6 +273,13 @@ pub struct AttrChange {
     pub grow_to: Option<u64>,
     pub atime: Option<Timespec>,
     pub mtime: Option<Timespec>,
+    /// New creation time (`Attr::btime`). Only SMB sets it (FileBasicInformation
+    /// CreationTime).
+    pub btime: Option<Timespec>,
+    /// The ctime to record instead of `now` when this change updates ctime: SMB
+    /// FileBasicInformation ChangeTime, which Windows (and, for what a client reads
+    /// back, Samba) lets a client set.
+    pub ctime: Option<Timespec>,
     /// After applying `mode`: clear `S_ISUID`, and `S_ISGID` when `S_IXGRP` is
     /// set (what Linux does on chown and on writes by unprivileged users).
     pub kill_suid_sgid: bool,
@@ -316,6 +323,9 @@ impl AttrChange {
         if let Some(t) = self.mtime {
             a.mtime = t;
         }
+        if let Some(t) = self.btime {
+            a.btime = t;
+        }
         if self.kill_suid_sgid {
             a.mode &= !S_ISUID;
             if a.mode & S_IXGRP != 0 {
@@ -323,7 +333,7 @@ impl AttrChange {
             }
         }
         if self.changes_something() {
-            a.ctime = now;
+            a.ctime = self.ctime.unwrap_or(now);
         }
     }
 
@@ -336,6 +346,8 @@ impl AttrChange {
             || self.grow_to.is_some()
             || self.atime.is_some()
             || self.mtime.is_some()
+            || self.btime.is_some()
+            || self.ctime.is_some()
             || self.kill_suid_sgid
             || self.touch_ctime
     }

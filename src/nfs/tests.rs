@@ -49,6 +49,8 @@ fn sattr() -> impl Strategy<Value = SetAttr> {
             size,
             atime,
             mtime,
+            btime: None,
+            ctime: None,
         })
 }
 

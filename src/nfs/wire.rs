@@ -264,6 +264,8 @@ pub fn decode_sattr(r: &mut XdrReader) -> Result<SetAttr, XdrError> {
         size: r.read_optional(|r| r.read_u64())?,
         atime: decode_set_time(r)?,
         mtime: decode_set_time(r)?,
+        btime: None,
+        ctime: None,
     })
 }
 

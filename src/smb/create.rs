@@ -44,11 +44,13 @@ fn granted_access(desired: u32) -> u32 {
     g
 }
 
-/// Splits a share-relative SMB path into components (empty for the root).
+/// Splits a share-relative SMB path into components (empty for the root). `/`
+/// separates like `\\`, as Samba takes it (smbtorture
+/// smb2.timestamps.test_close_not_attrib opens `dir/file`).
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
-    let parts: Vec<&str> = path.split('\\').filter(|c| !c.is_empty()).collect();
+    let parts: Vec<&str> = path.split(['\\', '/']).filter(|c| !c.is_empty()).collect();
     for c in &parts {
-        if c.contains(':') || *c == "." || *c == ".." || c.contains('/') {
+        if c.contains(':') || *c == "." || *c == ".." {
             return Err(STATUS_OBJECT_NAME_INVALID);
         }
     }
@@ -164,6 +166,11 @@ pub async fn create(
     let (attr, action) = match existing {
         Some(a) => {
             let is_dir = a.ftype == FileType::Directory;
+            // An existing name fails FILE_CREATE whatever its type (open(O_CREAT |
+            // O_EXCL) of a directory is EEXIST, pjdfstest open::eexist_file_exists).
+            if disp == FILE_CREATE {
+                return Err(STATUS_OBJECT_NAME_COLLISION);
+            }
             if want_dir && !is_dir {
                 return Err(STATUS_NOT_A_DIRECTORY);
             }

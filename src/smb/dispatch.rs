@@ -128,6 +128,8 @@ async fn process(
     let mut signers: Vec<Signer> = Vec::new();
     let mut prev_status = STATUS_SUCCESS;
     let mut create_err: Option<u32> = None;
+    // The chain began with a related request: all of it is invalid.
+    let mut chain_invalid = false;
     let mut encrypt_with: Option<u64> = encrypted;
     for (i, (hdr, m)) in parts.iter().enumerate() {
         if hdr.is_response() {
@@ -152,13 +154,15 @@ async fn process(
             call.session_id = hdr.session_id;
             call.tree_id = hdr.tree_id;
             call.last_file_id = None;
+            chain_invalid = i == 0 && hdr.is_related();
         }
         let admitted = super::throttle::admit(ctx, st, &call, m.len()).await;
         let started = std::time::Instant::now();
         let mut sign_response = false;
-        let reply: Reply = if i == 0 && hdr.is_related() {
-            // The first request of a chain has nothing to relate to
-            // (smbtorture smb2.compound.invalid1).
+        let reply: Reply = if chain_invalid {
+            // The first request of a chain has nothing to relate to, and the
+            // requests related to it fail with it, as Samba answers
+            // (smbtorture smb2.compound.invalid1, related9).
             error_reply(STATUS_INVALID_PARAMETER)
         } else if hdr.cmd().is_none() {
             // An unknown command fails alone, whatever came before

@@ -163,13 +163,19 @@ pub async fn query_info(
     Ok((status, body))
 }
 
-fn set_time(ft: u64) -> SetTime {
-    // 0: leave unchanged; -1 (and -2): stop updating, which we treat as unchanged.
+/// A FileBasicInformation time (MS-FSCC 2.4.7): 0 leaves it unchanged; -1 asks the
+/// server to stop updating it for this handle and -2 to resume, both accepted and
+/// treated as "unchanged" (we keep no per-handle freeze); any other value is set.
+fn client_time(ft: u64) -> Option<Timespec> {
     if ft == 0 || ft >= u64::MAX - 1 {
-        return SetTime::DontChange;
+        return None;
     }
     let (sec, nsec) = unix_from_filetime(ft);
-    SetTime::Client(Timespec { sec, nsec })
+    Some(Timespec { sec, nsec })
+}
+
+fn set_time(ft: u64) -> SetTime {
+    client_time(ft).map_or(SetTime::DontChange, SetTime::Client)
 }
 
 pub async fn set_info(
@@ -206,6 +212,10 @@ pub async fn set_info(
                     let set = SetAttr {
                         atime: set_time(b.last_access_time),
                         mtime: set_time(b.last_write_time),
+                        btime: client_time(b.creation_time),
+                        // ChangeTime is kept as set (Windows does; Samba reports the
+                        // set value back too: smbtorture smb2.timestamps.time_t_*).
+                        ctime: client_time(b.change_time),
                         ..SetAttr::default()
                     };
                     if set != SetAttr::default() {

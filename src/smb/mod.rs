@@ -149,11 +149,6 @@ fn ft(t: Timespec) -> u64 {
 
 /// The CREATE/CLOSE/info view of an inode's attributes.
 pub(crate) fn file_times(a: &Attr) -> FileTimes {
-    let btime = if a.btime == Timespec::default() {
-        a.ctime
-    } else {
-        a.btime
-    };
     let is_dir = a.ftype == FileType::Directory;
     let mut file_attributes = if is_dir {
         attrs::DIRECTORY
@@ -164,7 +159,7 @@ pub(crate) fn file_times(a: &Attr) -> FileTimes {
         file_attributes |= attrs::READONLY;
     }
     FileTimes {
-        creation_time: ft(btime),
+        creation_time: ft(a.btime),
         last_access_time: ft(a.atime),
         last_write_time: ft(a.mtime),
         change_time: ft(a.ctime),

@@ -195,7 +195,7 @@ pub fn store_attr(tx: &mut Transaction<'_>, a: &Attr) -> TxResult<()> {
     tx.execute(
         "UPDATE inodes SET mode = $2, nlink = $3, uid = $4, gid = $5, size = $6, used = $7, \
          atime_sec = $8, atime_nsec = $9, mtime_sec = $10, mtime_nsec = $11, \
-         ctime_sec = $12, ctime_nsec = $13 WHERE ino = $1",
+         ctime_sec = $12, ctime_nsec = $13, btime_sec = $14, btime_nsec = $15 WHERE ino = $1",
         &[
             &i(a.ino),
             &i64::from(a.mode),
@@ -210,6 +210,8 @@ pub fn store_attr(tx: &mut Transaction<'_>, a: &Attr) -> TxResult<()> {
             &i64::from(a.mtime.nsec),
             &a.ctime.sec,
             &i64::from(a.ctime.nsec),
+            &a.btime.sec,
+            &i64::from(a.btime.nsec),
         ],
     )?;
     Ok(())
