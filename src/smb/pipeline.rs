@@ -300,7 +300,12 @@ pub fn finish(
     h.tree_id = call.tree_id;
     let requested = c.hdr.credits.max(1);
     h.credits = st.credits.grant(super::throttle::credits(
-        ctx, st, &call, c.admitted, requested,
+        ctx,
+        st,
+        &call,
+        c.admitted,
+        requested,
+        c.hdr.credit_charge,
     ));
     let mut out = Vec::with_capacity(64 + c.body.len());
     h.encode(&mut out);
