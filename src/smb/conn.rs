@@ -142,6 +142,7 @@ async fn serve(
             },
         }
     }
+    super::durable::park(&ctx, &mut state);
     super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
     crate::metrics::connection_closed();

@@ -122,6 +122,10 @@ pub async fn create(
     if req.name.starts_with('\\') {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    if let Some(r) = super::durable::reconnect(ctx, st, call, req).await {
+        return r;
+    }
+    let durable_asked = super::durable::requested(req)?;
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
@@ -269,8 +273,9 @@ pub async fn create(
         return Err(STATUS_ACCESS_DENIED);
     }
     let vid = st.new_file_id();
+    let persistent = crate::fs::leases::new_id();
     let file_id = FileId {
-        persistent: vid,
+        persistent,
         volatile: vid,
     };
     let (caching, oplock_level, lease_ctx) = if is_dir {
@@ -280,9 +285,7 @@ pub async fn create(
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));
-    st.opens.insert(
-        vid,
-        Open {
+    let mut open = Open {
             session_id: call.session_id,
             tree_id: call.tree_id,
             share,
@@ -297,10 +300,18 @@ pub async fn create(
             scan: None,
             caching,
             share_mode,
-        },
-    );
+            persistent,
+            durable: None,
+    };
+    let lease_granted = match &lease_ctx {
+        Some(CreateContext::Lease(l)) => Some(*l),
+        _ => None,
+    };
+    let durable_ctx = super::durable::grant(&mut open, durable_asked, lease_granted.as_ref());
+    st.opens.insert(vid, open);
     call.last_file_id = Some(file_id);
     let mut contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
+    contexts.extend(durable_ctx);
     for c in &req.contexts {
         match c {
             CreateContext::MaximalAccessRequest { .. } => {

@@ -13,6 +13,7 @@ pub mod conn;
 mod copychunk;
 mod create;
 mod dir;
+pub mod durable;
 mod dispatch;
 mod info;
 mod io;

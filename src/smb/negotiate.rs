@@ -9,7 +9,8 @@ use dittofs_smb_wire::frame::decode_smb1_negotiate;
 use dittofs_smb_wire::header::{flags as hf, Command, Header};
 use dittofs_smb_wire::negotiate::*;
 use dittofs_smb_wire::session::{
-    encode_empty, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_ENCRYPT_DATA,
+    encode_empty, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_BINDING,
+    SESSION_FLAG_ENCRYPT_DATA,
 };
 use dittofs_smb_wire::status::*;
 
@@ -190,6 +191,11 @@ pub async fn session_setup(
     req: &SessionSetupRequest<'_>,
     msg: &[u8],
 ) -> Result<Reply, u32> {
+    if req.flags & SESSION_FLAG_BINDING != 0 {
+        // Multichannel is not offered: binding is refused as Samba refuses it
+        // with `server multi channel support = no`.
+        return Err(STATUS_REQUEST_NOT_ACCEPTED);
+    }
     let token = spnego::decode_client_token(req.security_buffer).map_err(|e| {
         log::debug!("SESSION_SETUP: bad security token: {e}");
         STATUS_INVALID_PARAMETER
@@ -217,7 +223,39 @@ pub async fn session_setup(
                 ClientToken::Init { mech_types_der, .. } => Some(mech_types_der.clone()),
                 _ => None,
             };
-            let sid = if hdr.session_id != 0 && st.sessions.contains_key(&hdr.session_id) {
+            let challenged = Auth::Challenged {
+                negotiate_msg: ntlm_msg,
+                challenge_msg: challenge_msg.clone(),
+                server_challenge,
+                mech_types_der,
+                spnego: spnego_used,
+            };
+            let buf = if spnego_used {
+                spnego::encode_neg_token_resp(
+                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
+                    Some(spnego::OID_NTLMSSP),
+                    Some(&challenge_msg),
+                    None,
+                )
+            } else {
+                challenge_msg
+            };
+            let mut body = Vec::new();
+            SessionSetupResponse {
+                session_flags: 0,
+                security_buffer: &buf,
+            }
+            .encode(&mut body);
+            let sid = if hdr.session_id != 0 {
+                let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
+                    return Err(STATUS_USER_SESSION_DELETED);
+                };
+                if matches!(sess.auth, Auth::Valid) {
+                    // Re-authentication: the session, its trees and opens stay.
+                    sess.reauth = Some(challenged);
+                    call.session_id = hdr.session_id;
+                    return Ok((STATUS_MORE_PROCESSING_REQUIRED, body));
+                }
                 hdr.session_id
             } else {
                 st.new_session_id()
@@ -229,13 +267,8 @@ pub async fn session_setup(
             st.sessions.insert(
                 sid,
                 Session {
-                    auth: Auth::Challenged {
-                        negotiate_msg: ntlm_msg,
-                        challenge_msg: challenge_msg.clone(),
-                        server_challenge,
-                        mech_types_der,
-                        spnego: spnego_used,
-                    },
+                    auth: challenged,
+                    reauth: None,
                     user: String::new(),
                     guest: false,
                     cred: Cred {
@@ -256,22 +289,6 @@ pub async fn session_setup(
                 },
             );
             call.session_id = sid;
-            let buf = if spnego_used {
-                spnego::encode_neg_token_resp(
-                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
-                    Some(spnego::OID_NTLMSSP),
-                    Some(&challenge_msg),
-                    None,
-                )
-            } else {
-                challenge_msg
-            };
-            let mut body = Vec::new();
-            SessionSetupResponse {
-                session_flags: 0,
-                security_buffer: &buf,
-            }
-            .encode(&mut body);
             Ok((STATUS_MORE_PROCESSING_REQUIRED, body))
         }
         3 => {
@@ -281,17 +298,20 @@ pub async fn session_setup(
             let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
                 return Err(STATUS_USER_SESSION_DELETED);
             };
+            let reauth = sess.reauth.is_some();
             let Auth::Challenged {
                 negotiate_msg,
                 challenge_msg,
                 server_challenge,
                 mech_types_der,
                 spnego: spnego_session,
-            } = &sess.auth
+            } = sess.reauth.as_ref().unwrap_or(&sess.auth)
             else {
                 return Err(STATUS_INVALID_PARAMETER);
             };
-            sess.preauth.update(msg);
+            if !reauth {
+                sess.preauth.update(msg);
+            }
             let auth =
                 AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
             let anonymous = auth.is_anonymous();
@@ -305,11 +325,15 @@ pub async fn session_setup(
                 // allows it (Samba's "map to guest = bad user").
                 if !super::access::guest_enabled(ctx) {
                     log::info!("SMB logon refused: unknown user {:?}", auth.user);
-                    st.sessions.remove(&hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 let use_spnego = *spnego_session;
-                let flags = super::access::make_guest(sess, anonymous);
+                let flags = if reauth {
+                    reauth_guest(sess, anonymous)
+                } else {
+                    super::access::make_guest(sess, anonymous)
+                };
                 log::info!("SMB guest session for {:?}", auth.user);
                 let buf = if use_spnego {
                     spnego::encode_neg_token_resp(
@@ -340,7 +364,7 @@ pub async fn session_setup(
                 Ok(v) => v,
                 Err(e) => {
                     log::info!("SMB logon refused for {:?}: {e}", auth.user);
-                    st.sessions.remove(&hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
             };
@@ -352,12 +376,42 @@ pub async fn session_setup(
             let mut server_mic = None;
             if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
                 if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
-                    st.sessions.remove(&hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
             }
             let use_spnego = *spnego_session;
+            if reauth {
+                // Same keys (as Samba and Windows do): only who the session
+                // acts as changes.
+                sess.reauth = None;
+                sess.guest = false;
+                sess.user = user.name;
+                sess.cred = if ctx.admin_users.contains(&sess.user) {
+                    Cred::root()
+                } else {
+                    user.cred
+                };
+                log::info!("SMB session re-authenticated as {}", sess.user);
+                let buf = if use_spnego {
+                    spnego::encode_neg_token_resp(
+                        Some(spnego::NEG_STATE_ACCEPT_COMPLETED),
+                        None,
+                        None,
+                        server_mic.as_ref().map(|m| &m[..]),
+                    )
+                } else {
+                    Vec::new()
+                };
+                let mut body = Vec::new();
+                SessionSetupResponse {
+                    session_flags: 0,
+                    security_buffer: &buf,
+                }
+                .encode(&mut body);
+                return ok(body);
+            }
             let preauth = sess.preauth;
             let keys = derive_keys(
                 dialect,
@@ -401,6 +455,39 @@ pub async fn session_setup(
             ok(body)
         }
         _ => Err(STATUS_INVALID_PARAMETER),
+    }
+}
+
+/// A failed AUTHENTICATE: a new session goes; a re-authentication leaves the
+/// session as it was.
+fn end_failed_setup(st: &mut ConnState, sid: u64, reauth: bool) {
+    if reauth {
+        if let Some(s) = st.sessions.get_mut(&sid) {
+            s.reauth = None;
+        }
+    } else {
+        st.sessions.remove(&sid);
+    }
+}
+
+/// Re-authentication as guest or anonymous: the session keeps its keys.
+fn reauth_guest(sess: &mut Session, anonymous: bool) -> u16 {
+    sess.reauth = None;
+    sess.guest = true;
+    sess.user = if anonymous {
+        String::new()
+    } else {
+        "guest".into()
+    };
+    sess.cred = Cred {
+        uid: super::access::GUEST_ID,
+        gid: super::access::GUEST_ID,
+        gids: Vec::new(),
+    };
+    if anonymous {
+        dittofs_smb_wire::session::SESSION_FLAG_IS_NULL
+    } else {
+        dittofs_smb_wire::session::SESSION_FLAG_IS_GUEST
     }
 }
 

@@ -98,6 +98,9 @@ pub enum Tree {
 /// One session.
 pub struct Session {
     pub auth: Auth,
+    /// A re-authentication in progress on a valid session (MS-SMB2 3.3.5.5.3):
+    /// its CHALLENGE state; the session keeps serving requests meanwhile.
+    pub reauth: Option<Auth>,
     pub user: String,
     pub cred: Cred,
     /// A guest or anonymous session (no session key; guest permission).
@@ -144,6 +147,11 @@ pub struct Open {
     pub caching: Option<super::oplock::Caching>,
     /// Its entry in the share-mode table; dropping it releases the entry.
     pub share_mode: Option<crate::fs::sharemode::ShareModeToken>,
+    /// The persistent half of its FileId: process-unique, kept by a durable
+    /// reconnect (the volatile half is the key in `ConnState::opens`).
+    pub persistent: u64,
+    /// Granted durable (see `durable.rs`).
+    pub durable: Option<super::durable::Durable>,
 }
 
 /// Everything one connection negotiated and opened.
