@@ -143,6 +143,9 @@ async fn serve(
         }
     }
     super::durable::park(&ctx, &mut state);
+    for sid in state.sessions.keys() {
+        super::sessions::unregister(*sid);
+    }
     super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
     crate::metrics::connection_closed();

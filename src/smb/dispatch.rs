@@ -229,6 +229,7 @@ async fn process(
         }
         if cmd == Some(Command::Logoff) && status == STATUS_SUCCESS {
             st.sessions.remove(&call.session_id);
+            super::sessions::unregister(call.session_id);
             super::ipc::drop_pipes(st, call.session_id, None);
         }
         responses.push(out);
@@ -365,6 +366,11 @@ async fn run(
         req,
         Request::Negotiate(_) | Request::SessionSetup(_) | Request::Echo
     );
+    if super::sessions::take_revoked(call.session_id) {
+        // A reconnect named this session as its previous one.
+        negotiate::drop_session(st, call.session_id);
+        return error_reply(STATUS_USER_SESSION_DELETED);
+    }
     if needs_session {
         match st.sessions.get(&call.session_id) {
             Some(s) if matches!(s.auth, Auth::Valid) => {}

@@ -44,6 +44,9 @@ pub const TIMEOUT_MS_MAX: u32 = 300_000;
 /// DH2Q flag: a persistent handle (not offered).
 const DH2_FLAG_PERSISTENT: u32 = 0x02;
 const SHARDS: usize = 16;
+/// How long a reconnect looks for an open whose connection is still ending.
+const RECONNECT_POLLS: u32 = 10;
+const RECONNECT_POLL_MS: u64 = 5;
 
 /// What makes an open durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +331,17 @@ async fn reattach(
     let persistent = match rc {
         Reconnect::V1 { persistent } | Reconnect::V2 { persistent, .. } => persistent,
     };
-    let Some(mut p) = take(persistent, None) else {
+    // The client may reconnect before this server has seen the old connection
+    // end (its task parks the opens): look again for a short while.
+    let mut found = take(persistent, None);
+    for _ in 0..RECONNECT_POLLS {
+        if found.is_some() {
+            break;
+        }
+        glommio::timer::sleep(Duration::from_millis(RECONNECT_POLL_MS)).await;
+        found = take(persistent, None);
+    }
+    let Some(mut p) = found else {
         return Err(STATUS_OBJECT_NAME_NOT_FOUND);
     };
     let Some(d) = p.open.durable else {

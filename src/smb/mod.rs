@@ -27,6 +27,7 @@ mod oplock;
 pub mod outbox;
 pub mod pending;
 mod posix;
+mod sessions;
 mod sharemode;
 pub mod state;
 pub mod status;

@@ -431,6 +431,7 @@ pub async fn session_setup(
             };
             sess.auth = Auth::Valid;
             log::info!("SMB session for {} (dialect {dialect:#06x})", sess.user);
+            let user_name = sess.user.clone();
             let flags = if sess.encrypt {
                 SESSION_FLAG_ENCRYPT_DATA
             } else {
@@ -452,22 +453,45 @@ pub async fn session_setup(
                 security_buffer: &buf,
             }
             .encode(&mut body);
+            super::sessions::register(hdr.session_id, &user_name);
+            end_previous(st, req.previous_session_id, hdr.session_id, &user_name);
             ok(body)
         }
         _ => Err(STATUS_INVALID_PARAMETER),
     }
 }
 
-/// A failed AUTHENTICATE: a new session goes; a re-authentication leaves the
-/// session as it was.
+/// A failed AUTHENTICATE: the session goes, and on a re-authentication its
+/// opens with it (MS-SMB2 3.3.5.5.3).
 fn end_failed_setup(st: &mut ConnState, sid: u64, reauth: bool) {
+    st.sessions.remove(&sid);
+    super::sessions::unregister(sid);
     if reauth {
-        if let Some(s) = st.sessions.get_mut(&sid) {
-            s.reauth = None;
-        }
-    } else {
-        st.sessions.remove(&sid);
+        st.opens.retain(|_, o| o.session_id != sid);
     }
+}
+
+/// PreviousSessionId (MS-SMB2 3.3.5.5.3): the client's old session of the same
+/// user ends, with its (non-durable) opens: here when it is on this
+/// connection, else at its connection's next request on it.
+fn end_previous(st: &mut ConnState, prev: u64, sid: u64, user: &str) {
+    if prev == 0 || prev == sid {
+        return;
+    }
+    if st.sessions.get(&prev).is_some_and(|s| s.user == user) {
+        drop_session(st, prev);
+    } else {
+        super::sessions::revoke_previous(prev, user);
+    }
+}
+
+/// Ends a session of this connection: its opens, pipes and registration.
+pub(crate) fn drop_session(st: &mut ConnState, sid: u64) {
+    st.sessions.remove(&sid);
+    st.opens.retain(|_, o| o.session_id != sid);
+    super::ipc::drop_pipes(st, sid, None);
+    super::sessions::unregister(sid);
+    super::pending::release_closed(st);
 }
 
 /// Re-authentication as guest or anonymous: the session keeps its keys.

@@ -189,9 +189,12 @@ pub struct ConnState {
 }
 
 impl ConnState {
+    /// A process-unique session id: a SESSION_SETUP naming another
+    /// connection's session (a binding attempt, a reconnect) must not find an
+    /// unrelated session of this connection.
     pub fn new_session_id(&mut self) -> u64 {
-        self.next_session_id += 1;
-        // Not guessable across connections is not a goal; unique within one is.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.next_session_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.next_session_id << 8) | 0x11
     }
 
