@@ -113,6 +113,13 @@ pub async fn create(
     if super::ipc::is_ipc(st, call) {
         return super::ipc::create(st, call, req);
     }
+    // A durable reconnect ignores every other field (MS-SMB2 3.3.5.9.7).
+    if let Some(r) = super::durable::reconnect(ctx, st, call, req).await {
+        return r;
+    }
+    if req.create_disposition > FILE_OVERWRITE_IF {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
     // MS-SMB2 3.3.5.9: ImpersonationLevel above Delegate (3) is refused
     // (smbtorture smb2.create.impersonation) and so is a name starting with
     // a separator (smb2.create.leading-slash).
@@ -121,9 +128,6 @@ pub async fn create(
     }
     if req.name.starts_with('\\') {
         return Err(STATUS_INVALID_PARAMETER);
-    }
-    if let Some(r) = super::durable::reconnect(ctx, st, call, req).await {
-        return r;
     }
     let durable_asked = super::durable::requested(req)?;
     let share = disk_share(st, call)?;

@@ -368,6 +368,7 @@ async fn run(
     );
     if super::sessions::take_revoked(call.session_id) {
         // A reconnect named this session as its previous one.
+        super::durable::park_session(ctx, st, call.session_id);
         negotiate::drop_session(st, call.session_id);
         return error_reply(STATUS_USER_SESSION_DELETED);
     }

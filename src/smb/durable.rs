@@ -152,6 +152,7 @@ pub(crate) fn requested(req: &CreateRequest) -> Result<Option<(bool, [u8; 16], u
 
 fn reconnect_of(req: &CreateRequest) -> Result<Option<Reconnect>, u32> {
     let mut found = None;
+    let (mut v1_request, mut v2_request) = (false, false);
     for c in &req.contexts {
         let r = match c {
             CreateContext::DurableReconnect { file_id } => Reconnect::V1 {
@@ -170,6 +171,14 @@ fn reconnect_of(req: &CreateRequest) -> Result<Option<Reconnect>, u32> {
                     create_guid: *create_guid,
                 }
             }
+            CreateContext::DurableRequest => {
+                v1_request = true;
+                continue;
+            }
+            CreateContext::DurableV2Request { .. } => {
+                v2_request = true;
+                continue;
+            }
             _ => continue,
         };
         if found.is_some() {
@@ -177,7 +186,24 @@ fn reconnect_of(req: &CreateRequest) -> Result<Option<Reconnect>, u32> {
         }
         found = Some(r);
     }
-    Ok(found)
+    // MS-SMB2 3.3.5.9.7/3.3.5.9.12: DHnQ next to DHnC is ignored; any other
+    // request next to a reconnect is invalid.
+    match found {
+        Some(Reconnect::V1 { .. }) if v2_request => Err(STATUS_INVALID_PARAMETER),
+        Some(Reconnect::V2 { .. }) if v1_request || v2_request => Err(STATUS_INVALID_PARAMETER),
+        f => Ok(f),
+    }
+}
+
+/// Whether a CREATE's name names the open's path (case-insensitively).
+fn same_name(open: &Open, name: &str) -> bool {
+    let asked: Vec<&str> = name.split('\\').filter(|c| !c.is_empty()).collect();
+    let have: Vec<&str> = open.path.split('\\').filter(|c| !c.is_empty()).collect();
+    asked.len() == have.len()
+        && asked
+            .iter()
+            .zip(&have)
+            .all(|(a, b)| a.to_lowercase() == b.to_lowercase())
 }
 
 /// Whether an open's grant lets it be durable now: a batch oplock or a lease
@@ -222,10 +248,20 @@ pub(crate) fn grant(
 /// Connection end: parks its durable opens whose grant still allows it (the
 /// rest are closed with the connection) and arms their expiry on this core.
 pub fn park(ctx: &SmbContext, st: &mut ConnState) {
+    park_where(ctx, st, None);
+}
+
+/// A session ended by a reconnect naming it (PreviousSessionId): its durable
+/// opens are parked for the reconnect, like at a disconnect.
+pub(crate) fn park_session(ctx: &SmbContext, st: &mut ConnState, sid: u64) {
+    park_where(ctx, st, Some(sid));
+}
+
+fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
     let ids: Vec<u64> = st
         .opens
         .iter()
-        .filter(|(_, o)| o.durable.is_some())
+        .filter(|(_, o)| o.durable.is_some() && only.is_none_or(|s| o.session_id == s))
         .map(|(k, _)| *k)
         .collect();
     for vid in ids {
@@ -367,6 +403,12 @@ async fn reattach(
         put(persistent, p);
         return Err(STATUS_OBJECT_NAME_NOT_FOUND);
     }
+    // A lease names a file: a reconnect with the lease but another name is
+    // refused (the oplock form ignores the name), as Samba and Windows do.
+    if d.lease.is_some() && !same_name(&p.open, &req.name) {
+        put(persistent, p);
+        return Err(STATUS_INVALID_PARAMETER);
+    }
     let fs = &ctx.shares[share].fs;
     let attr = match fs.getattr(p.open.ino, None).await {
         Ok(a) => a,
@@ -385,14 +427,14 @@ async fn reattach(
     st.opens.insert(vid, p.open);
     call.last_file_id = Some(file_id);
     let mut contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
-    contexts.push(if d.v2 {
-        CreateContext::DurableV2Response {
+    // DHnC is answered without a durable context (Samba, smbtorture
+    // durable-open.reopen1a-lease); DH2C with DH2Q.
+    if d.v2 {
+        contexts.push(CreateContext::DurableV2Response {
             timeout: d.timeout_ms,
             flags: 0,
-        }
-    } else {
-        CreateContext::DurableResponse
-    });
+        });
+    }
     let mut body = Vec::new();
     CreateResponse {
         oplock_level,
