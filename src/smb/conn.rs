@@ -143,6 +143,7 @@ async fn serve(
         }
     }
     super::durable::park(&ctx, &mut state);
+    super::durable::delete_on_disconnect(&ctx, &mut state);
     for sid in state.sessions.keys() {
         super::sessions::unregister(*sid);
     }

@@ -384,7 +384,7 @@ async fn run(
     let result = match req {
         Request::Negotiate(r) => negotiate::negotiate(ctx, st, &r, m),
         Request::SessionSetup(r) => negotiate::session_setup(ctx, st, call, hdr, &r, m).await,
-        Request::Logoff => negotiate::logoff(st, call),
+        Request::Logoff => negotiate::logoff(ctx, st, call),
         Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r).await,
         Request::TreeDisconnect => super::tree::disconnect(st, call),
         Request::Create(r) => super::create::create(ctx, st, call, &r).await,

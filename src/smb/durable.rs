@@ -25,7 +25,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use dittofs_smb_wire::create::{
-    CreateRequest, CreateResponse, FileId, FILE_OPENED, OPLOCK_LEVEL_LEASE,
+    CreateRequest, CreateResponse, FileId, FILE_OPENED,
 };
 use dittofs_smb_wire::create_ctx::{CreateContext, Lease};
 use dittofs_smb_wire::status::*;
@@ -268,7 +268,9 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
         let Some(open) = st.opens.remove(&vid) else {
             continue;
         };
-        if !grant_allows(&open) {
+        // Delete-on-close set: not kept (Samba refuses to disconnect such a
+        // handle; smbtorture durable-open.delete_on_close1).
+        if open.delete_pending || !grant_allows(&open) {
             st.opens.insert(vid, open);
             continue;
         }
@@ -302,6 +304,33 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
                         log::debug!("delete on close of {} failed: {s:#x}", p.open.path);
                     }
                 }
+            }
+        })
+        .detach();
+    }
+}
+
+/// Connection end: opens with delete-on-close set are closed with their
+/// deletion (run on this core after the connection is gone).
+pub fn delete_on_disconnect(ctx: &SmbContext, st: &mut ConnState) {
+    let ids: Vec<u64> = st
+        .opens
+        .iter()
+        .filter(|(_, o)| o.delete_pending)
+        .map(|(k, _)| *k)
+        .collect();
+    for vid in ids {
+        let Some(open) = st.opens.remove(&vid) else {
+            continue;
+        };
+        let (Some(share), Some(sess)) = (ctx.shares.get(open.share), st.sessions.get(&open.session_id))
+        else {
+            continue;
+        };
+        let (fs, cred) = (share.fs.clone(), sess.cred.clone());
+        glommio::spawn_local(async move {
+            if let Err(s) = super::create::delete_now(&fs, &cred, &open).await {
+                log::debug!("delete on close of {} failed: {s:#x}", open.path);
             }
         })
         .detach();
@@ -383,15 +412,16 @@ async fn reattach(
     let Some(d) = p.open.durable else {
         return Err(STATUS_OBJECT_NAME_NOT_FOUND);
     };
+    // Every other field of the CREATE is ignored, the oplock level included.
     let asked_lease = req.contexts.iter().find_map(|c| match c {
-        CreateContext::Lease(l) if req.requested_oplock_level == OPLOCK_LEVEL_LEASE => Some(*l),
+        CreateContext::Lease(l) => Some(*l),
         _ => None,
     });
+    // DHnC takes back v1 and v2 opens, DH2C only v2 ones with their CreateGuid;
+    // the ClientGuid matters only through the lease key.
     let matches = match rc {
-        Reconnect::V1 { .. } => !d.v2,
-        Reconnect::V2 { create_guid, .. } => {
-            d.v2 && d.create_guid == create_guid && p.client_guid == st.client_guid
-        }
+        Reconnect::V1 { .. } => true,
+        Reconnect::V2 { create_guid, .. } => d.v2 && d.create_guid == create_guid,
     } && p.user == user
         && p.open.share == share
         && match (d.lease, asked_lease) {
@@ -426,15 +456,9 @@ async fn reattach(
     log::debug!("durable open {} reconnected", p.open.path);
     st.opens.insert(vid, p.open);
     call.last_file_id = Some(file_id);
-    let mut contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
-    // DHnC is answered without a durable context (Samba, smbtorture
-    // durable-open.reopen1a-lease); DH2C with DH2Q.
-    if d.v2 {
-        contexts.push(CreateContext::DurableV2Response {
-            timeout: d.timeout_ms,
-            flags: 0,
-        });
-    }
+    // A reconnect is answered without a durable context (as Samba;
+    // smbtorture durable-open.reopen1a-lease, durable-v2-open.reopen2).
+    let contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
     let mut body = Vec::new();
     CreateResponse {
         oplock_level,

@@ -515,7 +515,9 @@ fn reauth_guest(sess: &mut Session, anonymous: bool) -> u16 {
     }
 }
 
-pub fn logoff(st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
+pub fn logoff(ctx: &SmbContext, st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
+    // Durable opens outlive a LOGOFF (smbtorture durable-open.reopen4, as Samba).
+    super::durable::park_session(ctx, st, call.session_id);
     st.opens.retain(|_, o| o.session_id != call.session_id);
     let mut body = Vec::new();
     encode_empty(&mut body);
