@@ -24,9 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use dittofs_smb_wire::create::{
-    CreateRequest, CreateResponse, FileId, FILE_OPENED,
-};
+use dittofs_smb_wire::create::{CreateRequest, CreateResponse, FileId, FILE_OPENED};
 use dittofs_smb_wire::create_ctx::{CreateContext, Lease};
 use dittofs_smb_wire::status::*;
 
@@ -101,8 +99,13 @@ fn put(persistent: u64, p: Parked) {
 
 /// A reconnect context in a CREATE.
 enum Reconnect {
-    V1 { persistent: u64 },
-    V2 { persistent: u64, create_guid: [u8; 16] },
+    V1 {
+        persistent: u64,
+    },
+    V2 {
+        persistent: u64,
+        create_guid: [u8; 16],
+    },
 }
 
 fn persistent_of(file_id: &[u8; 16]) -> u64 {
@@ -323,8 +326,10 @@ pub fn delete_on_disconnect(ctx: &SmbContext, st: &mut ConnState) {
         let Some(open) = st.opens.remove(&vid) else {
             continue;
         };
-        let (Some(share), Some(sess)) = (ctx.shares.get(open.share), st.sessions.get(&open.session_id))
-        else {
+        let (Some(share), Some(sess)) = (
+            ctx.shares.get(open.share),
+            st.sessions.get(&open.session_id),
+        ) else {
             continue;
         };
         let (fs, cred) = (share.fs.clone(), sess.cred.clone());
