@@ -300,8 +300,9 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
         };
         glommio::spawn_local(async move {
             glommio::timer::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
-            if let Some(p) = take(persistent, Some(generation)) {
+            if let Some(mut p) = take(persistent, Some(generation)) {
                 log::debug!("durable open {} expired", p.open.path);
+                p.open.caching = None;
                 if p.open.delete_pending {
                     if let Err(s) = super::create::delete_now(&fs, &p.cred, &p.open).await {
                         log::debug!("delete on close of {} failed: {s:#x}", p.open.path);
@@ -323,9 +324,12 @@ pub fn delete_on_disconnect(ctx: &SmbContext, st: &mut ConnState) {
         .map(|(k, _)| *k)
         .collect();
     for vid in ids {
-        let Some(open) = st.opens.remove(&vid) else {
+        let Some(mut open) = st.opens.remove(&vid) else {
             continue;
         };
+        // Its grant goes first: the remove breaks every grant on the file and
+        // must not wait for this connection's, which can no longer answer.
+        open.caching = None;
         let (Some(share), Some(sess)) = (
             ctx.shares.get(open.share),
             st.sessions.get(&open.session_id),
