@@ -7,8 +7,9 @@
 //! crash or a wedged connection loop fails the test).
 //!
 //! Not run here: smb2.lock, smb2.oplock, smb2.lease, smb2.notify (not
-//! implemented yet), smb2.session (its tests need leases), smb2.setinfo (its one
-//! test needs settable change/create times). Runtime: about 70 s, most of
+//! implemented yet), smb2.setinfo (its one test needs settable change/create
+//! times). smb2.session runs with a low floor: its 40 bind_negative tests need
+//! multichannel, its reauth2-5 an anonymous re-authentication. Runtime: about 70 s, most of
 //! it smb2.dir (directories of 700 and 1000+ files).
 
 mod common;
@@ -35,6 +36,10 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.compound", 10), // 12/7
     ("smb2.ioctl", 18),    // 21/7
     ("smb2.rename", 6),    // 7/4
+    // durable handles, reconnect, re-authentication (2026-11)
+    ("smb2.durable-open", 14),    // 15/8 (Samba 4.17: 20/3)
+    ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
+    ("smb2.session", 7),          // 8/48 (Samba 4.17: 53/3)
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).
