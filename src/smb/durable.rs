@@ -426,11 +426,12 @@ async fn reattach(
         CreateContext::Lease(l) => Some(*l),
         _ => None,
     });
-    // DHnC takes back v1 and v2 opens, DH2C only v2 ones with their CreateGuid;
-    // the ClientGuid matters only through the lease key.
+    // DHnC takes back v1 and v2 opens, DH2C those with its CreateGuid (zero for
+    // a v1 open, as Samba: smbtorture durable-open.reopen2-lease); the
+    // ClientGuid matters only through the lease key.
     let matches = match rc {
         Reconnect::V1 { .. } => true,
-        Reconnect::V2 { create_guid, .. } => d.v2 && d.create_guid == create_guid,
+        Reconnect::V2 { create_guid, .. } => d.create_guid == create_guid,
     } && p.user == user
         && p.open.share == share
         && match (d.lease, asked_lease) {
