@@ -37,7 +37,7 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.ioctl", 18),    // 21/7
     ("smb2.rename", 6),    // 7/4
     // durable handles, reconnect, re-authentication (2026-11)
-    ("smb2.durable-open", 14),    // 15/8 (Samba 4.17: 20/3)
+    ("smb2.durable-open", 16),    // 18/5 (Samba 4.17: 20/3)
     ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
     ("smb2.session", 7),          // 8/48 (Samba 4.17: 53/3)
 ];
