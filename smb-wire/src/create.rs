@@ -96,9 +96,6 @@ impl CreateRequest {
         let ctx_off = r.u32()? as usize;
         let ctx_len = r.u32()? as usize;
         let fixed = r.pos();
-        if create_disposition > FILE_OVERWRITE_IF {
-            return Err(WireError::BadValue("create disposition"));
-        }
         let name = utf16_decode(
             slice_after(msg, "create name", fixed, name_off, name_len)?,
             "create name",

@@ -367,3 +367,46 @@ pub fn encode_create_contexts(ctxs: &[CreateContext]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_contexts_round_trip() {
+        let fid: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let guid: [u8; 16] = core::array::from_fn(|i| 0xA0 + i as u8);
+        let requests = vec![
+            CreateContext::DurableRequest,
+            CreateContext::DurableReconnect { file_id: fid },
+            CreateContext::DurableV2Request {
+                timeout: 30_000,
+                flags: 2,
+                create_guid: guid,
+            },
+            CreateContext::DurableV2Reconnect {
+                file_id: fid,
+                create_guid: guid,
+                flags: 0,
+            },
+        ];
+        let buf = encode_create_contexts(&requests);
+        assert_eq!(decode_create_contexts(&buf, false).unwrap(), requests);
+        let responses = vec![
+            CreateContext::DurableResponse,
+            CreateContext::DurableV2Response {
+                timeout: 60_000,
+                flags: 0,
+            },
+        ];
+        let buf = encode_create_contexts(&responses);
+        assert_eq!(decode_create_contexts(&buf, true).unwrap(), responses);
+        // DH2Q request data is 32 bytes: a short one is refused.
+        let mut short = encode_create_contexts(&requests[2..3]);
+        short.truncate(short.len() - 4);
+        let len_at = 12;
+        let l = u32::from_le_bytes(short[len_at..len_at + 4].try_into().unwrap());
+        short[len_at..len_at + 4].copy_from_slice(&(l - 4).to_le_bytes());
+        assert!(decode_create_contexts(&short, false).is_err());
+    }
+}

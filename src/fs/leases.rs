@@ -517,6 +517,30 @@ impl LeaseTable {
             .ack(holder, state)
     }
 
+    /// A durable open reattached on another connection: the grant's notices go
+    /// to `sink` and its connection is `conn` now. Returns what it holds.
+    pub fn rebind(
+        &self,
+        file: FileKey,
+        holder: Holder,
+        conn: u64,
+        sink: Arc<dyn BreakSink>,
+    ) -> Option<Granted> {
+        let mut shard = self.shard(file);
+        let g = shard
+            .get_mut(&file)?
+            .grants
+            .iter_mut()
+            .find(|g| g.holder == holder)?;
+        g.conn = conn;
+        g.sink = sink;
+        Some(Granted {
+            state: g.state,
+            epoch: g.epoch,
+            breaking: g.breaking_to.is_some(),
+        })
+    }
+
     /// Current (state, breaking_to) of a grant, for tests and diagnostics.
     pub fn state(&self, file: FileKey, holder: Holder) -> Option<(u32, Option<u32>)> {
         let shard = self.shard(file);

@@ -30,7 +30,7 @@ use crate::fs::Cred;
 use crate::identity::{guest_permission, LiveAccess, PermissionCache};
 
 /// uid/gid guests run as (nobody/nogroup).
-const GUEST_ID: u32 = 65534;
+pub(crate) const GUEST_ID: u32 = 65534;
 
 /// Access bits that change a file or its metadata (MS-SMB2 2.2.13.1.1):
 /// write/append data, write EA, delete child, write attributes, DELETE,

@@ -231,6 +231,11 @@ async fn serve(
         }
     }
     settle(&mut state, &mut done_rx).await;
+    super::durable::park(&ctx, &mut state);
+    super::durable::delete_on_disconnect(&ctx, &mut state);
+    for sid in state.sessions.keys() {
+        super::sessions::unregister(*sid);
+    }
     super::pending::connection_ended(&mut state);
     let _ = stream.close().await;
     crate::metrics::connection_closed();

@@ -115,6 +115,13 @@ pub async fn create(
     if super::ipc::is_ipc(st, call) {
         return super::ipc::create(st, call, req);
     }
+    // A durable reconnect ignores every other field (MS-SMB2 3.3.5.9.7).
+    if let Some(r) = super::durable::reconnect(ctx, st, call, req).await {
+        return r;
+    }
+    if req.create_disposition > FILE_OVERWRITE_IF {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
     // MS-SMB2 3.3.5.9: ImpersonationLevel above Delegate (3) is refused
     // (smbtorture smb2.create.impersonation) and so is a name starting with
     // a separator (smb2.create.leading-slash).
@@ -124,6 +131,7 @@ pub async fn create(
     if req.name.starts_with('\\') {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    let durable_asked = super::durable::requested(req)?;
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
     let fs = &ctx.shares[share].fs;
@@ -276,8 +284,9 @@ pub async fn create(
         return Err(STATUS_ACCESS_DENIED);
     }
     let vid = st.new_file_id();
+    let persistent = crate::fs::leases::new_id();
     let file_id = FileId {
-        persistent: vid,
+        persistent,
         volatile: vid,
     };
     let (caching, oplock_level, lease_ctx) = if is_dir {
@@ -287,27 +296,33 @@ pub async fn create(
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));
-    st.opens.insert(
-        vid,
-        Open {
-            session_id: call.session_id,
-            tree_id: call.tree_id,
-            share,
-            ino: attr.ino,
-            parent: last.map(|n| (dir, n.as_bytes().to_vec())),
-            path,
-            is_dir,
-            delete_pending: delete_on_close,
-            write_through: opts & options::WRITE_THROUGH != 0,
-            granted_access: access,
-            position: 0,
-            scan: None,
-            caching,
-            share_mode,
-        },
-    );
+    let mut open = Open {
+        session_id: call.session_id,
+        tree_id: call.tree_id,
+        share,
+        ino: attr.ino,
+        parent: last.map(|n| (dir, n.as_bytes().to_vec())),
+        path,
+        is_dir,
+        delete_pending: delete_on_close,
+        write_through: opts & options::WRITE_THROUGH != 0,
+        granted_access: access,
+        position: 0,
+        scan: None,
+        caching,
+        share_mode,
+        persistent,
+        durable: None,
+    };
+    let lease_granted = match &lease_ctx {
+        Some(CreateContext::Lease(l)) => Some(*l),
+        _ => None,
+    };
+    let durable_ctx = super::durable::grant(&mut open, durable_asked, lease_granted.as_ref());
+    st.opens.insert(vid, open);
     call.last_file_id = Some(file_id);
     let mut contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
+    contexts.extend(durable_ctx);
     for c in &req.contexts {
         match c {
             CreateContext::MaximalAccessRequest { .. } => {

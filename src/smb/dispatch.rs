@@ -258,6 +258,7 @@ async fn process(
         }
         if cmd == Some(Command::Logoff) && status == STATUS_SUCCESS {
             st.sessions.remove(&call.session_id);
+            super::sessions::unregister(call.session_id);
             super::ipc::drop_pipes(st, call.session_id, None);
         }
         responses.push(out);
@@ -394,6 +395,12 @@ async fn run(
         req,
         Request::Negotiate(_) | Request::SessionSetup(_) | Request::Echo
     );
+    if super::sessions::take_revoked(call.session_id) {
+        // A reconnect named this session as its previous one.
+        super::durable::park_session(ctx, st, call.session_id);
+        negotiate::drop_session(st, call.session_id);
+        return error_reply(STATUS_USER_SESSION_DELETED);
+    }
     if needs_session {
         match st.sessions.get(&call.session_id) {
             Some(s) if matches!(s.auth, Auth::Valid) => {}
@@ -406,7 +413,7 @@ async fn run(
     let result = match req {
         Request::Negotiate(r) => negotiate::negotiate(ctx, st, &r, m),
         Request::SessionSetup(r) => negotiate::session_setup(ctx, st, call, hdr, &r, m).await,
-        Request::Logoff => negotiate::logoff(st, call),
+        Request::Logoff => negotiate::logoff(ctx, st, call),
         Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r).await,
         Request::TreeDisconnect => super::tree::disconnect(st, call),
         Request::Create(r) => super::create::create(ctx, st, call, &r).await,

@@ -98,12 +98,11 @@ fn target(
 ) -> Result<(FileKey, LockOwner, u64), u32> {
     let conn = st.async_ops.conn_id;
     let fid = call.file_id(id)?;
-    // The persistent half must match too (smbtorture smb2.lock.valid-request);
-    // this server hands out persistent == volatile.
-    if id != FileId::RELATED && id.persistent != fid {
+    let open = open_mut(st, call, id)?;
+    // The persistent half must match too (smbtorture smb2.lock.valid-request).
+    if id != FileId::RELATED && id.persistent != open.persistent {
         return Err(STATUS_FILE_CLOSED);
     }
-    let open = open_mut(st, call, id)?;
     if open.is_dir {
         return Err(STATUS_INVALID_PARAMETER);
     }

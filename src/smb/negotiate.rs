@@ -9,7 +9,8 @@ use dittofs_smb_wire::frame::decode_smb1_negotiate;
 use dittofs_smb_wire::header::{flags as hf, Command, Header};
 use dittofs_smb_wire::negotiate::*;
 use dittofs_smb_wire::session::{
-    encode_empty, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_ENCRYPT_DATA,
+    encode_empty, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_BINDING,
+    SESSION_FLAG_ENCRYPT_DATA,
 };
 use dittofs_smb_wire::status::*;
 
@@ -190,6 +191,11 @@ pub async fn session_setup(
     req: &SessionSetupRequest<'_>,
     msg: &[u8],
 ) -> Result<Reply, u32> {
+    if req.flags & SESSION_FLAG_BINDING != 0 {
+        // Multichannel is not offered: binding is refused as Samba refuses it
+        // with `server multi channel support = no`.
+        return Err(STATUS_REQUEST_NOT_ACCEPTED);
+    }
     let token = spnego::decode_client_token(req.security_buffer).map_err(|e| {
         log::debug!("SESSION_SETUP: bad security token: {e}");
         STATUS_INVALID_PARAMETER
@@ -217,7 +223,39 @@ pub async fn session_setup(
                 ClientToken::Init { mech_types_der, .. } => Some(mech_types_der.clone()),
                 _ => None,
             };
-            let sid = if hdr.session_id != 0 && st.sessions.contains_key(&hdr.session_id) {
+            let challenged = Auth::Challenged {
+                negotiate_msg: ntlm_msg,
+                challenge_msg: challenge_msg.clone(),
+                server_challenge,
+                mech_types_der,
+                spnego: spnego_used,
+            };
+            let buf = if spnego_used {
+                spnego::encode_neg_token_resp(
+                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
+                    Some(spnego::OID_NTLMSSP),
+                    Some(&challenge_msg),
+                    None,
+                )
+            } else {
+                challenge_msg
+            };
+            let mut body = Vec::new();
+            SessionSetupResponse {
+                session_flags: 0,
+                security_buffer: &buf,
+            }
+            .encode(&mut body);
+            let sid = if hdr.session_id != 0 {
+                let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
+                    return Err(STATUS_USER_SESSION_DELETED);
+                };
+                if matches!(sess.auth, Auth::Valid) {
+                    // Re-authentication: the session, its trees and opens stay.
+                    sess.reauth = Some(challenged);
+                    call.session_id = hdr.session_id;
+                    return Ok((STATUS_MORE_PROCESSING_REQUIRED, body));
+                }
                 hdr.session_id
             } else {
                 st.new_session_id()
@@ -229,13 +267,8 @@ pub async fn session_setup(
             st.sessions.insert(
                 sid,
                 Session {
-                    auth: Auth::Challenged {
-                        negotiate_msg: ntlm_msg,
-                        challenge_msg: challenge_msg.clone(),
-                        server_challenge,
-                        mech_types_der,
-                        spnego: spnego_used,
-                    },
+                    auth: challenged,
+                    reauth: None,
                     user: String::new(),
                     guest: false,
                     cred: Cred {
@@ -256,22 +289,6 @@ pub async fn session_setup(
                 },
             );
             call.session_id = sid;
-            let buf = if spnego_used {
-                spnego::encode_neg_token_resp(
-                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
-                    Some(spnego::OID_NTLMSSP),
-                    Some(&challenge_msg),
-                    None,
-                )
-            } else {
-                challenge_msg
-            };
-            let mut body = Vec::new();
-            SessionSetupResponse {
-                session_flags: 0,
-                security_buffer: &buf,
-            }
-            .encode(&mut body);
             Ok((STATUS_MORE_PROCESSING_REQUIRED, body))
         }
         3 => {
@@ -281,17 +298,20 @@ pub async fn session_setup(
             let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
                 return Err(STATUS_USER_SESSION_DELETED);
             };
+            let reauth = sess.reauth.is_some();
             let Auth::Challenged {
                 negotiate_msg,
                 challenge_msg,
                 server_challenge,
                 mech_types_der,
                 spnego: spnego_session,
-            } = &sess.auth
+            } = sess.reauth.as_ref().unwrap_or(&sess.auth)
             else {
                 return Err(STATUS_INVALID_PARAMETER);
             };
-            sess.preauth.update(msg);
+            if !reauth {
+                sess.preauth.update(msg);
+            }
             let auth =
                 AuthenticateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
             let anonymous = auth.is_anonymous();
@@ -305,11 +325,15 @@ pub async fn session_setup(
                 // allows it (Samba's "map to guest = bad user").
                 if !super::access::guest_enabled(ctx) {
                     log::info!("SMB logon refused: unknown user {:?}", auth.user);
-                    super::pending::end_session(st, hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 let use_spnego = *spnego_session;
-                let flags = super::access::make_guest(sess, anonymous);
+                let flags = if reauth {
+                    reauth_guest(sess, anonymous)
+                } else {
+                    super::access::make_guest(sess, anonymous)
+                };
                 log::info!("SMB guest session for {:?}", auth.user);
                 let buf = if use_spnego {
                     spnego::encode_neg_token_resp(
@@ -340,7 +364,7 @@ pub async fn session_setup(
                 Ok(v) => v,
                 Err(e) => {
                     log::info!("SMB logon refused for {:?}: {e}", auth.user);
-                    super::pending::end_session(st, hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
             };
@@ -352,12 +376,42 @@ pub async fn session_setup(
             let mut server_mic = None;
             if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
                 if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
-                    super::pending::end_session(st, hdr.session_id);
+                    end_failed_setup(st, hdr.session_id, reauth);
                     return Err(STATUS_LOGON_FAILURE);
                 }
                 server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
             }
             let use_spnego = *spnego_session;
+            if reauth {
+                // Same keys (as Samba and Windows do): only who the session
+                // acts as changes.
+                sess.reauth = None;
+                sess.guest = false;
+                sess.user = user.name;
+                sess.cred = if ctx.admin_users.contains(&sess.user) {
+                    Cred::root()
+                } else {
+                    user.cred
+                };
+                log::info!("SMB session re-authenticated as {}", sess.user);
+                let buf = if use_spnego {
+                    spnego::encode_neg_token_resp(
+                        Some(spnego::NEG_STATE_ACCEPT_COMPLETED),
+                        None,
+                        None,
+                        server_mic.as_ref().map(|m| &m[..]),
+                    )
+                } else {
+                    Vec::new()
+                };
+                let mut body = Vec::new();
+                SessionSetupResponse {
+                    session_flags: 0,
+                    security_buffer: &buf,
+                }
+                .encode(&mut body);
+                return ok(body);
+            }
             let preauth = sess.preauth;
             let keys = derive_keys(
                 dialect,
@@ -377,6 +431,7 @@ pub async fn session_setup(
             };
             sess.auth = Auth::Valid;
             log::info!("SMB session for {} (dialect {dialect:#06x})", sess.user);
+            let user_name = sess.user.clone();
             let flags = if sess.encrypt {
                 SESSION_FLAG_ENCRYPT_DATA
             } else {
@@ -398,18 +453,70 @@ pub async fn session_setup(
                 security_buffer: &buf,
             }
             .encode(&mut body);
-            // A reconnect names the session it replaces: that one ends, and
-            // with it its opens (smbtorture smb2.notify.session-reconnect).
-            if req.previous_session_id != 0 && req.previous_session_id != hdr.session_id {
-                super::pending::end_session(st, req.previous_session_id);
-            }
+            super::sessions::register(hdr.session_id, &user_name);
+            end_previous(st, req.previous_session_id, hdr.session_id, &user_name);
             ok(body)
         }
         _ => Err(STATUS_INVALID_PARAMETER),
     }
 }
 
-pub fn logoff(st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
+/// A failed AUTHENTICATE: the session goes, and on a re-authentication its
+/// opens with it (MS-SMB2 3.3.5.5.3).
+fn end_failed_setup(st: &mut ConnState, sid: u64, reauth: bool) {
+    if reauth {
+        // Its opens close too (watches complete with NOTIFY_CLEANUP).
+        drop_session(st, sid);
+    } else {
+        st.sessions.remove(&sid);
+        super::sessions::unregister(sid);
+    }
+}
+
+/// PreviousSessionId (MS-SMB2 3.3.5.5.3): the client's old session of the same
+/// user ends, with its (non-durable) opens: here when it is on this
+/// connection, else at its connection's next request on it.
+fn end_previous(st: &mut ConnState, prev: u64, sid: u64, user: &str) {
+    if prev == 0 || prev == sid {
+        return;
+    }
+    if st.sessions.get(&prev).is_some_and(|s| s.user == user) {
+        drop_session(st, prev);
+    } else {
+        super::sessions::revoke_previous(prev, user);
+    }
+}
+
+/// Ends a session of this connection: its opens, pipes and registration.
+pub(crate) fn drop_session(st: &mut ConnState, sid: u64) {
+    super::pending::end_session(st, sid);
+    super::sessions::unregister(sid);
+}
+
+/// Re-authentication as guest or anonymous: the session keeps its keys.
+fn reauth_guest(sess: &mut Session, anonymous: bool) -> u16 {
+    sess.reauth = None;
+    sess.guest = true;
+    sess.user = if anonymous {
+        String::new()
+    } else {
+        "guest".into()
+    };
+    sess.cred = Cred {
+        uid: super::access::GUEST_ID,
+        gid: super::access::GUEST_ID,
+        gids: Vec::new(),
+    };
+    if anonymous {
+        dittofs_smb_wire::session::SESSION_FLAG_IS_NULL
+    } else {
+        dittofs_smb_wire::session::SESSION_FLAG_IS_GUEST
+    }
+}
+
+pub fn logoff(ctx: &SmbContext, st: &mut ConnState, call: &Call) -> Result<Reply, u32> {
+    // Durable opens outlive a LOGOFF (smbtorture durable-open.reopen4, as Samba).
+    super::durable::park_session(ctx, st, call.session_id);
     st.opens.retain(|_, o| o.session_id != call.session_id);
     let mut body = Vec::new();
     encode_empty(&mut body);

@@ -50,6 +50,9 @@ struct Sink {
     /// The session whose keys encrypt the notice (0: sent as is, unsigned).
     session_id: u64,
     target: Target,
+    /// Whose grant this is (a parked durable open of it closes when a break
+    /// finds the connection gone).
+    holder: Holder,
 }
 
 enum Target {
@@ -80,12 +83,16 @@ impl BreakSink for Sink {
                 new_state: n.new,
             },
         };
-        // A closed connection's outbox refuses; the grant goes with its opens.
-        let _ = self.tx.unbounded_send(Outbound {
+        // A closed connection's outbox refuses; the grant goes with its opens,
+        // or, parked durable opens, now (MS-SMB2 3.3.4.6/3.3.4.7).
+        let sent = self.tx.unbounded_send(Outbound {
             session_id: self.session_id,
             msg: encode_break_notification(&body),
             sign: false,
         });
+        if sent.is_err() {
+            super::durable::purge_holder(self.holder);
+        }
     }
 }
 
@@ -174,6 +181,7 @@ pub(crate) fn grant(
         tx: (*st.outbox).clone(),
         session_id: if encrypts { call.session_id } else { 0 },
         target,
+        holder: origin.holder,
     });
     let request = match lease {
         Some(l) => Request {
@@ -222,15 +230,69 @@ pub(crate) fn grant(
             });
             Ok((caching, OPLOCK_LEVEL_LEASE, Some(ctx)))
         }
-        None => {
-            let level = match g.state {
-                s if s == R | W | H => OPLOCK_LEVEL_BATCH,
-                s if s == R | W => OPLOCK_LEVEL_EXCLUSIVE,
-                s if s & R != 0 => OPLOCK_LEVEL_II,
-                _ => OPLOCK_LEVEL_NONE,
-            };
-            Ok((caching, level, None))
+        None => Ok((caching, level_of(g.state), None)),
+    }
+}
+
+/// The oplock level of an oplock grant's state.
+fn level_of(state: u32) -> u8 {
+    match state {
+        s if s == R | W | H => OPLOCK_LEVEL_BATCH,
+        s if s == R | W => OPLOCK_LEVEL_EXCLUSIVE,
+        s if s & R != 0 => OPLOCK_LEVEL_II,
+        _ => OPLOCK_LEVEL_NONE,
+    }
+}
+
+/// A reconnected durable open: its grant's notices now go to this connection
+/// (and name the new file id). Returns the oplock level and lease context of
+/// the CREATE response; `lease` is the reconnect's lease request.
+pub(crate) fn rebind(
+    st: &mut ConnState,
+    call: &Call,
+    open: &mut super::state::Open,
+    file_id: FileId,
+    lease: Option<Lease>,
+) -> (u8, Option<CreateContext>) {
+    let conn = conn_id(st);
+    let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
+    let Some(c) = open.caching.as_mut() else {
+        return (OPLOCK_LEVEL_NONE, None);
+    };
+    c.origin.conn = conn;
+    let target = match lease {
+        Some(l) => Target::Lease {
+            key: l.key,
+            v2: l.parent_key.is_some(),
+        },
+        None => Target::Oplock(file_id),
+    };
+    let sink = Arc::new(Sink {
+        tx: (*st.outbox).clone(),
+        session_id: if encrypts { call.session_id } else { 0 },
+        target,
+        holder: c.origin.holder,
+    });
+    let Some(g) = leases::table().rebind(c.token.file(), c.origin.holder, conn, sink) else {
+        return (OPLOCK_LEVEL_NONE, None);
+    };
+    match lease {
+        Some(l) => {
+            let ctx = CreateContext::Lease(Lease {
+                key: l.key,
+                state: g.state,
+                flags: if g.breaking {
+                    LEASE_FLAG_BREAK_IN_PROGRESS
+                } else {
+                    0
+                },
+                duration: 0,
+                parent_key: l.parent_key,
+                epoch: if l.parent_key.is_some() { g.epoch } else { 0 },
+            });
+            (OPLOCK_LEVEL_LEASE, Some(ctx))
         }
+        None => (level_of(g.state), None),
     }
 }
 

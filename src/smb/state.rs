@@ -99,6 +99,9 @@ pub enum Tree {
 /// One session.
 pub struct Session {
     pub auth: Auth,
+    /// A re-authentication in progress on a valid session (MS-SMB2 3.3.5.5.3):
+    /// its CHALLENGE state; the session keeps serving requests meanwhile.
+    pub reauth: Option<Auth>,
     pub user: String,
     pub cred: Cred,
     /// A guest or anonymous session (no session key; guest permission).
@@ -145,6 +148,11 @@ pub struct Open {
     pub caching: Option<super::oplock::Caching>,
     /// Its entry in the share-mode table; dropping it releases the entry.
     pub share_mode: Option<crate::fs::sharemode::ShareModeToken>,
+    /// The persistent half of its FileId: process-unique, kept by a durable
+    /// reconnect (the volatile half is the key in `ConnState::opens`).
+    pub persistent: u64,
+    /// Granted durable (see `durable.rs`).
+    pub durable: Option<super::durable::Durable>,
 }
 
 /// Everything one connection negotiated and opened.
@@ -184,9 +192,12 @@ pub struct ConnState {
 }
 
 impl ConnState {
+    /// A process-unique session id: a SESSION_SETUP naming another
+    /// connection's session (a binding attempt, a reconnect) must not find an
+    /// unrelated session of this connection.
     pub fn new_session_id(&mut self) -> u64 {
-        self.next_session_id += 1;
-        // Not guessable across connections is not a goal; unique within one is.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.next_session_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.next_session_id << 8) | 0x11
     }
 
