@@ -331,7 +331,10 @@ impl FileGrants {
             g.conn = conn;
             g.sink = sink;
             // MS-SMB2 3.3.5.9.8: a lease is upgraded only to a requested superset.
-            if g.breaking_to.is_none() && req.state & g.state == g.state {
+            // Windows upgrades only a lease that is the file's sole opener
+            // (smbtorture smb2.lease.break: no change while another key holds it).
+            let alone = allowed == RWH;
+            if alone && g.breaking_to.is_none() && req.state & g.state == g.state {
                 let want = lease_state(req.state & allowed);
                 if want & g.state == g.state && want != g.state {
                     g.state = want;
@@ -508,6 +511,12 @@ impl LeaseTable {
         }
     }
 
+    /// The file a lease key is registered on, if any.
+    pub fn key_file(&self, holder: Holder) -> Option<FileKey> {
+        let keys = self.lease_files.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get(&holder).map(|e| e.0)
+    }
+
     /// An acknowledgment of a break of `holder`'s grant on `file`: the new state.
     pub fn ack(&self, file: FileKey, holder: Holder, state: u32) -> Result<u32, AckError> {
         let mut shard = self.shard(file);
@@ -556,6 +565,40 @@ impl LeaseTable {
             if Instant::now() >= deadline {
                 if let Some(f) = self.shard(file).get_mut(&file) {
                     f.force(except);
+                }
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
+        }
+    }
+}
+
+impl LeaseTable {
+    /// Starts the breaks `op` by `origin` needs on `file` without waiting. True when
+    /// one of them (on any connection, the caller's own included) needs an
+    /// acknowledgment first: the SMB CREATE then goes async ([`LeaseTable::wait_breaks`]).
+    pub fn break_now(&self, file: FileKey, origin: Option<Origin>, op: Op) -> bool {
+        let except = origin.map(|o| o.holder);
+        let keep = op.keep(origin.is_none());
+        let (notices, pending) = match self.shard(file).get_mut(&file) {
+            Some(f) => f.begin(except, None, keep),
+            None => return false,
+        };
+        for (sink, n) in &notices {
+            sink.send(n);
+        }
+        pending
+    }
+
+    /// Waits (bounded by `wait`) until the breaks [`LeaseTable::break_now`] started
+    /// are acknowledged on every connection, the caller's included; past the bound
+    /// they take effect as if acknowledged. Never holds a lock across an await.
+    pub async fn wait_breaks(&self, file: FileKey, origin: Option<Origin>, op: Op, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while self.break_now(file, origin, op) {
+            if Instant::now() >= deadline {
+                if let Some(f) = self.shard(file).get_mut(&file) {
+                    f.force(origin.map(|o| o.holder));
                 }
                 return;
             }

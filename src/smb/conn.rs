@@ -63,6 +63,7 @@ pub async fn accept_loop(
 enum Event {
     Read(std::io::Result<usize>),
     Outbound(Option<Outbound>),
+    Replay(Option<super::defer::Replay>),
     Shutdown,
 }
 
@@ -84,6 +85,7 @@ async fn serve(
     let mut state = ConnState::default();
     let (outbox_tx, mut outbox_rx) = outbox::channel();
     state.outbox = Outbox::new(outbox_tx);
+    let mut replay_rx = state.defer.install();
     state.peer = Some(peer);
     crate::metrics::connection_opened();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -119,6 +121,7 @@ async fn serve(
         // readiness-based, so no bytes are consumed by an abandoned read.
         let event = async { Event::Read(stream.read(&mut chunk).await) }
             .or(async { Event::Outbound(outbox_rx.next().await) })
+            .or(async { Event::Replay(replay_rx.next().await) })
             .or(async {
                 shutdown.wait().await;
                 Event::Shutdown
@@ -128,7 +131,10 @@ async fn serve(
             Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Shutdown => break,
             Event::Read(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             // The state holds a sender, so the channel never ends while we run.
-            Event::Outbound(None) => {}
+            Event::Outbound(None) | Event::Replay(None) => {}
+            // A deferred CREATE whose breaks are done: its final response goes
+            // through the outbox like any async final.
+            Event::Replay(Some(r)) => super::defer::replay(&ctx, &mut state, r).await,
             Event::Outbound(Some(ob)) => match seal_outbound(&mut state, ob) {
                 Ok(msg) => {
                     if !write_msg(&mut stream, &msg).await {

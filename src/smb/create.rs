@@ -10,6 +10,7 @@ use super::dispatch::Call;
 use super::state::{ConnState, Open};
 use super::tree::disk_share;
 use super::{dos_to_store, fs_err, ok, times_of, Reply, SmbContext, DOS_STORED};
+use crate::fs::leases::Op;
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
 /// STATUS_BAD_IMPERSONATION_LEVEL.
@@ -146,6 +147,7 @@ pub async fn create(
             Err(e) => return Err(fs_err(e)),
         },
     };
+    super::oplock::check_key(st, req, existing.as_ref().map(|a| (fs.share().id, a.ino)))?;
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
@@ -153,12 +155,26 @@ pub async fn create(
     let mut share_mode = None;
     // Share modes first: a refused open breaks only handle caching (MS-SMB2
     // 3.3.5.9), a granted one then breaks write caching.
+    // Each break that needs an acknowledgment may defer this CREATE (async,
+    // `defer.rs`); it then runs again from the top once the breaks are done.
     if let Some(a) = existing.as_ref() {
-        share_mode = super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?;
+        let key = (fs.share().id, a.ino);
+        share_mode = match crate::fs::sharemode::global().open(key, access, req.share_access) {
+            Ok(t) => t,
+            Err(_) => {
+                super::defer::break_or_defer(st, call, fs, a.ino, origin, Op::Sharing).await?;
+                super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?
+            }
+        };
     }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
-        if disp == FILE_OPEN || disp == FILE_OPEN_IF {
-            super::oplock::break_for_open(fs, a.ino, origin).await;
+        let op = match disp {
+            FILE_OPEN | FILE_OPEN_IF => Some(Op::Open),
+            FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => Some(Op::Write),
+            _ => None,
+        };
+        if let Some(op) = op {
+            super::defer::break_or_defer(st, call, fs, a.ino, origin, op).await?;
         }
     }
     let (attr, action) = match existing {

@@ -137,16 +137,21 @@ pub(crate) fn origin_of(st: &ConnState, call: &Call, id: FileId) -> Option<Origi
     st.opens.get(&vid)?.caching.as_ref().map(|c| c.origin)
 }
 
-/// Breaks what another open of `ino` conflicts with (write caching), waiting
-/// (bounded) for the holders' acknowledgments.
-pub(crate) async fn break_for_open(fs: &Fs, ino: InodeId, origin: Origin) {
-    if leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        return;
+/// A lease key names one file (MS-SMB2 3.3.5.9.8): a CREATE whose key is held
+/// on another file, or that would make a new one, is INVALID_PARAMETER, checked
+/// before anything is created (directories too, though they get no lease).
+pub(crate) fn check_key(st: &ConnState, req: &CreateRequest, file: Option<leases::FileKey>) -> Result<(), u32> {
+    let Some(l) = requested_lease(st, req) else {
+        return Ok(());
+    };
+    let holder = Holder::Lease {
+        client_guid: st.client_guid,
+        key: l.key,
+    };
+    match leases::table().key_file(holder) {
+        Some(f) if Some(f) != file => Err(STATUS_INVALID_PARAMETER),
+        _ => Ok(()),
     }
-    let wait = std::time::Duration::from_millis(leases::smb_wait_ms());
-    leases::table()
-        .break_and_wait((fs.share().id, ino), Some(origin), leases::Op::Open, wait)
-        .await;
 }
 
 /// Registers a new open of a regular file and grants what the rules allow: the

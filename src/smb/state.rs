@@ -175,6 +175,8 @@ pub struct ConnState {
     pub lease_conn_id: u64,
     /// Pending async operations, byte-range lock and watch bookkeeping.
     pub async_ops: super::pending::AsyncState,
+    /// CREATEs waiting (async) for break acknowledgments.
+    pub defer: super::defer::DeferState,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
