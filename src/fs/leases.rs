@@ -61,8 +61,9 @@ pub const RWH: u32 = R | W | H;
 pub const SHARDS: usize = 64;
 /// How often a waiting caller looks at the grants again.
 pub const POLL_MS: u64 = 2;
-/// Default bound on an SMB open/write waiting for a break acknowledgment.
-pub const SMB_WAIT_MS_DEFAULT: u64 = 5_000;
+/// Default bound on an SMB open/write waiting for a break acknowledgment (the
+/// MS-SMB2 value; a waiting CREATE is async, so it stalls no connection).
+pub const SMB_WAIT_MS_DEFAULT: u64 = 35_000;
 /// Default bound on an NFS request waiting for a break acknowledgment.
 pub const NFS_WAIT_MS_DEFAULT: u64 = 2_000;
 
@@ -179,6 +180,9 @@ pub struct Request {
     pub state: u32,
     /// v2 lease: its parent key and the client's epoch.
     pub v2: Option<([u8; 16], u16)>,
+    /// A stat open (attributes, security descriptor, synchronize only): it
+    /// breaks nothing and, without a lease, keeps no one else from caching.
+    pub stat: bool,
 }
 
 /// What an open was granted.
@@ -199,6 +203,8 @@ struct Grant {
     opens: u32,
     conn: u64,
     sink: Arc<dyn BreakSink>,
+    /// An oplock-less stat open: invisible to [`FileGrants::allowed`].
+    stat: bool,
 }
 
 impl Grant {
@@ -306,7 +312,7 @@ impl FileGrants {
         let others = self
             .grants
             .iter()
-            .filter(|g| g.holder != holder && g.opens > 0);
+            .filter(|g| g.holder != holder && g.opens > 0 && !g.stat);
         let mut allowed = RWH;
         for g in others {
             allowed &= !W;
@@ -330,12 +336,18 @@ impl FileGrants {
             g.opens += 1;
             g.conn = conn;
             g.sink = sink;
-            // MS-SMB2 3.3.5.9.8: a lease is upgraded only to a requested superset.
-            // Windows upgrades only a lease that is the file's sole opener
-            // (smbtorture smb2.lease.break: no change while another key holds it).
-            let alone = allowed == RWH;
-            if alone && g.breaking_to.is_none() && req.state & g.state == g.state {
-                let want = lease_state(req.state & allowed);
+            // MS-SMB2 3.3.5.9.8 as Windows does it (smbtorture smb2.lease.upgrade*):
+            // alone, a lease is upgraded to what it asks of a superset of its state;
+            // next to other openers only to exactly a valid, strictly larger state
+            // that they allow, else it is left as is.
+            if g.breaking_to.is_none() && req.state & g.state == g.state {
+                let want = if allowed == RWH {
+                    lease_state(req.state & allowed)
+                } else if lease_state(req.state) == req.state && req.state & !allowed == 0 {
+                    req.state
+                } else {
+                    g.state
+                };
                 if want & g.state == g.state && want != g.state {
                     g.state = want;
                     if g.v2 {
@@ -370,6 +382,7 @@ impl FileGrants {
             opens: 1,
             conn,
             sink,
+            stat: req.stat && state == 0 && matches!(holder, Holder::Open(_)),
         });
         Granted {
             state,

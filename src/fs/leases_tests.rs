@@ -27,7 +27,11 @@ fn lease(k: u8) -> Holder {
 }
 
 fn req(state: u32) -> Request {
-    Request { state, v2: None }
+    Request {
+        state,
+        v2: None,
+        stat: false,
+    }
 }
 
 #[test]
@@ -72,6 +76,7 @@ fn read_only_break_needs_no_ack_and_v2_epoch_moves() {
         Request {
             state: R,
             v2: Some(([0; 16], 0x4711)),
+            stat: false,
         },
     );
     assert_eq!((g.state, g.epoch), (R, 0x4712));

@@ -151,6 +151,7 @@ pub async fn create(
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
+    let stat = super::oplock::is_stat_open(access);
     let checked = existing.is_some();
     let mut share_mode = None;
     // Share modes first: a refused open breaks only handle caching (MS-SMB2
@@ -169,6 +170,7 @@ pub async fn create(
     }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
         let op = match disp {
+            FILE_OPEN | FILE_OPEN_IF if stat => None,
             FILE_OPEN | FILE_OPEN_IF => Some(Op::Open),
             FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => Some(Op::Write),
             _ => None,
@@ -292,7 +294,7 @@ pub async fn create(
     let (caching, oplock_level, lease_ctx) = if is_dir {
         (None, OPLOCK_LEVEL_NONE, None)
     } else {
-        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
+        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req, stat)?;
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));

@@ -97,6 +97,15 @@ fn conn_id(st: &mut ConnState) -> u64 {
     st.lease_conn_id
 }
 
+/// Rights of a stat open: attributes, security descriptor, synchronize
+/// (smbtorture smb2.lease.statopen4 lists them).
+const STAT_RIGHTS: u32 = 0x0000_0080 | 0x0000_0100 | 0x0002_0000 | 0x0010_0000;
+
+/// A stat open breaks no lease and does not count against other grants.
+pub(crate) fn is_stat_open(access: u32) -> bool {
+    access & !STAT_RIGHTS == 0
+}
+
 /// The lease a CREATE asks for, when the dialect has leases.
 fn requested_lease(st: &ConnState, req: &CreateRequest) -> Option<Lease> {
     if req.requested_oplock_level != OPLOCK_LEVEL_LEASE || st.dialect < DIALECT_210 {
@@ -165,6 +174,7 @@ pub(crate) fn grant(
     origin: Origin,
     file_id: FileId,
     req: &CreateRequest,
+    stat: bool,
 ) -> Result<(Caching, u8, Option<CreateContext>), u32> {
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
@@ -184,15 +194,19 @@ pub(crate) fn grant(
         Some(l) => Request {
             state: l.state,
             v2: l.parent_key.map(|p| (p, l.epoch)),
+            stat,
         },
+        // A stat open gets no oplock (as Samba).
         None => Request {
             state: match req.requested_oplock_level {
+                _ if stat => 0,
                 OPLOCK_LEVEL_BATCH => R | W | H,
                 OPLOCK_LEVEL_EXCLUSIVE => R | W,
                 OPLOCK_LEVEL_II => R,
                 _ => 0,
             },
             v2: None,
+            stat,
         },
     };
     let (token, g): (OpenToken, Granted) = leases::table()
