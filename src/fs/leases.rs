@@ -205,6 +205,36 @@ struct Grant {
     sink: Arc<dyn BreakSink>,
     /// An oplock-less stat open: invisible to [`FileGrants::allowed`].
     stat: bool,
+    /// Connections with opens of this grant and how many: breaks go to the
+    /// first (the lease's oldest open still there, as Windows and Samba do).
+    conns: Vec<(u64, Arc<dyn BreakSink>, u32)>,
+}
+
+impl Grant {
+    fn add_conn(&mut self, conn: u64, sink: Arc<dyn BreakSink>) {
+        match self.conns.iter_mut().find(|c| c.0 == conn) {
+            Some(c) => c.2 += 1,
+            None => self.conns.push((conn, sink, 1)),
+        }
+        self.retarget();
+    }
+
+    fn drop_conn(&mut self, conn: u64) {
+        if let Some(i) = self.conns.iter().position(|c| c.0 == conn) {
+            self.conns[i].2 = self.conns[i].2.saturating_sub(1);
+            if self.conns[i].2 == 0 {
+                self.conns.remove(i);
+            }
+        }
+        self.retarget();
+    }
+
+    fn retarget(&mut self) {
+        if let Some((conn, sink, _)) = self.conns.first() {
+            self.conn = *conn;
+            self.sink = sink.clone();
+        }
+    }
 }
 
 impl Grant {
@@ -334,8 +364,7 @@ impl FileGrants {
         let allowed = self.allowed(holder);
         if let Some(g) = self.grants.iter_mut().find(|g| g.holder == holder) {
             g.opens += 1;
-            g.conn = conn;
-            g.sink = sink;
+            g.add_conn(conn, sink);
             // MS-SMB2 3.3.5.9.8 as Windows does it (smbtorture smb2.lease.upgrade*):
             // alone, a lease is upgraded to what it asks of a superset of its state;
             // next to other openers only to exactly a valid, strictly larger state
@@ -362,6 +391,16 @@ impl FileGrants {
             };
         }
         let state = match holder {
+            // An oplock next to a lease caching handles gets none (smbtorture
+            // smb2.lease.oplock).
+            Holder::Open(_)
+                if self
+                    .grants
+                    .iter()
+                    .any(|g| !g.is_oplock() && g.opens > 0 && g.state & H != 0) =>
+            {
+                0
+            }
             Holder::Open(_) => {
                 let s = oplock_state(req.state);
                 if s & allowed == s {
@@ -381,7 +420,8 @@ impl FileGrants {
             v2: req.v2.is_some(),
             opens: 1,
             conn,
-            sink,
+            sink: sink.clone(),
+            conns: vec![(conn, sink, 1)],
             stat: req.stat && state == 0 && matches!(holder, Holder::Open(_)),
         });
         Granted {
@@ -391,10 +431,11 @@ impl FileGrants {
         }
     }
 
-    /// Drops one open of `holder`; true when the file has no grant left.
-    fn unregister(&mut self, holder: Holder) -> bool {
+    /// Drops one open of `holder` on `conn`; true when the file has no grant left.
+    fn unregister(&mut self, holder: Holder, conn: u64) -> bool {
         if let Some(i) = self.grants.iter().position(|g| g.holder == holder) {
             let g = &mut self.grants[i];
+            g.drop_conn(conn);
             g.opens = g.opens.saturating_sub(1);
             if g.opens == 0 {
                 self.grants.swap_remove(i);
@@ -451,6 +492,7 @@ pub fn table() -> &'static LeaseTable {
 pub struct OpenToken {
     file: FileKey,
     holder: Holder,
+    conn: u64,
 }
 
 impl OpenToken {
@@ -464,7 +506,7 @@ impl OpenToken {
 
 impl Drop for OpenToken {
     fn drop(&mut self) {
-        table().unregister(self.file, self.holder);
+        table().unregister(self.file, self.holder, self.conn);
     }
 }
 
@@ -500,14 +542,14 @@ impl LeaseTable {
             FileGrants::default()
         });
         let granted = f.register(holder, conn, sink, req);
-        Ok((OpenToken { file, holder }, granted))
+        Ok((OpenToken { file, holder, conn }, granted))
     }
 
-    fn unregister(&self, file: FileKey, holder: Holder) {
+    fn unregister(&self, file: FileKey, holder: Holder, conn: u64) {
         {
             let mut shard = self.shard(file);
             if let Some(f) = shard.get_mut(&file) {
-                if f.unregister(holder) {
+                if f.unregister(holder, conn) {
                     shard.remove(&file);
                     ACTIVE_FILES.fetch_sub(1, Ordering::Relaxed);
                 }

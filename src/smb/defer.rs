@@ -118,14 +118,15 @@ pub(crate) fn go_async(st: &mut ConnState, call: &mut Call, hdr: &Header, msg: &
         return error_reply(STATUS_INVALID_PARAMETER);
     };
     let outbox = st.outbox.clone();
-    let (op, cancelled) = match st
-        .async_ops
-        .pending
-        .start(call, hdr, 0, PendingKind::Create, outbox)
-    {
-        Ok(x) => x,
-        Err(status) => return error_reply(status),
-    };
+    let (op, cancelled) =
+        match st
+            .async_ops
+            .pending
+            .start(call, hdr, 0, PendingKind::Create, outbox)
+        {
+            Ok(x) => x,
+            Err(status) => return error_reply(status),
+        };
     let replay = Replay {
         op,
         msg: msg.to_vec(),

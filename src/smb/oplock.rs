@@ -149,7 +149,11 @@ pub(crate) fn origin_of(st: &ConnState, call: &Call, id: FileId) -> Option<Origi
 /// A lease key names one file (MS-SMB2 3.3.5.9.8): a CREATE whose key is held
 /// on another file, or that would make a new one, is INVALID_PARAMETER, checked
 /// before anything is created (directories too, though they get no lease).
-pub(crate) fn check_key(st: &ConnState, req: &CreateRequest, file: Option<leases::FileKey>) -> Result<(), u32> {
+pub(crate) fn check_key(
+    st: &ConnState,
+    req: &CreateRequest,
+    file: Option<leases::FileKey>,
+) -> Result<(), u32> {
     let Some(l) = requested_lease(st, req) else {
         return Ok(());
     };
@@ -305,12 +309,9 @@ pub async fn oplock_break(
                 client_guid: st.client_guid,
                 key: lease_key,
             };
-            let Some(file) = st.opens.values().find_map(|o| {
-                o.caching
-                    .as_ref()
-                    .filter(|c| c.origin.holder == holder)
-                    .map(|c| c.token.file())
-            }) else {
+            // The lease may be held through another connection of the same
+            // client (smbtorture smb2.lease.complex1): look the key up server-wide.
+            let Some(file) = leases::table().key_file(holder) else {
                 return Err(STATUS_OBJECT_NAME_NOT_FOUND);
             };
             let new = leases::table()
