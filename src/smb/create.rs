@@ -151,7 +151,10 @@ pub async fn create(
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
-    let stat = super::oplock::is_stat_open(access);
+    // Oplock requests are treated as data opens (smbtorture smb2.oplock.batch13
+    // expects a stat-like open asking for one to break a batch oplock).
+    let stat = super::oplock::is_stat_open(access)
+        && matches!(req.requested_oplock_level, OPLOCK_LEVEL_NONE | OPLOCK_LEVEL_LEASE);
     let checked = existing.is_some();
     let mut share_mode = None;
     // Share modes first: a refused open breaks only handle caching (MS-SMB2
