@@ -26,9 +26,12 @@
 //! configurable and shorter) and [`nfs_wait_ms`] for NFS (NFS clients retransmit;
 //! a short bound keeps an NFS request from stalling a core's client for long).
 //! When the bound passes, the grant is downgraded as if acknowledged (MS-SMB2
-//! 3.3.6.3). A caller never waits for a holder on its own connection: SMB
-//! connections handle one frame at a time, so that acknowledgment could not
-//! arrive; the notification is still sent.
+//! 3.3.6.3). A caller of [`LeaseTable::break_and_wait`] never waits for a holder
+//! on its own connection: SMB connections handle one frame at a time, so that
+//! acknowledgment could not arrive; the notification is still sent. An SMB
+//! CREATE instead goes async ([`LeaseTable::break_now`], then
+//! [`LeaseTable::wait_breaks`] from a detached task; `smb/defer.rs`) and does
+//! wait for its own connection's holders.
 //!
 //! Simplifications (documented in ARCHITECTURE.md): a sharing violation
 //! ([`super::sharemode`]) breaks H of every other grant on the file, not only
