@@ -22,7 +22,7 @@ const DELETE: u32 = 0x0001_0000;
 /// The specific rights a DesiredAccess mask grants: MAXIMUM_ALLOWED is
 /// everything, the GENERIC_* bits map to their file rights (MS-SMB2 3.3.5.9,
 /// MS-DTYP 2.4.3); access is not checked against the file's mode here.
-fn granted_access(desired: u32) -> u32 {
+pub(crate) fn granted_access(desired: u32) -> u32 {
     use dittofs_smb_wire::security::{FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE};
     const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
     const GENERIC_ALL: u32 = 0x1000_0000;
@@ -151,10 +151,7 @@ pub async fn create(
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
-    // Oplock requests are treated as data opens (smbtorture smb2.oplock.batch13
-    // expects a stat-like open asking for one to break a batch oplock).
-    let stat = super::oplock::is_stat_open(access)
-        && matches!(req.requested_oplock_level, OPLOCK_LEVEL_NONE | OPLOCK_LEVEL_LEASE);
+    let stat = super::oplock::is_stat_create(req);
     let checked = existing.is_some();
     let mut share_mode = None;
     // Share modes first: a refused open breaks only handle caching (MS-SMB2
@@ -297,7 +294,7 @@ pub async fn create(
     let (caching, oplock_level, lease_ctx) = if is_dir {
         (None, OPLOCK_LEVEL_NONE, None)
     } else {
-        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req, stat)?;
+        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));

@@ -101,9 +101,15 @@ fn conn_id(st: &mut ConnState) -> u64 {
 /// (smbtorture smb2.lease.statopen4 lists them).
 const STAT_RIGHTS: u32 = 0x0000_0080 | 0x0000_0100 | 0x0002_0000 | 0x0010_0000;
 
-/// A stat open breaks no lease and does not count against other grants.
-pub(crate) fn is_stat_open(access: u32) -> bool {
-    access & !STAT_RIGHTS == 0
+/// A stat open breaks no lease and does not count against other grants. Oplock
+/// requests are treated as data opens (smbtorture smb2.oplock.batch13 expects a
+/// stat-like open asking for one to break a batch oplock).
+pub(crate) fn is_stat_create(req: &CreateRequest) -> bool {
+    super::create::granted_access(req.desired_access) & !STAT_RIGHTS == 0
+        && matches!(
+            req.requested_oplock_level,
+            OPLOCK_LEVEL_NONE | OPLOCK_LEVEL_LEASE
+        )
 }
 
 /// The lease a CREATE asks for, when the dialect has leases.
@@ -178,8 +184,8 @@ pub(crate) fn grant(
     origin: Origin,
     file_id: FileId,
     req: &CreateRequest,
-    stat: bool,
 ) -> Result<(Caching, u8, Option<CreateContext>), u32> {
+    let stat = is_stat_create(req);
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
