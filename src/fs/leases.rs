@@ -26,9 +26,12 @@
 //! configurable and shorter) and [`nfs_wait_ms`] for NFS (NFS clients retransmit;
 //! a short bound keeps an NFS request from stalling a core's client for long).
 //! When the bound passes, the grant is downgraded as if acknowledged (MS-SMB2
-//! 3.3.6.3). A caller never waits for a holder on its own connection: SMB
-//! connections handle one frame at a time, so that acknowledgment could not
-//! arrive; the notification is still sent.
+//! 3.3.6.3). A caller of [`LeaseTable::break_and_wait`] never waits for a holder
+//! on its own connection: SMB connections handle one frame at a time, so that
+//! acknowledgment could not arrive; the notification is still sent. An SMB
+//! CREATE instead goes async ([`LeaseTable::break_now`], then
+//! [`LeaseTable::wait_breaks`] from a detached task; `smb/defer.rs`) and does
+//! wait for its own connection's holders.
 //!
 //! Simplifications (documented in ARCHITECTURE.md): a sharing violation
 //! ([`super::sharemode`]) breaks H of every other grant on the file, not only
@@ -61,8 +64,9 @@ pub const RWH: u32 = R | W | H;
 pub const SHARDS: usize = 64;
 /// How often a waiting caller looks at the grants again.
 pub const POLL_MS: u64 = 2;
-/// Default bound on an SMB open/write waiting for a break acknowledgment.
-pub const SMB_WAIT_MS_DEFAULT: u64 = 5_000;
+/// Default bound on an SMB open/write waiting for a break acknowledgment (the
+/// MS-SMB2 value; a waiting CREATE is async, so it stalls no connection).
+pub const SMB_WAIT_MS_DEFAULT: u64 = 35_000;
 /// Default bound on an NFS request waiting for a break acknowledgment.
 pub const NFS_WAIT_MS_DEFAULT: u64 = 2_000;
 
@@ -179,6 +183,9 @@ pub struct Request {
     pub state: u32,
     /// v2 lease: its parent key and the client's epoch.
     pub v2: Option<([u8; 16], u16)>,
+    /// A stat open (attributes, security descriptor, synchronize only): it
+    /// breaks nothing and, without a lease, keeps no one else from caching.
+    pub stat: bool,
 }
 
 /// What an open was granted.
@@ -199,6 +206,38 @@ struct Grant {
     opens: u32,
     conn: u64,
     sink: Arc<dyn BreakSink>,
+    /// An oplock-less stat open: invisible to [`FileGrants::allowed`].
+    stat: bool,
+    /// Connections with opens of this grant and how many: breaks go to the
+    /// first (the lease's oldest open still there, as Windows and Samba do).
+    conns: Vec<(u64, Arc<dyn BreakSink>, u32)>,
+}
+
+impl Grant {
+    fn add_conn(&mut self, conn: u64, sink: Arc<dyn BreakSink>) {
+        match self.conns.iter_mut().find(|c| c.0 == conn) {
+            Some(c) => c.2 += 1,
+            None => self.conns.push((conn, sink, 1)),
+        }
+        self.retarget();
+    }
+
+    fn drop_conn(&mut self, conn: u64) {
+        if let Some(i) = self.conns.iter().position(|c| c.0 == conn) {
+            self.conns[i].2 = self.conns[i].2.saturating_sub(1);
+            if self.conns[i].2 == 0 {
+                self.conns.remove(i);
+            }
+        }
+        self.retarget();
+    }
+
+    fn retarget(&mut self) {
+        if let Some((conn, sink, _)) = self.conns.first() {
+            self.conn = *conn;
+            self.sink = sink.clone();
+        }
+    }
 }
 
 impl Grant {
@@ -306,7 +345,7 @@ impl FileGrants {
         let others = self
             .grants
             .iter()
-            .filter(|g| g.holder != holder && g.opens > 0);
+            .filter(|g| g.holder != holder && g.opens > 0 && !g.stat);
         let mut allowed = RWH;
         for g in others {
             allowed &= !W;
@@ -328,11 +367,19 @@ impl FileGrants {
         let allowed = self.allowed(holder);
         if let Some(g) = self.grants.iter_mut().find(|g| g.holder == holder) {
             g.opens += 1;
-            g.conn = conn;
-            g.sink = sink;
-            // MS-SMB2 3.3.5.9.8: a lease is upgraded only to a requested superset.
+            g.add_conn(conn, sink);
+            // MS-SMB2 3.3.5.9.8 as Windows does it (smbtorture smb2.lease.upgrade*):
+            // alone, a lease is upgraded to what it asks of a superset of its state;
+            // next to other openers only to exactly a valid, strictly larger state
+            // that they allow, else it is left as is.
             if g.breaking_to.is_none() && req.state & g.state == g.state {
-                let want = lease_state(req.state & allowed);
+                let want = if allowed == RWH {
+                    lease_state(req.state & allowed)
+                } else if lease_state(req.state) == req.state && req.state & !allowed == 0 {
+                    req.state
+                } else {
+                    g.state
+                };
                 if want & g.state == g.state && want != g.state {
                     g.state = want;
                     if g.v2 {
@@ -347,6 +394,16 @@ impl FileGrants {
             };
         }
         let state = match holder {
+            // An oplock next to a lease caching handles gets none (smbtorture
+            // smb2.lease.oplock).
+            Holder::Open(_)
+                if self
+                    .grants
+                    .iter()
+                    .any(|g| !g.is_oplock() && g.opens > 0 && g.state & H != 0) =>
+            {
+                0
+            }
             Holder::Open(_) => {
                 let s = oplock_state(req.state);
                 if s & allowed == s {
@@ -366,7 +423,9 @@ impl FileGrants {
             v2: req.v2.is_some(),
             opens: 1,
             conn,
-            sink,
+            sink: sink.clone(),
+            conns: vec![(conn, sink, 1)],
+            stat: req.stat && state == 0 && matches!(holder, Holder::Open(_)),
         });
         Granted {
             state,
@@ -375,10 +434,11 @@ impl FileGrants {
         }
     }
 
-    /// Drops one open of `holder`; true when the file has no grant left.
-    fn unregister(&mut self, holder: Holder) -> bool {
+    /// Drops one open of `holder` on `conn`; true when the file has no grant left.
+    fn unregister(&mut self, holder: Holder, conn: u64) -> bool {
         if let Some(i) = self.grants.iter().position(|g| g.holder == holder) {
             let g = &mut self.grants[i];
+            g.drop_conn(conn);
             g.opens = g.opens.saturating_sub(1);
             if g.opens == 0 {
                 self.grants.swap_remove(i);
@@ -435,6 +495,7 @@ pub fn table() -> &'static LeaseTable {
 pub struct OpenToken {
     file: FileKey,
     holder: Holder,
+    conn: u64,
 }
 
 impl OpenToken {
@@ -448,7 +509,7 @@ impl OpenToken {
 
 impl Drop for OpenToken {
     fn drop(&mut self) {
-        table().unregister(self.file, self.holder);
+        table().unregister(self.file, self.holder, self.conn);
     }
 }
 
@@ -484,14 +545,14 @@ impl LeaseTable {
             FileGrants::default()
         });
         let granted = f.register(holder, conn, sink, req);
-        Ok((OpenToken { file, holder }, granted))
+        Ok((OpenToken { file, holder, conn }, granted))
     }
 
-    fn unregister(&self, file: FileKey, holder: Holder) {
+    fn unregister(&self, file: FileKey, holder: Holder, conn: u64) {
         {
             let mut shard = self.shard(file);
             if let Some(f) = shard.get_mut(&file) {
-                if f.unregister(holder) {
+                if f.unregister(holder, conn) {
                     shard.remove(&file);
                     ACTIVE_FILES.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -506,6 +567,12 @@ impl LeaseTable {
                 }
             }
         }
+    }
+
+    /// The file a lease key is registered on, if any.
+    pub fn key_file(&self, holder: Holder) -> Option<FileKey> {
+        let keys = self.lease_files.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get(&holder).map(|e| e.0)
     }
 
     /// An acknowledgment of a break of `holder`'s grant on `file`: the new state.
@@ -580,6 +647,40 @@ impl LeaseTable {
             if Instant::now() >= deadline {
                 if let Some(f) = self.shard(file).get_mut(&file) {
                     f.force(except);
+                }
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
+        }
+    }
+}
+
+impl LeaseTable {
+    /// Starts the breaks `op` by `origin` needs on `file` without waiting. True when
+    /// one of them (on any connection, the caller's own included) needs an
+    /// acknowledgment first: the SMB CREATE then goes async ([`LeaseTable::wait_breaks`]).
+    pub fn break_now(&self, file: FileKey, origin: Option<Origin>, op: Op) -> bool {
+        let except = origin.map(|o| o.holder);
+        let keep = op.keep(origin.is_none());
+        let (notices, pending) = match self.shard(file).get_mut(&file) {
+            Some(f) => f.begin(except, None, keep),
+            None => return false,
+        };
+        for (sink, n) in &notices {
+            sink.send(n);
+        }
+        pending
+    }
+
+    /// Waits (bounded by `wait`) until the breaks [`LeaseTable::break_now`] started
+    /// are acknowledged on every connection, the caller's included; past the bound
+    /// they take effect as if acknowledged. Never holds a lock across an await.
+    pub async fn wait_breaks(&self, file: FileKey, origin: Option<Origin>, op: Op, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while self.break_now(file, origin, op) {
+            if Instant::now() >= deadline {
+                if let Some(f) = self.shard(file).get_mut(&file) {
+                    f.force(origin.map(|o| o.holder));
                 }
                 return;
             }

@@ -27,7 +27,11 @@ fn lease(k: u8) -> Holder {
 }
 
 fn req(state: u32) -> Request {
-    Request { state, v2: None }
+    Request {
+        state,
+        v2: None,
+        stat: false,
+    }
 }
 
 #[test]
@@ -72,6 +76,7 @@ fn read_only_break_needs_no_ack_and_v2_epoch_moves() {
         Request {
             state: R,
             v2: Some(([0; 16], 0x4711)),
+            stat: false,
         },
     );
     assert_eq!((g.state, g.epoch), (R, 0x4712));
@@ -133,8 +138,46 @@ fn own_connection_is_not_waited_for_and_unregister_empties() {
     // Same lease key: a second open shares the grant and sees the break in progress.
     let g = f.register(lease(1), 7, s.clone(), req(RWH));
     assert!(g.breaking);
-    assert!(!f.unregister(lease(1)));
-    assert!(f.unregister(lease(1)));
+    assert!(!f.unregister(lease(1), 7));
+    assert!(f.unregister(lease(1), 7));
+}
+
+#[test]
+fn breaks_go_to_the_oldest_connection_still_holding_the_lease() {
+    let mut f = FileGrants::default();
+    let a = Arc::new(Rec::default());
+    let b = Arc::new(Rec::default());
+    f.register(lease(1), 1, a.clone(), req(RWH));
+    f.register(lease(1), 2, b.clone(), req(RWH));
+    assert!(!f.unregister(lease(1), 2));
+    let (n, _) = f.begin(None, None, Op::Write.keep(true));
+    assert_eq!(n.len(), 1);
+    assert_eq!(f.grants[0].conn, 1, "the break goes to connection 1");
+    f.register(lease(1), 2, b.clone(), req(RWH));
+    assert!(!f.unregister(lease(1), 1));
+    assert_eq!(f.grants[0].conn, 2, "connection 1 closed its open: now 2");
+}
+
+#[test]
+fn upgrades_next_to_other_openers_and_stat_opens() {
+    let mut f = FileGrants::default();
+    let s = Arc::new(Rec::default());
+    f.register(lease(1), 1, s.clone(), req(R));
+    f.register(lease(2), 1, s.clone(), req(R));
+    // RHW is not shareable (W), so nothing changes; RH is, so it is granted.
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(RWH)).state, R);
+    assert_eq!(f.register(lease(1), 1, s.clone(), req(R | H)).state, R | H);
+    // An oplock next to an H lease gets none.
+    assert_eq!(f.register(Holder::Open(9), 1, s.clone(), req(RWH)).state, 0);
+    // A stat open does not keep a lease from getting W.
+    let mut g = FileGrants::default();
+    let stat = Request {
+        state: 0,
+        v2: None,
+        stat: true,
+    };
+    g.register(Holder::Open(5), 1, s.clone(), stat);
+    assert_eq!(g.register(lease(3), 1, s.clone(), req(RWH)).state, RWH);
 }
 
 #[test]

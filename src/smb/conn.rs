@@ -73,6 +73,7 @@ enum Event {
     Read(std::io::Result<usize>),
     Outbound(Option<Outbound>),
     Done(Option<Box<Completion>>),
+    Replay(Option<super::defer::Replay>),
     Shutdown,
 }
 
@@ -148,6 +149,7 @@ async fn serve(
     state.outbox = Outbox::new(outbox_tx);
     let (done_tx, mut done_rx) = pipeline::channel();
     state.pipeline = Pipeline::new(done_tx);
+    let mut replay_rx = state.defer.install();
     state.peer = Some(peer);
     crate::metrics::connection_opened();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -207,6 +209,7 @@ async fn serve(
         // Completions first: answering frees credits and in-flight room.
         let event = async { Event::Done(done_rx.next().await) }
             .or(async { Event::Outbound(outbox_rx.next().await) })
+            .or(async { Event::Replay(replay_rx.next().await) })
             .or(async { Event::Read(stream.read(&mut chunk).await) })
             .or(async {
                 shutdown.wait().await;
@@ -217,7 +220,10 @@ async fn serve(
             Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Shutdown => break,
             Event::Read(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             // The state holds senders, so the channels never end while we run.
-            Event::Outbound(None) | Event::Done(None) => {}
+            Event::Outbound(None) | Event::Done(None) | Event::Replay(None) => {}
+            // A deferred CREATE whose breaks are done: its final response goes
+            // through the outbox like any async final.
+            Event::Replay(Some(r)) => super::defer::replay(&ctx, &mut state, r).await,
             Event::Done(Some(c)) => {
                 if !answer(&mut stream, &ctx, &mut state, peer, c).await {
                     break;

@@ -10,6 +10,7 @@ use super::dispatch::Call;
 use super::state::{ConnState, Open};
 use super::tree::disk_share;
 use super::{dos_to_store, fs_err, ok, times_of, Reply, SmbContext, DOS_STORED};
+use crate::fs::leases::Op;
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
 /// STATUS_BAD_IMPERSONATION_LEVEL.
@@ -21,7 +22,7 @@ const DELETE: u32 = 0x0001_0000;
 /// The specific rights a DesiredAccess mask grants: MAXIMUM_ALLOWED is
 /// everything, the GENERIC_* bits map to their file rights (MS-SMB2 3.3.5.9,
 /// MS-DTYP 2.4.3); access is not checked against the file's mode here.
-fn granted_access(desired: u32) -> u32 {
+pub(crate) fn granted_access(desired: u32) -> u32 {
     use dittofs_smb_wire::security::{FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE};
     const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
     const GENERIC_ALL: u32 = 0x1000_0000;
@@ -156,19 +157,36 @@ pub async fn create(
             Err(e) => return Err(fs_err(e)),
         },
     };
+    super::oplock::check_key(st, req, existing.as_ref().map(|a| (fs.share().id, a.ino)))?;
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
+    let stat = super::oplock::is_stat_create(req);
     let checked = existing.is_some();
     let mut share_mode = None;
     // Share modes first: a refused open breaks only handle caching (MS-SMB2
     // 3.3.5.9), a granted one then breaks write caching.
+    // Each break that needs an acknowledgment may defer this CREATE (async,
+    // `defer.rs`); it then runs again from the top once the breaks are done.
     if let Some(a) = existing.as_ref() {
-        share_mode = super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?;
+        let key = (fs.share().id, a.ino);
+        share_mode = match crate::fs::sharemode::global().open(key, access, req.share_access) {
+            Ok(t) => t,
+            Err(_) => {
+                super::defer::break_or_defer(st, call, fs, a.ino, origin, Op::Sharing).await?;
+                super::sharemode::acquire(fs, a.ino, origin, access, req.share_access).await?
+            }
+        };
     }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
-        if disp == FILE_OPEN || disp == FILE_OPEN_IF {
-            super::oplock::break_for_open(fs, a.ino, origin).await;
+        let op = match disp {
+            FILE_OPEN | FILE_OPEN_IF if stat => None,
+            FILE_OPEN | FILE_OPEN_IF => Some(Op::Open),
+            FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => Some(Op::Write),
+            _ => None,
+        };
+        if let Some(op) = op {
+            super::defer::break_or_defer(st, call, fs, a.ino, origin, op).await?;
         }
     }
     let (attr, action) = match existing {

@@ -416,7 +416,10 @@ async fn run(
         Request::Logoff => negotiate::logoff(ctx, st, call),
         Request::TreeConnect(r) => super::tree::connect(ctx, st, call, &r).await,
         Request::TreeDisconnect => super::tree::disconnect(st, call),
-        Request::Create(r) => super::create::create(ctx, st, call, &r).await,
+        Request::Create(r) => match super::create::create(ctx, st, call, &r).await {
+            Err(super::defer::STATUS_DEFERRED) => Ok(super::defer::go_async(st, call, hdr, m)),
+            other => other,
+        },
         Request::Close(r) => {
             let o = super::oplock::origin_of(st, call, r.file_id);
             super::oplock::as_open(o, super::create::close(ctx, st, call, &r)).await

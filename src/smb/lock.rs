@@ -139,6 +139,17 @@ pub fn lock(
         }
         Plan::Lock { ranges, wait } => (ranges, wait),
     };
+    // A byte-range lock ends other opens' caching (MS-FSA 2.1.5.7: level II
+    // and read leases are broken to none; smbtorture smb2.lease.lock1). The
+    // breaks are sent, not waited for.
+    if crate::fs::leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        let origin = super::oplock::origin_of(st, call, req.file_id);
+        crate::fs::leases::table().break_now(
+            (key.share, key.ino),
+            origin,
+            crate::fs::leases::Op::Write,
+        );
+    }
     let rx = match table.lock(key, owner, &ranges, wait) {
         Ok(()) => {
             st.async_ops.locked.insert(fid, key);

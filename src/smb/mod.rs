@@ -12,6 +12,7 @@ pub mod auth;
 pub mod conn;
 mod copychunk;
 mod create;
+mod defer;
 mod dir;
 mod dispatch;
 pub mod durable;

@@ -104,6 +104,21 @@ fn conn_id(st: &mut ConnState) -> u64 {
     st.lease_conn_id
 }
 
+/// Rights of a stat open: attributes, security descriptor, synchronize
+/// (smbtorture smb2.lease.statopen4 lists them).
+const STAT_RIGHTS: u32 = 0x0000_0080 | 0x0000_0100 | 0x0002_0000 | 0x0010_0000;
+
+/// A stat open breaks no lease and does not count against other grants. Oplock
+/// requests are treated as data opens (smbtorture smb2.oplock.batch13 expects a
+/// stat-like open asking for one to break a batch oplock).
+pub(crate) fn is_stat_create(req: &CreateRequest) -> bool {
+    super::create::granted_access(req.desired_access) & !STAT_RIGHTS == 0
+        && matches!(
+            req.requested_oplock_level,
+            OPLOCK_LEVEL_NONE | OPLOCK_LEVEL_LEASE
+        )
+}
+
 /// The lease a CREATE asks for, when the dialect has leases.
 fn requested_lease(st: &ConnState, req: &CreateRequest) -> Option<Lease> {
     if req.requested_oplock_level != OPLOCK_LEVEL_LEASE || st.dialect < DIALECT_210 {
@@ -144,16 +159,25 @@ pub(crate) fn origin_of(st: &ConnState, call: &Call, id: FileId) -> Option<Origi
     st.opens.get(&vid)?.caching.as_ref().map(|c| c.origin)
 }
 
-/// Breaks what another open of `ino` conflicts with (write caching), waiting
-/// (bounded) for the holders' acknowledgments.
-pub(crate) async fn break_for_open(fs: &Fs, ino: InodeId, origin: Origin) {
-    if leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        return;
+/// A lease key names one file (MS-SMB2 3.3.5.9.8): a CREATE whose key is held
+/// on another file, or that would make a new one, is INVALID_PARAMETER, checked
+/// before anything is created (directories too, though they get no lease).
+pub(crate) fn check_key(
+    st: &ConnState,
+    req: &CreateRequest,
+    file: Option<leases::FileKey>,
+) -> Result<(), u32> {
+    let Some(l) = requested_lease(st, req) else {
+        return Ok(());
+    };
+    let holder = Holder::Lease {
+        client_guid: st.client_guid,
+        key: l.key,
+    };
+    match leases::table().key_file(holder) {
+        Some(f) if Some(f) != file => Err(STATUS_INVALID_PARAMETER),
+        _ => Ok(()),
     }
-    let wait = std::time::Duration::from_millis(leases::smb_wait_ms());
-    leases::table()
-        .break_and_wait((fs.share().id, ino), Some(origin), leases::Op::Open, wait)
-        .await;
 }
 
 /// Registers a new open of a regular file and grants what the rules allow: the
@@ -168,6 +192,7 @@ pub(crate) fn grant(
     file_id: FileId,
     req: &CreateRequest,
 ) -> Result<(Caching, u8, Option<CreateContext>), u32> {
+    let stat = is_stat_create(req);
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
@@ -187,15 +212,19 @@ pub(crate) fn grant(
         Some(l) => Request {
             state: l.state,
             v2: l.parent_key.map(|p| (p, l.epoch)),
+            stat,
         },
+        // A stat open gets no oplock (as Samba).
         None => Request {
             state: match req.requested_oplock_level {
+                _ if stat => 0,
                 OPLOCK_LEVEL_BATCH => R | W | H,
                 OPLOCK_LEVEL_EXCLUSIVE => R | W,
                 OPLOCK_LEVEL_II => R,
                 _ => 0,
             },
             v2: None,
+            stat,
         },
     };
     let (token, g): (OpenToken, Granted) = leases::table()
@@ -348,12 +377,9 @@ pub async fn oplock_break(
                 client_guid: st.client_guid,
                 key: lease_key,
             };
-            let Some(file) = st.opens.values().find_map(|o| {
-                o.caching
-                    .as_ref()
-                    .filter(|c| c.origin.holder == holder)
-                    .map(|c| c.token.file())
-            }) else {
+            // The lease may be held through another connection of the same
+            // client (smbtorture smb2.lease.complex1): look the key up server-wide.
+            let Some(file) = leases::table().key_file(holder) else {
                 return Err(STATUS_OBJECT_NAME_NOT_FOUND);
             };
             let new = leases::table()

@@ -66,10 +66,11 @@ pub fn release_closed(st: &mut ConnState) {
     let opens = &st.opens;
     let a = &mut st.async_ops;
     a.pending.cancel_where(
-        |(_, i)| !opens.contains_key(&i.file_id),
+        |(_, i)| i.kind != PendingKind::Create && !opens.contains_key(&i.file_id),
         |i| match i.kind {
             PendingKind::Lock => STATUS_RANGE_NOT_LOCKED,
             PendingKind::Notify => STATUS_NOTIFY_CLEANUP,
+            PendingKind::Create => STATUS_CANCELLED,
         },
     );
     let owner = a.conn_id;
@@ -121,6 +122,8 @@ pub const PENDING_MAX: usize = 512;
 pub enum PendingKind {
     Lock,
     Notify,
+    /// A CREATE waiting for break acknowledgments (`defer.rs`); it names no open.
+    Create,
 }
 
 /// What a pending operation belongs to (for cancellation on close/logoff).

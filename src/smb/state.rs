@@ -186,6 +186,8 @@ pub struct ConnState {
     pub async_ops: super::pending::AsyncState,
     /// READs and WRITEs in flight as tasks (`pipeline.rs`).
     pub pipeline: super::pipeline::Pipeline,
+    /// CREATEs waiting (async) for break acknowledgments.
+    pub defer: super::defer::DeferState,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,

@@ -173,6 +173,54 @@ def test_rwh_lease_broken_to_rh_by_second_connection(smb_session, second):
     f1.close()
 
 
+def test_conflicting_open_on_the_same_connection_goes_async(smb_session):
+    """The breaking client and the opener share one connection: the CREATE answers
+    STATUS_PENDING and waits (MS-SMB2 3.3.5.9) while the connection keeps serving, so the
+    acknowledgment sent on it gets through and completes the open."""
+    conn, sess, tree = smb_session
+    name = "lease-async-" + uuid.uuid4().hex[:8]
+    key1, key2 = os.urandom(16), os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key1, R | W | H))
+    assert g1["lease_state"].get_value() == R | W | H
+    catch = BreakCatcher(conn, sess)
+    t, out = in_thread(lambda: open_file(tree, name, lease=(key2, R | W | H)))
+    _, _, flags, key, cur, new = parse_lease_break(catch.wait())
+    assert (key, cur, new) == (key1, R | W | H, R | H)
+    assert flags & 1
+    time.sleep(0.3)
+    assert t.is_alive(), "the CREATE waits for the acknowledgment on its own connection"
+    resp = lease_ack(conn, sess, tree, key1, R | H)
+    assert struct.unpack_from("<I", resp, 24)[0] == R | H
+    t.join(WAIT_S)
+    assert not t.is_alive(), "the acknowledgment completed the pending CREATE"
+    assert "error" not in out, out.get("error")
+    f2, g2 = out["value"]
+    assert g2["lease_state"].get_value() == R | H
+    f2.close()
+    f1.close()
+
+
+def test_stat_open_breaks_nothing(smb_session, second):
+    """An open for attributes only (a stat open) neither breaks a lease nor keeps the
+    lease holder from getting write caching back."""
+    conn, sess, tree = smb_session
+    name = "lease-stat-" + uuid.uuid4().hex[:8]
+    key1 = os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key1, R | W | H))
+    assert g1["lease_state"].get_value() == R | W | H
+    FILE_READ_ATTRIBUTES = 0x80
+    st = Open(second[2], name)
+    st.create(ImpersonationLevel.Impersonation, FILE_READ_ATTRIBUTES,
+              FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, CreateDisposition.FILE_OPEN,
+              0)
+    # A second open under the same key keeps RWH: the stat open does not count.
+    f2, g2 = open_file(tree, name, lease=(key1, R | W | H))
+    assert g2["lease_state"].get_value() == R | W | H
+    st.close()
+    f2.close()
+    f1.close()
+
+
 def test_batch_oplock_broken_to_level2_by_second_open(smb_session, second):
     conn, sess, tree = smb_session
     name = "oplock-" + uuid.uuid4().hex[:8]
