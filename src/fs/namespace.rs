@@ -232,7 +232,7 @@ impl Fs {
                     self.changed(from_dir, from_name, old, src.ftype);
                     self.changed(to_dir, to_name, new, src.ftype);
                     if let Some(gone) = r.replaced.as_ref().filter(|u| u.last_link) {
-                        self.drop_content(&gone.attr).await;
+                        self.drop_content(&gone.attr);
                     }
                     return Ok((
                         wcc(r.from_dir.before, r.from_dir.after),
@@ -365,7 +365,7 @@ impl Fs {
                 Ok(r) => {
                     self.changed(dir, name, watch::action::REMOVED, victim.ftype);
                     if r.victim.last_link {
-                        self.drop_content(&r.victim.attr).await;
+                        self.drop_content(&r.victim.attr);
                     }
                     return Ok(wcc(r.dir.before, r.dir.after));
                 }
