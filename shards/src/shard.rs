@@ -586,9 +586,6 @@ impl Shard {
             let (mut cache, slot) = self.lock_and_reserve(&wal, piece.len()).await?;
             let seq = slot.seq;
             let applied = cache.write(key, at, &piece, Some(seq)).await;
-            if let Some(file) = cache.files.get_mut(&key) {
-                file.last_seq = Some(seq);
-            }
             pump(&self.cache, &mut cache);
             drop(cache);
             let wal = wal.clone();
@@ -758,16 +755,7 @@ impl Shard {
     pub async fn flush(&self, key: ContentKey) -> Result<(), ContentError> {
         match &self.wal {
             Some(wal) => {
-                // Only this file's records must be durable: syncing up to its newest
-                // record (instead of the log's) lets a COMMIT ride a group fdatasync
-                // already under way rather than wait for the next one too. A file
-                // with no record of this process (replayed content is sealed at
-                // start, truncates sync themselves) falls back to the whole log.
-                let last = self.lock().await?.files.get(&key).and_then(|f| f.last_seq);
-                match last {
-                    Some(seq) => wal.sync_to(seq).await?,
-                    None => wal.sync_all().await?,
-                }
+                wal.sync_all().await?;
                 if self.remote.borrow().contains(&key.share) {
                     self.wait_uploaded(key, true).await?;
                 }

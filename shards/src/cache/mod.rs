@@ -139,9 +139,6 @@ pub(crate) struct FileContent {
     pub(crate) deleting: usize,
     /// Uploads still running for blocks truncated away meanwhile.
     pub(crate) cancelled: usize,
-    /// Newest WAL record of a write to this file: a flush of the file syncs the
-    /// log up to it, not up to whatever other files wrote since.
-    pub(crate) last_seq: Option<u64>,
 }
 
 impl FileContent {
