@@ -634,8 +634,31 @@ impl Shard {
         // removal durable, and recovery drops every record of an inode the metadata no
         // longer has, so a logged Remove would buy nothing but an fdatasync per unlink.
         // Dirty blocks of the file are unpinned, so checkpoints may pass their records.
-        let deferred = self.lock().await?.remove(key).await?;
-        self.drop_and_delete(deferred).await
+        //
+        // The file leaves the cache under the lock; from then on no upload records a
+        // block of it (a seal finishing later finds the file gone and deletes its
+        // object instead), so the map drop runs without the lock: concurrent removes
+        // then share one metadata commit instead of queueing one commit each behind
+        // the shard lock (truncates still drop under it: the file stays cached).
+        let (deferred, index, io, store) = {
+            let mut cache = self.lock().await?;
+            let deferred = cache.remove(key).await?;
+            let store = cache.store(key.share)?;
+            (deferred, cache.index.clone(), cache.io.clone(), store)
+        };
+        if deferred.key.is_none() {
+            return Ok(());
+        }
+        let dropped = index.drop_from(key.share, key.ino, 0).await?;
+        let mut objects = deferred.objects;
+        objects.extend(dropped.into_iter().map(|(i, m)| (i, m.generation)));
+        objects.sort_unstable();
+        objects.dedup();
+        for (i, generation) in objects {
+            let (store, object) = (store.clone(), key.object_key(i, generation));
+            io.call(move || store.delete(&object)).await?;
+        }
+        Ok(())
     }
 
     /// Drops the block map entries a durable truncate/remove made obsolete

@@ -201,16 +201,27 @@ impl Fs {
 
     /// Drops the content of an inode that lost its last link. The name is already
     /// gone, so a failure here is logged, not reported: the content is orphaned.
-    async fn drop_content(&self, attr: &Attr) {
-        if attr.ftype == FileType::Regular {
-            if let Err(e) = self.router.remove(self.key(attr.ino)).await {
+    ///
+    /// Runs as a detached task, so REMOVE and RENAME answer once the metadata
+    /// change is durable without also waiting for the owner shard's block map
+    /// drop and object deletes. That adds no crash state: a crash between the
+    /// durable unlink and the drop already left a map of a gone inode and its
+    /// objects, which the start-up sweep deletes. Inode numbers are never reused,
+    /// so nothing can write the key again meanwhile.
+    fn drop_content(&self, attr: &Attr) {
+        if attr.ftype != FileType::Regular {
+            return;
+        }
+        let (router, key, share) = (self.router.clone(), self.key(attr.ino), self.share.id);
+        glommio::spawn_local(async move {
+            if let Err(e) = router.remove(key).await {
                 log::warn!(
-                    "share {}: dropping content of inode {} failed: {e}",
-                    self.share.id,
-                    attr.ino
+                    "share {share}: dropping content of inode {} failed: {e}",
+                    key.ino
                 );
             }
-        }
+        })
+        .detach();
     }
 }
 

@@ -254,7 +254,7 @@ impl Fs {
                         .await;
                     }
                     if let Some(gone) = r.replaced.as_ref().filter(|u| u.last_link) {
-                        self.drop_content(&gone.attr).await;
+                        self.drop_content(&gone.attr);
                     }
                     return Ok((
                         wcc(r.from_dir.before, r.from_dir.after),
@@ -397,7 +397,7 @@ impl Fs {
                     self.report(dir, name, watch::action::REMOVED, name_kind(victim.ftype))
                         .await;
                     if r.victim.last_link {
-                        self.drop_content(&r.victim.attr).await;
+                        self.drop_content(&r.victim.attr);
                     }
                     return Ok(wcc(r.dir.before, r.dir.after));
                 }

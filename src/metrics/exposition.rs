@@ -411,6 +411,23 @@ fn render_uploads(w: &mut Writer) {
     );
     let retries: u64 = all_cores().map(|c| load(&c.upload_retries)).sum();
     w.sample("dittofs_upload_retries_total", &[], retries);
+    render_lmdb(w);
+}
+
+fn render_lmdb(w: &mut Writer) {
+    let (commits, mutations) = crate::meta::lmdb::commit_totals();
+    w.family(
+        "dittofs_lmdb_commits_total",
+        "counter",
+        "LMDB write transactions committed (one group commit, one fsync, each).",
+    );
+    w.sample("dittofs_lmdb_commits_total", &[], commits);
+    w.family(
+        "dittofs_lmdb_mutations_total",
+        "counter",
+        "Metadata mutations those LMDB commits carried.",
+    );
+    w.sample("dittofs_lmdb_mutations_total", &[], mutations);
 }
 
 fn render_meta(w: &mut Writer) {

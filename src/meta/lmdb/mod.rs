@@ -37,6 +37,7 @@ mod txn;
 mod writer;
 
 pub use fsck::FsckReport;
+pub use writer::totals as commit_totals;
 
 use ops::RenameOwned;
 use txn::{heed_to_meta, Dbs, OpError, OpResult};
@@ -415,7 +416,16 @@ impl MetadataStore for LmdbStore {
     }
 
     fn drop_blocks(&self, ino: InodeId, from_index: u64) -> MetaFuture<'_, Vec<(u64, BlockRef)>> {
-        self.write(move |s, txn| s.op_drop_blocks(txn, ino, from_index))
+        // Most removed files and truncates past the last block have no entries to
+        // drop: answer those from a read transaction instead of queueing a write
+        // that would wait for a commit (and its fsync) to change nothing. Only the
+        // owner shard adds entries to a file's map, and it never does so while it
+        // drops them, so nothing can appear between this read and the answer.
+        match self.read(|s, txn| s.blocks_from(txn, ino, from_index)) {
+            Ok(found) if found.is_empty() => Box::pin(std::future::ready(Ok(found))),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Ok(_) => self.write(move |s, txn| s.op_drop_blocks(txn, ino, from_index)),
+        }
     }
 
     fn put_user<'a>(&'a self, user: &'a UserRecord) -> MetaFuture<'a, ()> {

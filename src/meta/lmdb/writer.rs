@@ -13,7 +13,7 @@
 //! only touch the transaction, so a rerun is exact. Past the maximum, or when
 //! the disk is full, every job of the batch fails with `NoSpace`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 
 use crossbeam_channel::Receiver;
@@ -26,6 +26,20 @@ use crate::meta::{MetaError, MetaResult};
 
 /// Most jobs committed together.
 pub const BATCH_OPS_MAX: usize = 1024;
+
+/// Commits and mutations of every LMDB store of the process (the metrics
+/// endpoint shows them as `dittofs_lmdb_commits_total` and
+/// `dittofs_lmdb_mutations_total`: their ratio is the group-commit batch size).
+static COMMITS_TOTAL: AtomicU64 = AtomicU64::new(0);
+static MUTATIONS_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// `(commits, mutations)` of every LMDB store of the process so far.
+pub fn totals() -> (u64, u64) {
+    (
+        COMMITS_TOTAL.load(Ordering::Relaxed),
+        MUTATIONS_TOTAL.load(Ordering::Relaxed),
+    )
+}
 
 /// One queued mutation, type-erased for the channel.
 pub trait Job: Send {
@@ -91,6 +105,8 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Box<dyn Job>>) {
         batch.extend(rx.try_iter().take(BATCH_OPS_MAX - 1));
         let result = commit_batch(&shared, &mut batch);
         shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+        COMMITS_TOTAL.fetch_add(1, Ordering::Relaxed);
+        MUTATIONS_TOTAL.fetch_add(batch.len() as u64, Ordering::Relaxed);
         shared
             .stats
             .ops
