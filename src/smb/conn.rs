@@ -182,7 +182,11 @@ async fn serve(
                     Event::Outbound(Some(ob)) => {
                         send_outbound(&mut stream, &mut state, peer, ob).await
                     }
-                    Event::Done(None) | Event::Outbound(None) | Event::Read(_) => true,
+                    // Not selected here: replays wait for the main loop.
+                    Event::Done(None)
+                    | Event::Outbound(None)
+                    | Event::Read(_)
+                    | Event::Replay(_) => true,
                     Event::Shutdown => false,
                 };
                 if !alive {
