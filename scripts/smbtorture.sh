@@ -29,7 +29,8 @@ done
 if [ ${#suites[@]} -eq 0 ]; then
   suites=(smb2.connect smb2.read smb2.rw smb2.getinfo smb2.setinfo smb2.dir
           smb2.create smb2.lock smb2.compound smb2.session smb2.oplock
-          smb2.lease smb2.notify smb2.ioctl smb2.rename)
+          smb2.lease smb2.notify smb2.ioctl smb2.rename smb2.durable-open
+          smb2.durable-v2-open smb2.timestamps)
 fi
 
 USER_NAME=torture
