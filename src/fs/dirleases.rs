@@ -103,6 +103,64 @@ mod tests {
         }
     }
 
+    #[derive(Default)]
+    struct Rec(std::sync::Mutex<Vec<leases::Notice>>);
+
+    impl leases::BreakSink for Rec {
+        fn send(&self, n: &leases::Notice) {
+            self.0.lock().unwrap().push(*n);
+        }
+    }
+
+    #[test]
+    fn change_breaks_rh_to_none_except_for_the_parent_key_holder() {
+        use leases::{Request, H, R};
+        // A share id no other test uses: the table is process-wide.
+        let dir = (0xd1e0, 42);
+        let sink = std::sync::Arc::new(Rec::default());
+        let holder = lease(5, 6);
+        let (token, g) = leases::table()
+            .register(
+                dir,
+                holder,
+                11,
+                sink.clone(),
+                Request {
+                    state: R | H,
+                    v2: Some(([0; 16], 0)),
+                    stat: false,
+                },
+            )
+            .unwrap();
+        assert_eq!(g.state, R | H);
+        let count = DirLeaseCount::new();
+        // The same client creating under ParentLeaseKey 6: nothing.
+        let own = Origin {
+            holder: lease(5, 9),
+            conn: 11,
+            parent_key: Some([6; 16]),
+        };
+        break_dir(dir.0, dir.1, Some(own));
+        assert!(sink.0.lock().unwrap().is_empty());
+        // Another client (or NFS): RH -> none, acknowledgment required.
+        let other = Origin {
+            holder: lease(7, 9),
+            conn: 12,
+            parent_key: Some([6; 16]),
+        };
+        break_dir(dir.0, dir.1, Some(other));
+        let got = std::mem::take(&mut *sink.0.lock().unwrap());
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].current, got[0].new), (R | H, 0));
+        assert!(got[0].ack_required);
+        // Pending: a further change sends nothing more until acknowledged.
+        break_dir(dir.0, dir.1, None);
+        assert!(sink.0.lock().unwrap().is_empty());
+        assert_eq!(leases::table().ack(dir, holder, 0), Ok(0));
+        drop(count);
+        drop(token);
+    }
+
     #[test]
     fn spares_only_the_parent_key_of_a_lease_origin() {
         let o = Origin {
