@@ -32,10 +32,10 @@ use super::dispatch::Call;
 use super::outbox::{Outbound, OutboxSender};
 use super::state::ConnState;
 use super::{ok, Reply};
+use crate::fs::dirleases::DirLeaseCount;
 use crate::fs::leases::{
     self, scoped, AckError, BreakSink, Granted, Holder, Notice, OpenToken, Origin, Request, H, R, W,
 };
-use crate::fs::dirleases::DirLeaseCount;
 use crate::fs::{Fs, InodeId};
 
 /// What an open holds in the lease table.
