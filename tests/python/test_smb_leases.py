@@ -2,7 +2,9 @@
 broken to RH by a second connection's open (which waits for the acknowledgment), the ack
 validated; a batch oplock broken to level II by a second open; and an NFS WRITE (pyNfsClient on
 the same server) that breaks an SMB RWH lease and lands only after the SMB client flushed its
-cached data and acknowledged.
+cached data and acknowledged; a directory lease (RH, v2) broken to none by an NFS CREATE
+inside the directory and by another connection's create, but not by the holder's own create
+naming the directory's lease key as its ParentLeaseKey.
 
 smbprotocol 1.17 has no handler for unsolicited messages (MessageId 0xFFFFFFFFFFFFFFFF) and no
 OPLOCK_BREAK structures, so `BreakCatcher` registers a placeholder request under that message
