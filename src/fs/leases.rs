@@ -35,7 +35,8 @@
 //!
 //! Simplifications (documented in ARCHITECTURE.md): a sharing violation
 //! ([`super::sharemode`]) breaks H of every other grant on the file, not only
-//! of the conflicting opens' ([`Op::Sharing`]), no directory leases (directories get none), one
+//! of the conflicting opens' ([`Op::Sharing`]), directory leases are v2 only and
+//! never wait for their acknowledgment (`dirleases.rs`), one
 //! pending break per grant (further breaks follow after its acknowledgment, as
 //! Windows does), oplocks are the lease states R (level II), RW (exclusive) and
 //! RWH (batch).
@@ -118,6 +119,9 @@ pub struct Origin {
     pub holder: Holder,
     /// Connection id ([`new_id`]); grants held on it are not waited for.
     pub conn: u64,
+    /// The v2 lease's ParentLeaseKey: the directory lease with this key (same
+    /// client) is not broken by this open's changes to its directory.
+    pub parent_key: Option<[u8; 16]>,
 }
 
 /// One break to tell a holder about.
@@ -151,6 +155,9 @@ pub enum Op {
     /// A new SMB open refused by an existing open's share mode (MS-SMB2
     /// 3.3.5.9): handle caching goes, so the holder closes its cached handles.
     Sharing,
+    /// The contents of a leased directory changed: everything goes
+    /// (`dirleases.rs`).
+    DirChange,
 }
 
 impl Op {
@@ -158,7 +165,7 @@ impl Op {
     fn keep(self, nfs: bool) -> u32 {
         match self {
             Op::Open | Op::Read => R | H,
-            Op::Write | Op::Remove => 0,
+            Op::Write | Op::Remove | Op::DirChange => 0,
             Op::Rename if nfs => R,
             Op::Rename | Op::Sharing => R | W,
         }

@@ -219,6 +219,7 @@ fn break_waits_for_an_ack_from_another_thread() {
     let other = Origin {
         holder: lease(6),
         conn: 2,
+        parent_key: None,
     };
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {

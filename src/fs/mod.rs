@@ -22,6 +22,7 @@
 //! [`CONFLICT_RETRIES`] times before the client is told to retry.
 
 mod attr;
+pub mod dirleases;
 mod dos;
 pub mod error;
 mod io;

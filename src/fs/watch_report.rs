@@ -50,6 +50,9 @@ impl Fs {
         kind: u32,
         merge: Merge,
     ) {
+        if action != watch::action::MODIFIED {
+            self.break_dir_leases(dir);
+        }
         let reg = watch::global();
         if !reg.active() {
             return;

@@ -245,14 +245,15 @@ pub async fn create(
                     mode: posix_mode,
                     ..SetAttr::default()
                 };
-                fs.mkdir(&cred, dir, name.as_bytes(), &set).await
+                super::oplock::as_open(Some(origin), fs.mkdir(&cred, dir, name.as_bytes(), &set))
+                    .await
             } else {
                 let set = SetAttr {
                     mode: Some(posix_mode.unwrap_or(0o644)),
                     ..SetAttr::default()
                 };
-                fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set)
-                    .await
+                let create = fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set);
+                super::oplock::as_open(Some(origin), create).await
             };
             match created {
                 Ok(c) => {
@@ -308,7 +309,7 @@ pub async fn create(
         volatile: vid,
     };
     let (caching, oplock_level, lease_ctx) = if is_dir {
-        (None, OPLOCK_LEVEL_NONE, None)
+        super::oplock::grant_dir(st, call, fs, attr.ino, origin, file_id, req)?
     } else {
         let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
         (Some(c), l, x)
@@ -414,6 +415,11 @@ pub async fn close(
     if open.delete_pending {
         if let Err(s) = delete_now(fs, &cred, &open).await {
             log::debug!("delete on close of {} failed: {s:#x}", open.path);
+        }
+    } else if let (Some(c), Some((dir, _))) = (open.caching.as_ref(), open.parent.as_ref()) {
+        if c.written {
+            // The write time changed on close (smbtorture smb2.lease.v2_request).
+            crate::fs::dirleases::break_dir(fs.share().id, *dir, Some(c.origin));
         }
     }
     let mut body = Vec::new();

@@ -216,6 +216,10 @@ pub(crate) fn prepare_write(
     if req.offset > OFFSET_MAX || (len > 0 && req.offset + len > WRITE_END_MAX) {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    if let Some(c) = open.caching.as_mut() {
+        // Its CLOSE breaks the parent directory's lease (`fs/dirleases.rs`).
+        c.written = true;
+    }
     let fs = &ctx.shares[open.share].fs;
     if let Some((parent, name)) = &open.parent {
         // Lets a change-notify watcher see this write (one load when none).

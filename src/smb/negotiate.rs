@@ -106,6 +106,10 @@ pub fn negotiate(
     if dialect >= DIALECT_210 {
         caps |= caps::LARGE_MTU | caps::LEASING;
     }
+    if dialect >= DIALECT_300 {
+        // Directory leases (v2, R/RH; `fs/dirleases.rs`).
+        caps |= caps::DIRECTORY_LEASING;
+    }
     if (dialect == DIALECT_300 || dialect == DIALECT_302)
         && req.capabilities & caps::ENCRYPTION != 0
     {

@@ -8,8 +8,9 @@
 //! 3.3.4.6/3.3.4.7 notifications, 3.3.5.22 acknowledgments).
 //!
 //! Every open of a regular file registers (a lease key, or its own open id for an
-//! oplock or no caching at all) so the table knows who else has the file open;
-//! directories register nothing and get no lease or oplock.
+//! oplock or no caching at all) so the table knows who else has the file open.
+//! A directory registers only when it gets a v2 lease (SMB 3.x, R or RH:
+//! [`grant_dir`]); it never gets an oplock.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use super::dispatch::Call;
 use super::outbox::{Outbound, OutboxSender};
 use super::state::ConnState;
 use super::{ok, Reply};
+use crate::fs::dirleases::DirLeaseCount;
 use crate::fs::leases::{
     self, scoped, AckError, BreakSink, Granted, Holder, Notice, OpenToken, Origin, Request, H, R, W,
 };
@@ -42,6 +44,11 @@ pub struct Caching {
     pub origin: Origin,
     /// Dropped with the open: unregisters it.
     pub token: OpenToken,
+    /// Data was written through this open: its CLOSE breaks the parent
+    /// directory's lease (`crate::fs::dirleases`).
+    pub written: bool,
+    /// A directory lease: counted while the open lives.
+    pub dir_lease: Option<DirLeaseCount>,
 }
 
 /// Sends one grant's notices on its connection.
@@ -132,16 +139,22 @@ fn requested_lease(st: &ConnState, req: &CreateRequest) -> Option<Lease> {
 
 /// The holder a new open of this CREATE will be in the table.
 pub(crate) fn origin_for(st: &mut ConnState, req: &CreateRequest) -> Origin {
-    let holder = match requested_lease(st, req) {
+    let lease = requested_lease(st, req);
+    let holder = match lease {
         Some(l) => Holder::Lease {
             client_guid: st.client_guid,
             key: l.key,
         },
         None => Holder::Open(leases::new_id()),
     };
+    let parent_key = lease.and_then(|l| {
+        l.parent_key
+            .filter(|p| l.flags & LEASE_FLAG_PARENT_LEASE_KEY_SET != 0 && *p != [0; 16])
+    });
     Origin {
         holder,
         conn: conn_id(st),
+        parent_key,
     }
 }
 
@@ -236,7 +249,12 @@ pub(crate) fn grant(
             request,
         )
         .map_err(|_| STATUS_INVALID_PARAMETER)?;
-    let caching = Caching { origin, token };
+    let caching = Caching {
+        origin,
+        token,
+        written: false,
+        dir_lease: None,
+    };
     match lease {
         Some(l) => {
             let mut flags = 0;
@@ -400,4 +418,31 @@ pub async fn oplock_break(
         OplockBreak::LeaseNotification { .. } => return Err(STATUS_INVALID_PARAMETER),
     }
     ok(body)
+}
+
+/// A directory open's lease (MS-SMB2 3.3.5.9.11): only a v2 lease on a 3.x
+/// dialect, R or RH (write caching is never granted on a directory). Anything
+/// else gets no caching and no lease context, as before directory leasing.
+pub(crate) fn grant_dir(
+    st: &ConnState,
+    call: &Call,
+    fs: &Fs,
+    ino: InodeId,
+    origin: Origin,
+    file_id: FileId,
+    req: &CreateRequest,
+) -> Result<(Option<Caching>, u8, Option<CreateContext>), u32> {
+    match requested_lease(st, req) {
+        Some(l) if l.parent_key.is_some() && st.dialect >= DIALECT_300 => {}
+        _ => return Ok((None, OPLOCK_LEVEL_NONE, None)),
+    }
+    let mut dir_req = req.clone();
+    for c in &mut dir_req.contexts {
+        if let CreateContext::Lease(l) = c {
+            l.state &= R | H;
+        }
+    }
+    let (mut caching, level, ctx) = grant(st, call, fs, ino, origin, file_id, &dir_req)?;
+    caching.dir_lease = Some(DirLeaseCount::new());
+    Ok((Some(caching), level, ctx))
 }

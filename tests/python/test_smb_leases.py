@@ -2,7 +2,9 @@
 broken to RH by a second connection's open (which waits for the acknowledgment), the ack
 validated; a batch oplock broken to level II by a second open; and an NFS WRITE (pyNfsClient on
 the same server) that breaks an SMB RWH lease and lands only after the SMB client flushed its
-cached data and acknowledged.
+cached data and acknowledged; a directory lease (RH, v2) broken to none by an NFS CREATE
+inside the directory and by another connection's create, but not by the holder's own create
+naming the directory's lease key as its ParentLeaseKey.
 
 smbprotocol 1.17 has no handler for unsolicited messages (MessageId 0xFFFFFFFFFFFFFFFF) and no
 OPLOCK_BREAK structures, so `BreakCatcher` registers a placeholder request under that message
@@ -36,6 +38,7 @@ R, H, W = 1, 2, 4
 NOTIFY_MID = 0xFFFFFFFFFFFFFFFF
 STATUS_REQUEST_NOT_ACCEPTED = 0xC00000D0
 WAIT_S = 10
+LEASE_FLAG_PARENT_LEASE_KEY_SET = 0x4
 
 
 def connect(port):
@@ -84,11 +87,13 @@ class BreakCatcher:
         return hdr["data"].get_value()
 
 
-def lease_ctx(key, state, epoch=0):
+def lease_ctx(key, state, epoch=0, parent=None):
     lease = SMB2CreateRequestLeaseV2()
     lease["lease_key"] = key
     lease["lease_state"] = state
-    lease["parent_lease_key"] = b"\x00" * 16
+    lease["parent_lease_key"] = parent or b"\x00" * 16
+    if parent is not None:
+        lease["lease_flags"] = LEASE_FLAG_PARENT_LEASE_KEY_SET
     lease["epoch"] = epoch
     ctx = SMB2CreateContextRequest()
     ctx["buffer_name"] = CreateContextName.SMB2_CREATE_REQUEST_LEASE
@@ -290,3 +295,73 @@ def test_nfs_write_breaks_rwh_lease_after_smb_flush(smb_session, smb_server):
     finally:
         nfs.disconnect()
         f1.close()
+
+
+def open_dir(tree, name, key, state=R | W | H):
+    """Creates (or opens) directory `name` asking a v2 lease: returns the open and the
+    granted lease context."""
+    d = Open(tree, name)
+    resp = d.create(ImpersonationLevel.Impersonation, GENERIC_ALL,
+                    FileAttributes.FILE_ATTRIBUTE_DIRECTORY, SHARE_ALL,
+                    CreateDisposition.FILE_OPEN_IF, CreateOptions.FILE_DIRECTORY_FILE,
+                    create_contexts=[lease_ctx(key, state, 0)],
+                    oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
+    granted = [c for c in resp or [] if hasattr(c, "fields") and "lease_key" in c.fields]
+    assert granted, "a directory lease context in the response"
+    return d, granted[0]
+
+
+def create_in(tree, path, key, parent=None):
+    f = Open(tree, path)
+    f.create(ImpersonationLevel.Impersonation, GENERIC_ALL,
+             FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, CreateDisposition.FILE_CREATE,
+             CreateOptions.FILE_NON_DIRECTORY_FILE,
+             create_contexts=[lease_ctx(key, R | W | H, 0, parent)],
+             oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
+    return f
+
+
+def test_directory_lease_rh_broken_by_nfs_create_inside(smb_session, smb_server):
+    """A directory gets RH (never W) under a v2 lease; an NFS CREATE of an entry in it
+    breaks the lease to none (acknowledgment required: H was held)."""
+    conn, sess, tree = smb_session
+    name = "dirlease-nfs-" + uuid.uuid4().hex[:8]
+    key = os.urandom(16)
+    d, g = open_dir(tree, name, key)
+    assert d.oplock_level == RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE
+    assert g["lease_state"].get_value() == R | H
+    nfs, fh = nfs_handle(smb_server, name)
+    try:
+        catch = BreakCatcher(conn, sess)
+        res = nfs.create(fh, "made-over-nfs", 0, mode=0o644)
+        assert res["status"] == NFS3_OK, res
+        _, _, flags, k, cur, new = parse_lease_break(catch.wait())
+        assert (k, cur, new) == (key, R | H, 0)
+        assert flags & 1, "ACK_REQUIRED: handle caching is broken"
+        resp = lease_ack(conn, sess, tree, key, 0)
+        assert struct.unpack_from("<I", resp, 24)[0] == 0
+    finally:
+        nfs.disconnect()
+        d.close()
+
+
+def test_directory_lease_spared_for_parent_key_broken_by_other_connection(smb_session,
+                                                                          second):
+    """A create inside the directory by the holder naming the directory's lease key as its
+    ParentLeaseKey breaks nothing; the same by another connection breaks RH to none."""
+    conn, sess, tree = smb_session
+    name = "dirlease-smb-" + uuid.uuid4().hex[:8]
+    dkey = os.urandom(16)
+    d, g = open_dir(tree, name, dkey)
+    assert g["lease_state"].get_value() == R | H
+    catch = BreakCatcher(conn, sess)
+    own = create_in(tree, name + "\\own.txt", os.urandom(16), parent=dkey)
+    assert not catch.req.response_event.wait(1), "own change under the parent key broke it"
+    other = create_in(second[2], name + "\\other.txt", os.urandom(16))
+    _, _, flags, k, cur, new = parse_lease_break(catch.wait())
+    assert (k, cur, new) == (dkey, R | H, 0)
+    assert flags & 1
+    lease_ack(conn, sess, tree, dkey, 0)
+    other.close()
+    own.close()
+    d.close()
