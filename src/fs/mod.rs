@@ -32,6 +32,7 @@ mod perm;
 mod readdir;
 pub mod sharemode;
 pub mod types;
+pub mod unlinked;
 pub mod watch;
 mod watch_report;
 
