@@ -52,6 +52,8 @@ pub mod postgres;
 pub mod conformance;
 #[cfg(test)]
 pub mod conformance_identity;
+#[cfg(test)]
+pub mod conformance_unlinked;
 pub mod identity;
 pub mod readdir_100k;
 
