@@ -33,6 +33,7 @@ def open_(tree, name, disposition=CreateDisposition.FILE_OPEN_IF):
 def set_info(conn, sess, tree, f, info_class, buf):
     req = SMB2SetInfoRequest()
     req["info_type"] = INFO_FILE
+    req["file_info_class"].enum_strict = False  # FileDispositionInformationEx is not listed
     req["file_info_class"] = info_class
     req["file_id"] = f.file_id
     req["buffer"] = buf
