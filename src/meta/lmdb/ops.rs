@@ -157,7 +157,8 @@ impl Shared {
         } else {
             rec.attr.nlink = rec.attr.nlink.saturating_sub(1);
         }
-        let last_link = rec.attr.nlink == 0 && !(keep && !rec.is_dir());
+        let kept = keep && !rec.is_dir();
+        let last_link = rec.attr.nlink == 0 && !kept;
         if last_link {
             d.inodes.delete(txn, &ino.to_be_bytes())?;
             d.dos_attrs.delete(txn, &ino.to_be_bytes())?;
