@@ -25,8 +25,8 @@ const PASSWORD: &str = "Tort-ure1pass";
 /// four minutes depending on the machine's load).
 const SUITE_LIMIT: Duration = Duration::from_secs(360);
 
-/// smb2.notify: 22/1 when set (2026-11; the failure is notify.tree, whose
-/// path `test_notify\\zqy\\..` CREATE refuses). Its mask test waits 200 ms
+/// smb2.notify: 23/0 (2026-11; notify.tree passes since CREATE resolves
+/// `test_notify\\zqy\\..` lexically). Its mask test waits 200 ms
 /// per filter bit and operation: about 2 minutes on an idle machine.
 const NOTIFY_FLOOR: usize = 20;
 
