@@ -33,6 +33,7 @@ mod perm;
 mod readdir;
 pub mod sharemode;
 pub mod types;
+pub mod unlinked;
 pub mod watch;
 mod watch_report;
 

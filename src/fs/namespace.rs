@@ -301,7 +301,7 @@ impl Fs {
     }
 
     /// The directory `dir`, in which the caller may add and remove names.
-    async fn changeable_dir(&self, cred: &Cred, dir: InodeId) -> FsResult<Attr> {
+    pub(super) async fn changeable_dir(&self, cred: &Cred, dir: InodeId) -> FsResult<Attr> {
         let attr = self.searchable_dir(cred, dir).await?;
         if !perm::allowed(cred, &attr, W) {
             return Err(FsError::AccessDenied);

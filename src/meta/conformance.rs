@@ -14,7 +14,7 @@ use super::{
 };
 use crate::fs::{Attr, DeviceId, FileType, InodeId, Timespec};
 
-fn t(sec: i64) -> Timespec {
+pub(super) fn t(sec: i64) -> Timespec {
     Timespec { sec, nsec: 7 }
 }
 
@@ -31,7 +31,7 @@ fn new_inode(ftype: FileType, mode: u32) -> NewInode {
     }
 }
 
-async fn mk(s: &dyn MetadataStore, dir: InodeId, name: &str, ftype: FileType) -> Attr {
+pub(super) async fn mk(s: &dyn MetadataStore, dir: InodeId, name: &str, ftype: FileType) -> Attr {
     let new = new_inode(ftype, 0o644);
     s.create(dir, name.as_bytes(), &new, t(10))
         .await
@@ -39,7 +39,7 @@ async fn mk(s: &dyn MetadataStore, dir: InodeId, name: &str, ftype: FileType) ->
         .attr
 }
 
-async fn root(s: &dyn MetadataStore) -> InodeId {
+pub(super) async fn root(s: &dyn MetadataStore) -> InodeId {
     s.share_root("/export", 0o755).await.expect("share_root")
 }
 
@@ -70,6 +70,7 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     super::conformance_identity::identity(&*make()).await;
     super::conformance_identity::dos_attributes(&*make()).await;
     super::conformance_identity::creation_time(&*make()).await;
+    super::conformance_unlinked::keep_and_reap(&*make()).await;
 }
 
 /// Share roots are created once, are directories and their own parent.

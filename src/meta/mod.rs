@@ -52,6 +52,8 @@ pub mod postgres;
 pub mod conformance;
 #[cfg(test)]
 pub mod conformance_identity;
+#[cfg(test)]
+pub mod conformance_unlinked;
 pub mod identity;
 pub mod readdir_100k;
 
@@ -219,6 +221,10 @@ pub enum RemoveKind {
     NonDirectory,
     /// Only an empty directory (`NotDirectory` / `NotEmpty` otherwise): RMDIR.
     Directory,
+    /// Like `NonDirectory`, but when that was the inode's last link it stays
+    /// with `nlink` 0 (and `last_link` is false): a file still open over SMB
+    /// keeps its attributes and content until [`MetadataStore::reap`].
+    NonDirectoryKeep,
 }
 
 /// Result of [`MetadataStore::remove`].
@@ -445,6 +451,12 @@ pub trait MetadataStore: Send + Sync {
         expect: Option<InodeId>,
         now: Timespec,
     ) -> MetaFuture<'a, Removed>;
+
+    /// Deletes `ino` when it is a non-directory left with `nlink` 0 by a
+    /// [`RemoveKind::NonDirectoryKeep`] remove; returns its attributes then
+    /// (the caller drops a regular file's content), `None` when it has a link
+    /// again or is gone already.
+    fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>>;
 
     /// POSIX rename in one step: replaces a non-directory target with a
     /// non-directory, or an empty directory with a directory (`NotEmpty` for a

@@ -115,6 +115,9 @@ impl MetadataStore for TimedMeta {
     ) -> MetaFuture<'a, crate::meta::Created> {
         timed(MetaOp::Create, self.inner.create(dir, name, new, now))
     }
+    fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<crate::fs::Attr>> {
+        timed(MetaOp::Remove, self.inner.reap(ino))
+    }
     fn remove<'a>(
         &'a self,
         dir: InodeId,

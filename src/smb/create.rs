@@ -45,14 +45,28 @@ pub(crate) fn granted_access(desired: u32) -> u32 {
     g
 }
 
+/// STATUS_OBJECT_PATH_SYNTAX_BAD: a path whose `..` would climb above the
+/// share root (what Samba's check_path_syntax answers).
+const STATUS_OBJECT_PATH_SYNTAX_BAD: u32 = 0xC000_003B;
+
 /// Splits a share-relative SMB path into components (empty for the root). `/`
 /// separates like `\\`, as Samba takes it (smbtorture
-/// smb2.timestamps.test_close_not_attrib opens `dir/file`).
+/// smb2.timestamps.test_close_not_attrib opens `dir/file`). `.` and `..` are
+/// resolved lexically, as Samba and Windows do (smbtorture smb2.notify.tree
+/// opens `dir\sub\..`); a `..` above the share root is refused, so a path
+/// can never leave the share.
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, u32> {
-    let parts: Vec<&str> = path.split(['\\', '/']).filter(|c| !c.is_empty()).collect();
-    for c in &parts {
-        if c.contains(':') || *c == "." || *c == ".." {
-            return Err(STATUS_OBJECT_NAME_INVALID);
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split(['\\', '/']).filter(|c| !c.is_empty()) {
+        match c {
+            "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(STATUS_OBJECT_PATH_SYNTAX_BAD);
+                }
+            }
+            c if c.contains(':') => return Err(STATUS_OBJECT_NAME_INVALID),
+            c => parts.push(c),
         }
     }
     Ok(parts)
@@ -332,6 +346,7 @@ pub async fn create(
         share_mode,
         persistent,
         durable: None,
+        hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -380,10 +395,12 @@ pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), 
     let Some((dir, name)) = &open.parent else {
         return Err(STATUS_CANNOT_DELETE);
     };
+    // The open being closed does not keep the file; the others do.
     let r = if open.is_dir {
         fs.rmdir(cred, *dir, name).await
     } else {
-        fs.remove(cred, *dir, name).await
+        fs.remove_held(cred, *dir, name, u32::from(open.hold.is_some()))
+            .await
     };
     r.map(|_| ()).map_err(fs_err)
 }
@@ -422,7 +439,43 @@ pub async fn close(
             crate::fs::dirleases::break_dir(fs.share().id, *dir, Some(c.origin));
         }
     }
+    drop(open);
+    fs.reap_released().await;
     let mut body = Vec::new();
     CloseResponse { flags, times }.encode(&mut body);
     ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dots_resolve_lexically_within_the_share() {
+        assert_eq!(components("").unwrap(), Vec::<&str>::new());
+        assert_eq!(components("a\\b").unwrap(), ["a", "b"]);
+        assert_eq!(components("a/b\\c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(components("test_notify\\zqy\\..").unwrap(), ["test_notify"]);
+        assert_eq!(components(".\\a\\.\\b\\.").unwrap(), ["a", "b"]);
+        assert_eq!(components("a\\..").unwrap(), Vec::<&str>::new());
+        assert_eq!(components("a/b/../../c").unwrap(), ["c"]);
+        assert_eq!(components("a\\b/..\\c").unwrap(), ["a", "c"]);
+    }
+
+    #[test]
+    fn hostile_paths_never_escape_the_root() {
+        for p in [
+            "..",
+            "..\\..\\etc",
+            "a\\..\\..",
+            "a/../../etc/passwd",
+            "\\..\\x",
+            "a\\.\\..\\..\\b",
+            "./../a",
+            "a/b\\..\\../..",
+        ] {
+            assert_eq!(components(p), Err(STATUS_OBJECT_PATH_SYNTAX_BAD), "{p}");
+        }
+        assert_eq!(components("a\\b:stream"), Err(STATUS_OBJECT_NAME_INVALID));
+    }
 }

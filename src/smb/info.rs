@@ -5,7 +5,7 @@ use dittofs_smb_wire::dir::encode_output_response;
 use dittofs_smb_wire::fscc::attr as attrs;
 use dittofs_smb_wire::fscc::file::FileInfo;
 use dittofs_smb_wire::fscc::fs::{fs_attr, FsInfo};
-use dittofs_smb_wire::fscc::set::{SetFileInfo, DISPOSITION_DELETE};
+use dittofs_smb_wire::fscc::set::{SetFileInfo, DISPOSITION_DELETE, DISPOSITION_POSIX_SEMANTICS};
 use dittofs_smb_wire::fscc::{class as file_class, fs_class, unix_from_filetime};
 use dittofs_smb_wire::info::*;
 use dittofs_smb_wire::security::SecurityDescriptor;
@@ -265,7 +265,11 @@ pub async fn set_info(
                     set_delete(ctx, open, &cred, delete).await?;
                 }
                 SetFileInfo::DispositionEx(flags) => {
-                    set_delete(ctx, open, &cred, flags & DISPOSITION_DELETE != 0).await?;
+                    let delete = flags & DISPOSITION_DELETE != 0;
+                    set_delete(ctx, open, &cred, delete).await?;
+                    if delete && flags & DISPOSITION_POSIX_SEMANTICS != 0 {
+                        posix_delete(ctx, open, &cred).await?;
+                    }
                 }
                 SetFileInfo::Rename {
                     replace_if_exists,
@@ -351,6 +355,28 @@ fn set_info_body() -> Vec<u8> {
     let mut body = Vec::new();
     encode_set_info_response(&mut body);
     body
+}
+
+/// FILE_DISPOSITION_POSIX_SEMANTICS: the name goes now; the file stays
+/// readable and writable through its opens (this one included) until the last
+/// of them closes (see `crate::fs::unlinked`).
+async fn posix_delete(
+    ctx: &SmbContext,
+    open: &mut super::state::Open,
+    cred: &crate::fs::Cred,
+) -> Result<(), u32> {
+    let fs = &ctx.shares[open.share].fs;
+    let Some((dir, name)) = open.parent.clone() else {
+        return Err(STATUS_CANNOT_DELETE);
+    };
+    if open.is_dir {
+        fs.rmdir(cred, dir, &name).await.map_err(fs_err)?;
+    } else {
+        fs.remove_held(cred, dir, &name, 0).await.map_err(fs_err)?;
+    }
+    open.delete_pending = false;
+    open.parent = None;
+    Ok(())
 }
 
 async fn set_delete(

@@ -153,6 +153,9 @@ pub struct Open {
     pub persistent: u64,
     /// Granted durable (see `durable.rs`).
     pub durable: Option<super::durable::Durable>,
+    /// Its hold on a regular file: an unlinked file stays alive until the
+    /// last hold goes (`crate::fs::unlinked`).
+    pub hold: Option<crate::fs::unlinked::OpenHold>,
 }
 
 /// Everything one connection negotiated and opened.

@@ -347,6 +347,10 @@ impl MetadataStore for LmdbStore {
         self.write(move |s, txn| s.op_remove(txn, dir, &name, kind, expect, now))
     }
 
+    fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>> {
+        self.write(move |s, txn| s.op_reap(txn, ino))
+    }
+
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
         let args = RenameOwned {
             from_dir: args.from_dir,

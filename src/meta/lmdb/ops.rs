@@ -142,7 +142,13 @@ impl Shared {
 
     /// Takes one link from `ino` (all of them for a directory); deletes the
     /// inode when none is left.
-    fn unlink_inode(&self, txn: &mut RwTxn<'_>, ino: InodeId, now: Timespec) -> OpResult<Unlinked> {
+    fn unlink_inode(
+        &self,
+        txn: &mut RwTxn<'_>,
+        ino: InodeId,
+        now: Timespec,
+        keep: bool,
+    ) -> OpResult<Unlinked> {
         let d = &self.dbs;
         let mut rec = d.node(txn, ino)?;
         rec.attr.ctime = now;
@@ -151,7 +157,8 @@ impl Shared {
         } else {
             rec.attr.nlink = rec.attr.nlink.saturating_sub(1);
         }
-        let last_link = rec.attr.nlink == 0;
+        let kept = keep && !rec.is_dir();
+        let last_link = rec.attr.nlink == 0 && !kept;
         if last_link {
             d.inodes.delete(txn, &ino.to_be_bytes())?;
             d.dos_attrs.delete(txn, &ino.to_be_bytes())?;
@@ -165,6 +172,27 @@ impl Shared {
             attr: rec.attr,
             last_link,
         })
+    }
+
+    /// See [`crate::meta::MetadataStore::reap`].
+    pub(super) fn op_reap(
+        &self,
+        txn: &mut RwTxn<'_>,
+        ino: InodeId,
+    ) -> OpResult<Option<crate::fs::Attr>> {
+        let d = &self.dbs;
+        let Some(rec) = d.inode(txn, ino)? else {
+            return Ok(None);
+        };
+        if rec.is_dir() || rec.attr.nlink != 0 {
+            return Ok(None);
+        }
+        d.inodes.delete(txn, &ino.to_be_bytes())?;
+        d.dos_attrs.delete(txn, &ino.to_be_bytes())?;
+        if rec.attr.ftype == FileType::Regular {
+            d.add_used_bytes(txn, -i128::from(rec.attr.size))?;
+        }
+        Ok(Some(rec.attr))
     }
 
     /// Whether `ino` is `ancestor` or lies below it.
@@ -207,7 +235,9 @@ impl Shared {
         }
         let victim_is_dir = d.node(txn, ino)?.is_dir();
         match kind {
-            RemoveKind::NonDirectory if victim_is_dir => return Err(MetaError::IsDirectory.into()),
+            RemoveKind::NonDirectory | RemoveKind::NonDirectoryKeep if victim_is_dir => {
+                return Err(MetaError::IsDirectory.into())
+            }
             RemoveKind::Directory if !victim_is_dir => return Err(MetaError::NotDirectory.into()),
             RemoveKind::Directory if !d.dir_is_empty(txn, ino)? => {
                 return Err(MetaError::NotEmpty.into())
@@ -216,7 +246,7 @@ impl Shared {
         }
         d.remove_entry(txn, dir, name)?;
         d.touch_dir(txn, dir, now, -i64::from(victim_is_dir))?;
-        let victim = self.unlink_inode(txn, ino, now)?;
+        let victim = self.unlink_inode(txn, ino, now, kind == RemoveKind::NonDirectoryKeep)?;
         Ok(Removed {
             dir: DirChange {
                 before,
@@ -301,7 +331,7 @@ impl Shared {
         }
         d.put_inode(txn, &moved)?;
         let replaced = match dst {
-            Some(dst) => Some(self.unlink_inode(txn, dst, now)?),
+            Some(dst) => Some(self.unlink_inode(txn, dst, now, false)?),
             None => None,
         };
         Ok(Renamed {

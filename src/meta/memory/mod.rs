@@ -240,6 +240,11 @@ impl MetadataStore for MemoryStore {
         Box::pin(ready(result))
     }
 
+    fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>> {
+        let result = Ok(self.write().reap(ino));
+        Box::pin(ready(result))
+    }
+
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
         let result = self.write().rename(&args, now);
         Box::pin(ready(result))

@@ -62,7 +62,12 @@ impl State {
 
     /// Takes one link from `ino` (all of them for a directory); removes the inode
     /// when none is left.
-    pub(super) fn unlink_inode(&mut self, ino: InodeId, now: Timespec) -> MetaResult<Unlinked> {
+    pub(super) fn unlink_inode(
+        &mut self,
+        ino: InodeId,
+        now: Timespec,
+        keep: bool,
+    ) -> MetaResult<Unlinked> {
         let node = self.node_mut(ino)?;
         node.attr.ctime = now;
         if node.dir.is_some() {
@@ -71,7 +76,7 @@ impl State {
             node.attr.nlink = node.attr.nlink.saturating_sub(1);
         }
         let attr = node.attr.clone();
-        let last_link = attr.nlink == 0;
+        let last_link = attr.nlink == 0 && !(keep && node.dir.is_none());
         if last_link {
             self.nodes.remove(&ino);
             self.dos_attributes.remove(&ino);
@@ -80,6 +85,20 @@ impl State {
             }
         }
         Ok(Unlinked { attr, last_link })
+    }
+
+    /// See [`crate::meta::MetadataStore::reap`].
+    pub(super) fn reap(&mut self, ino: InodeId) -> Option<Attr> {
+        let node = self.nodes.get(&ino)?;
+        if node.dir.is_some() || node.attr.nlink != 0 {
+            return None;
+        }
+        let attr = self.nodes.remove(&ino)?.attr;
+        self.dos_attributes.remove(&ino);
+        if attr.ftype == FileType::Regular {
+            self.used_bytes = self.used_bytes.saturating_sub(attr.size);
+        }
+        Some(attr)
     }
 
     /// Whether `ino` is `ancestor` or lies below it.
@@ -169,17 +188,19 @@ impl State {
         let victim = self.node(ino)?;
         let victim_is_dir = victim.dir.is_some();
         match kind {
-            RemoveKind::NonDirectory if victim_is_dir => return Err(MetaError::IsDirectory),
+            RemoveKind::NonDirectory | RemoveKind::NonDirectoryKeep if victim_is_dir => {
+                return Err(MetaError::IsDirectory)
+            }
             RemoveKind::Directory => match &victim.dir {
                 None => return Err(MetaError::NotDirectory),
                 Some(d) if !d.by_name.is_empty() => return Err(MetaError::NotEmpty),
                 Some(_) => {}
             },
-            RemoveKind::NonDirectory => {}
+            RemoveKind::NonDirectory | RemoveKind::NonDirectoryKeep => {}
         }
         self.dir_mut(dir)?.remove(name);
         self.touch_dir(dir, now, -i64::from(victim_is_dir))?;
-        let victim = self.unlink_inode(ino, now)?;
+        let victim = self.unlink_inode(ino, now, kind == RemoveKind::NonDirectoryKeep)?;
         Ok(Removed {
             dir: DirChange {
                 before,
@@ -256,7 +277,7 @@ impl State {
         }
         let moved = moved.attr.clone();
         let replaced = match dst {
-            Some(dst) => Some(self.unlink_inode(dst, now)?),
+            Some(dst) => Some(self.unlink_inode(dst, now, false)?),
             None => None,
         };
         Ok(Renamed {

@@ -268,6 +268,10 @@ impl MetadataStore for PostgresStore {
         self.write(move |tx| ops::remove(tx, dir, &name, kind, expect, now))
     }
 
+    fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>> {
+        self.write(move |tx| ops::reap(tx, ino))
+    }
+
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
         let a = RenameOwned {
             from_dir: args.from_dir,

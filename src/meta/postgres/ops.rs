@@ -163,14 +163,16 @@ pub fn remove(
     lock(tx, &[ino])?;
     let victim_is_dir = node(tx, ino)?.is_dir();
     match kind {
-        RemoveKind::NonDirectory if victim_is_dir => return Err(MetaError::IsDirectory.into()),
+        RemoveKind::NonDirectory | RemoveKind::NonDirectoryKeep if victim_is_dir => {
+            return Err(MetaError::IsDirectory.into())
+        }
         RemoveKind::Directory if !victim_is_dir => return Err(MetaError::NotDirectory.into()),
         RemoveKind::Directory if has_entries(tx, ino)? => return Err(MetaError::NotEmpty.into()),
         _ => {}
     }
     delete_entry(tx, dir, name)?;
     touch_dir(tx, dir, now, -i64::from(victim_is_dir))?;
-    let victim = unlink_inode(tx, ino, now)?;
+    let victim = unlink_inode(tx, ino, now, kind == RemoveKind::NonDirectoryKeep)?;
     Ok(Removed {
         dir: DirChange {
             before,
@@ -256,7 +258,7 @@ pub fn rename(tx: &mut Transaction<'_>, a: &RenameOwned, now: Timespec) -> TxRes
     )?;
     let moved = node(tx, src)?.attr;
     let replaced = match dst {
-        Some(dst) => Some(unlink_inode(tx, dst, now)?),
+        Some(dst) => Some(unlink_inode(tx, dst, now, false)?),
         None => None,
     };
     Ok(Renamed {
@@ -332,4 +334,19 @@ pub fn set_attr(
     c.apply_to(&mut a, now);
     store_attr(tx, &a)?;
     Ok((before, a))
+}
+
+/// See [`crate::meta::MetadataStore::reap`].
+pub fn reap(tx: &mut Transaction<'_>, ino: InodeId) -> TxResult<Option<Attr>> {
+    lock(tx, &[ino])?;
+    let n = match node(tx, ino) {
+        Ok(n) => n,
+        Err(super::pool::TxError::Meta(MetaError::NoInode(_))) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if n.is_dir() || n.attr.nlink != 0 {
+        return Ok(None);
+    }
+    tx.execute("DELETE FROM inodes WHERE ino = $1", &[&i(ino)])?;
+    Ok(Some(n.attr))
 }

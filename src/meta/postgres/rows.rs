@@ -261,7 +261,12 @@ pub fn delete_entry(tx: &mut Transaction<'_>, dir: InodeId, name: &[u8]) -> TxRe
 
 /// Takes one link from `ino` (all of them for a directory); deletes the inode
 /// when none is left.
-pub fn unlink_inode(tx: &mut Transaction<'_>, ino: InodeId, now: Timespec) -> TxResult<Unlinked> {
+pub fn unlink_inode(
+    tx: &mut Transaction<'_>,
+    ino: InodeId,
+    now: Timespec,
+    keep: bool,
+) -> TxResult<Unlinked> {
     let mut attr = node(tx, ino)?.attr;
     attr.ctime = now;
     if attr.ftype == FileType::Directory {
@@ -269,7 +274,7 @@ pub fn unlink_inode(tx: &mut Transaction<'_>, ino: InodeId, now: Timespec) -> Tx
     } else {
         attr.nlink = attr.nlink.saturating_sub(1);
     }
-    let last_link = attr.nlink == 0;
+    let last_link = attr.nlink == 0 && !(keep && attr.ftype != FileType::Directory);
     if last_link {
         tx.execute("DELETE FROM inodes WHERE ino = $1", &[&i(ino)])?;
     } else {

@@ -1,0 +1,212 @@
+//! Unlinked-but-open files: POSIX lets a process read and write a file it
+//! holds open after its last name is gone, and the Linux SMB client with POSIX
+//! extensions expects that of the server (pjdfstest unlink
+//! open_file_not_freed). NFSv3 has no open (its clients silly-rename), so only
+//! the SMB adapter holds files here.
+//!
+//! Every SMB open of a regular file takes an [`OpenHold`] in one process-wide
+//! table (opens of one file can be on several cores, like the share-mode
+//! table). [`Fs::remove_held`] removes a name whose inode is held with
+//! [`RemoveKind::NonDirectoryKeep`]: the store keeps the inode with `nlink` 0
+//! and the table marks it unlinked. Dropping the last hold queues the inode,
+//! and [`Fs::reap_released`] (called by the SMB adapter on CLOSE and CREATE)
+//! deletes it from the store and drops its content.
+//!
+//! Crash safety: an inode left with `nlink` 0 by a crash (or by a hold whose
+//! reap never ran) is named by no entry; `dittofs fsck` reports it as an
+//! orphan inode. It is a leak of its metadata and content, not a corruption.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use super::{Fs, FsError, FsResult, InodeId, Wcc};
+use crate::fs::{perm, FileType, Timespec};
+use crate::meta::{MetaError, RemoveKind};
+
+/// (share id, inode).
+type FileKey = (u32, InodeId);
+
+#[derive(Default)]
+struct Entry {
+    opens: u32,
+    unlinked: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    files: HashMap<FileKey, Entry>,
+    /// Unlinked inodes whose last hold went away, waiting for a reap.
+    released: Vec<FileKey>,
+}
+
+static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+
+fn table() -> MutexGuard<'static, Table> {
+    // A poisoned lock only means a panic mid-update of plain maps; still valid.
+    TABLE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One open's hold on a file; dropping it releases the hold.
+#[derive(Debug)]
+pub struct OpenHold {
+    key: FileKey,
+}
+
+impl Drop for OpenHold {
+    fn drop(&mut self) {
+        let mut t = table();
+        let Some(e) = t.files.get_mut(&self.key) else {
+            return;
+        };
+        e.opens = e.opens.saturating_sub(1);
+        if e.opens == 0 {
+            let unlinked = e.unlinked;
+            t.files.remove(&self.key);
+            if unlinked {
+                t.released.push(self.key);
+            }
+        }
+    }
+}
+
+/// Takes a hold on `ino` of share `share`.
+fn hold(share: u32, ino: InodeId) -> OpenHold {
+    let key = (share, ino);
+    table().files.entry(key).or_default().opens += 1;
+    OpenHold { key }
+}
+
+/// How many holds `ino` of share `share` has.
+fn holds(share: u32, ino: InodeId) -> u32 {
+    table().files.get(&(share, ino)).map_or(0, |e| e.opens)
+}
+
+/// Marks a held inode unlinked; false when no hold is left (reap it now).
+fn mark_unlinked(key: FileKey) -> bool {
+    match table().files.get_mut(&key) {
+        Some(e) => {
+            e.unlinked = true;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes the released unlinked inodes of share `share`.
+fn take_released(share: u32) -> Vec<InodeId> {
+    let mut t = table();
+    if t.released.is_empty() {
+        return Vec::new();
+    }
+    let (mine, rest) = t.released.drain(..).partition(|k| k.0 == share);
+    t.released = rest;
+    mine.into_iter().map(|k: FileKey| k.1).collect()
+}
+
+impl Fs {
+    /// A hold on `ino` for an open (see the module docs).
+    pub fn hold_open(&self, ino: InodeId) -> OpenHold {
+        hold(self.share.id, ino)
+    }
+
+    /// Removes a non-directory name like [`Fs::remove`], but an inode that
+    /// `excluding` plus other opens hold (more than `excluding` holds) keeps
+    /// its attributes and content until the last hold is released.
+    pub async fn remove_held(
+        &self,
+        cred: &super::Cred,
+        dir: InodeId,
+        name: &[u8],
+        excluding: u32,
+    ) -> FsResult<Wcc> {
+        self.writable()?;
+        let victim = self.meta.lookup(dir, name).await?;
+        if victim.ftype == FileType::Directory || holds(self.share.id, victim.ino) <= excluding {
+            return self.remove(cred, dir, name).await;
+        }
+        self.break_leases_at(dir, name, super::leases::Op::Remove)
+            .await;
+        let dir_attr = self.changeable_dir(cred, dir).await?;
+        if !perm::sticky_allows(cred, &dir_attr, &victim) {
+            return Err(FsError::NotPermitted);
+        }
+        let r = self
+            .meta
+            .remove(
+                dir,
+                name,
+                RemoveKind::NonDirectoryKeep,
+                Some(victim.ino),
+                Timespec::now(),
+            )
+            .await
+            .map_err(|e| match e {
+                MetaError::Conflict => FsError::Retry,
+                e => e.into(),
+            })?;
+        self.report(
+            dir,
+            name,
+            super::watch::action::REMOVED,
+            super::watch_report::name_kind(victim.ftype),
+        )
+        .await;
+        if r.victim.last_link {
+            self.note_gone(victim.ino, victim.ftype);
+            self.drop_content(&r.victim.attr);
+        } else if r.victim.attr.nlink == 0 && !mark_unlinked((self.share.id, victim.ino)) {
+            // The other opens closed meanwhile.
+            self.reap(victim.ino).await;
+        }
+        Ok(super::wcc(r.dir.before, r.dir.after))
+    }
+
+    /// Deletes the unlinked inodes of this share whose last open closed.
+    pub async fn reap_released(&self) {
+        for ino in take_released(self.share.id) {
+            self.reap(ino).await;
+        }
+    }
+
+    async fn reap(&self, ino: InodeId) {
+        match self.meta.reap(ino).await {
+            Ok(Some(attr)) => {
+                self.note_gone(ino, attr.ftype);
+                self.drop_content(&attr);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!(
+                "share {}: deleting unlinked inode {ino} failed: {e}",
+                self.share.id
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_hold_of_an_unlinked_file_queues_it() {
+        let share = 0xFFFF_0001;
+        let a = hold(share, 7);
+        let b = hold(share, 7);
+        assert_eq!(holds(share, 7), 2);
+        assert!(mark_unlinked((share, 7)));
+        drop(a);
+        assert!(take_released(share).is_empty());
+        drop(b);
+        assert_eq!(holds(share, 7), 0);
+        assert_eq!(take_released(share), [7]);
+        assert!(take_released(share).is_empty());
+        assert!(!mark_unlinked((share, 7)));
+    }
+
+    #[test]
+    fn linked_files_are_not_queued() {
+        let share = 0xFFFF_0002;
+        drop(hold(share, 9));
+        assert!(take_released(share).is_empty());
+    }
+}
