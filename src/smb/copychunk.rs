@@ -6,11 +6,12 @@
 
 use bytes::Bytes;
 use dittofs_smb_wire::copychunk::*;
-use dittofs_smb_wire::ioctl::{IoctlRequest, IoctlResponse, FSCTL_SRV_COPYCHUNK};
+use dittofs_smb_wire::ioctl::{IoctlRequest, FSCTL_SRV_COPYCHUNK};
 use dittofs_smb_wire::status::*;
 
 use super::create::{open_mut, session_cred};
 use super::dispatch::Call;
+use super::misc::ioctl_body;
 use super::state::ConnState;
 use super::{fs_err, Reply, SmbContext};
 use crate::fs::{Stability, IO_SIZE_MAX};
@@ -20,18 +21,6 @@ const STATUS_INVALID_VIEW_SIZE: u32 = 0xC000_001F;
 const FILE_READ_DATA: u32 = 0x0001;
 const FILE_WRITE_DATA: u32 = 0x0002;
 const FILE_EXECUTE: u32 = 0x0020;
-
-fn ioctl_body(req: &IoctlRequest<'_>, output: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    IoctlResponse {
-        ctl_code: req.ctl_code,
-        file_id: req.file_id,
-        output,
-        flags: 0,
-    }
-    .encode(&mut body);
-    body
-}
 
 /// The key of an open: its volatile id and the server GUID (so a key from
 /// another server or a guessed one does not name an open).

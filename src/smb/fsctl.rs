@@ -14,11 +14,12 @@
 
 use dittofs_smb_wire::fscc::attr as attrs;
 use dittofs_smb_wire::fsctl::*;
-use dittofs_smb_wire::ioctl::{IoctlRequest, IoctlResponse};
+use dittofs_smb_wire::ioctl::IoctlRequest;
 use dittofs_smb_wire::status::*;
 
 use super::create::{open_mut, session_cred};
 use super::dispatch::Call;
+use super::misc::ioctl_body;
 use super::state::ConnState;
 use super::{fs_err, times_of, with_sparse, Reply, SmbContext};
 
@@ -31,18 +32,6 @@ const FILE_WRITE_ATTRIBUTES: u32 = 0x0100;
 /// Allocation granule of sparse files: a 4 KiB block that reads as zeros is a
 /// hole (what Samba reports on ext4/xfs).
 const GRANULE_BYTES: u64 = 4096;
-
-fn ioctl_body(req: &IoctlRequest<'_>, output: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    IoctlResponse {
-        ctl_code: req.ctl_code,
-        file_id: req.file_id,
-        output,
-        flags: 0,
-    }
-    .encode(&mut body);
-    body
-}
 
 /// What the handlers need of the open.
 struct Target {

@@ -78,15 +78,20 @@ pub async fn ioctl(
     if output.len() > req.max_output_response as usize {
         return Err(STATUS_BUFFER_TOO_SMALL);
     }
+    ok(ioctl_body(req, &output))
+}
+
+/// An IOCTL response body carrying `output` (every FSCTL handler's success).
+pub(super) fn ioctl_body(req: &IoctlRequest<'_>, output: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     IoctlResponse {
         ctl_code: req.ctl_code,
         file_id: req.file_id,
-        output: &output,
+        output,
         flags: 0,
     }
     .encode(&mut body);
-    ok(body)
+    body
 }
 
 pub fn echo() -> Result<Reply, u32> {
