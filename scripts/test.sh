@@ -8,7 +8,8 @@
 #      over Dockerfile and deploy/);
 #   4. the Linux kernel NFSv3 client in a QEMU guest: pjdfstest (pass floor in
 #      tests/kernel-client/pjdfstest-min-pass) and a 64 MiB roundtrip; then the kernel cifs
-#      client (SMB 3.1.1) the same way, with noperm,mfsymlinks,sfu and with default options
+#      client (SMB 3.1.1) the same way, with noperm,mfsymlinks,sfu and with default options,
+#      with the SMB 3.1.1 POSIX extensions, and SMB 2.1 with default options
 #      (pass floors KC_SMB_*_MIN_PASS below).
 # Prints a summary with timings; exits non-zero when any stage fails.
 # Knobs: DITTOFS_SKIP_KERNEL_CLIENT=1 skips stage 4; DITTOFS_TEST_STAGES="rust python deploy kernel"
@@ -23,7 +24,7 @@ export DITTOFS_BIN=${DITTOFS_BIN:-$TARGET/release/dittofs}
 STAGES=${DITTOFS_TEST_STAGES:-rust python deploy kernel}
 [ "${DITTOFS_SKIP_KERNEL_CLIENT:-0}" = 1 ] && STAGES=${STAGES//kernel/}
 SUMMARY=() FAILED=0
-KC_SMB_SFU_MIN_PASS=288 KC_SMB_DEFAULT_MIN_PASS=152 KC_SMB_POSIX_MIN_PASS=185
+KC_SMB_SFU_MIN_PASS=288 KC_SMB_DEFAULT_MIN_PASS=152 KC_SMB_POSIX_MIN_PASS=185 KC_SMB21_MIN_PASS=150
 T_ALL=$SECONDS
 
 stage() {  # name timeout_s cmd... ; records "name: ok|FAILED (rc) in Ns"
@@ -76,6 +77,9 @@ for s in $STAGES; do case $s in
       --out "$TARGET/kernel-client/smb-sfu" || true
     stage "kernel client cifs (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
       --proto smb --min-pass "$KC_SMB_DEFAULT_MIN_PASS" --timeout 1200 --out "$TARGET/kernel-client/smb" || true
+    # SMB 2.1 (no encryption, HMAC-SHA256 signing, leases v1), default options: measured 152-153.
+    stage "kernel client cifs vers=2.1 (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs.sh" "$DITTOFS_BIN" \
+      --proto smb --smb-vers 2.1 --min-pass "$KC_SMB21_MIN_PASS" --timeout 1200 --out "$TARGET/kernel-client/smb21" || true
     # SMB 3.1.1 POSIX extensions (vers=3.1.1,posix,idsfromsid,modefromsid,mfsymlinks): measured 190-194;
     # the floor guards the extension itself (Samba 4.17 has none to compare with).
     stage "kernel client cifs posix (pjdfstest)" 1500 "$ROOT/tests/kernel-client/run-dittofs-smb-posix.sh" \
