@@ -146,6 +146,16 @@ pub async fn create(
     if req.name.starts_with('\\') {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    // `file:stream[:$DATA]` opens a named stream; `file::$DATA` is the file.
+    let mut path = req.name.as_str();
+    if !st.posix {
+        match super::streams::parse(path)? {
+            super::streams::Target::File(p) => path = p,
+            super::streams::Target::Stream { base, name } => {
+                return super::streams::create(ctx, st, call, req, base, name).await;
+            }
+        }
+    }
     let durable_asked = super::durable::requested(req)?;
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
@@ -154,7 +164,7 @@ pub async fn create(
     let parts = if st.posix {
         super::posix::components(&req.name)?
     } else {
-        components(&req.name)?
+        components(path)?
     };
     let (dir, last) = resolve_parent(fs, &cred, &parts).await?;
     let opts = req.create_options;
@@ -347,6 +357,7 @@ pub async fn create(
         persistent,
         durable: None,
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
+        stream: None,
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -392,6 +403,9 @@ pub async fn create(
 
 /// Removes what a delete-pending open names.
 pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), u32> {
+    if let Some(s) = &open.stream {
+        return super::streams::delete_now(fs, s).await;
+    }
     let Some((dir, name)) = &open.parent else {
         return Err(STATUS_CANNOT_DELETE);
     };

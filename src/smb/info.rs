@@ -77,6 +77,9 @@ pub async fn query_info(
             }
             dittofs_smb_wire::fscc::file::name(&short_name(last), &mut out);
         }
+        INFO_FILE if req.info_class == file_class::STREAM => {
+            super::streams::stream_info(fs, open, &mut out).await?;
+        }
         INFO_FILE if req.info_class == file_class::POSIX && st_posix => {
             super::posix::info(fs, &attr).encode(&mut out);
         }
@@ -118,7 +121,8 @@ pub async fn query_info(
                     | fs_attr::UNICODE_ON_DISK
                     | fs_attr::PERSISTENT_ACLS
                     | fs_attr::SUPPORTS_SPARSE_FILES
-                    | fs_attr::SUPPORTS_HARD_LINKS,
+                    | fs_attr::SUPPORTS_HARD_LINKS
+                    | fs_attr::NAMED_STREAMS,
                 max_component_name_len: 255,
                 fs_name: "NTFS".into(),
                 object_id: ctx.server_guid,
@@ -276,6 +280,13 @@ pub async fn set_info(
                     name,
                     ..
                 } => {
+                    if open.stream.is_some() || super::streams::is_stream_target(&name) {
+                        if open.granted_access & DELETE == 0 {
+                            return Err(STATUS_ACCESS_DENIED);
+                        }
+                        super::streams::rename(open, fs, &name, replace_if_exists).await?;
+                        return ok(set_info_body());
+                    }
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };

@@ -32,6 +32,7 @@ pub mod pipeline;
 mod posix;
 mod sessions;
 mod sharemode;
+pub mod streams;
 pub mod state;
 pub mod status;
 mod throttle;
