@@ -115,6 +115,15 @@ impl Fs {
         }
     }
 
+    /// Removes every named stream of `base` (an overwrite of the file) and
+    /// drops their content.
+    pub async fn remove_all_streams(&self, base: InodeId) -> FsResult<()> {
+        for a in self.meta.drop_streams(base).await? {
+            self.drop_content(&a);
+        }
+        Ok(())
+    }
+
     /// Renames the stream `from` of `base` to `to` (replacing an existing
     /// one only when `replace`).
     pub async fn rename_stream(

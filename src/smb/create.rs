@@ -151,6 +151,13 @@ pub async fn create(
     if !st.posix {
         match super::streams::parse(path)? {
             super::streams::Target::File(p) => path = p,
+            super::streams::Target::Data(p) => {
+                let want_dir = req.create_options & options::DIRECTORY_FILE != 0;
+                let cred = session_cred(st, call)?;
+                let fs = &ctx.shares[disk_share(st, call)?].fs;
+                super::streams::check_data_target(fs, &cred, p, want_dir).await?;
+                path = p;
+            }
             super::streams::Target::Stream { base, name } => {
                 return super::streams::create(ctx, st, call, req, base, name).await;
             }
@@ -242,6 +249,8 @@ pub async fn create(
                     let w = super::oplock::as_open(Some(origin), truncate)
                         .await
                         .map_err(fs_err)?;
+                    // Overwriting a file drops its named streams (Samba, NTFS).
+                    fs.remove_all_streams(a.ino).await.map_err(fs_err)?;
                     let action = if disp == FILE_SUPERSEDE {
                         FILE_SUPERSEDED
                     } else {

@@ -65,7 +65,7 @@ pub async fn query_info(
     let st_posix = st.posix;
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
-    let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
+    let attr = super::streams::info_attr(fs, open).await?;
     let mut out = Vec::new();
     match req.info_type {
         INFO_FILE if req.info_class == file_class::ALTERNATE_NAME => {
@@ -222,8 +222,9 @@ pub async fn set_info(
                         ctime: client_time(b.change_time),
                         ..SetAttr::default()
                     };
+                    let basic_ino = super::streams::basic_ino(open);
                     if set != SetAttr::default() {
-                        fs.setattr(&cred, open.ino, &set, None)
+                        fs.setattr(&cred, basic_ino, &set, None)
                             .await
                             .map_err(fs_err)?;
                     }
@@ -231,12 +232,12 @@ pub async fn set_info(
                     if b.file_attributes != 0 {
                         // SPARSE_FILE is FSCTL_SET_SPARSE's alone: kept as stored.
                         let sparse =
-                            fs.dos_attributes(open.ino).await.map_err(fs_err)? & attrs::SPARSE_FILE;
+                            fs.dos_attributes(basic_ino).await.map_err(fs_err)? & attrs::SPARSE_FILE;
                         let bits = match dos_to_store(b.file_attributes) {
                             attrs::NORMAL if sparse != 0 => sparse,
                             bits => bits | sparse,
                         };
-                        fs.set_dos_attributes(&cred, open.ino, bits)
+                        fs.set_dos_attributes(&cred, basic_ino, bits)
                             .await
                             .map_err(fs_err)?;
                     }

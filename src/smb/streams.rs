@@ -37,8 +37,10 @@ pub struct StreamOpen {
 /// A CREATE path split at its stream part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target<'a> {
-    /// No stream, or `::$DATA`: the file itself at this path.
+    /// No stream: the file or directory at this path.
     File(&'a str),
+    /// `path::$DATA`: the file's unnamed data stream (a directory has none).
+    Data(&'a str),
     /// `path:name[:$DATA]`.
     Stream { base: &'a str, name: &'a str },
 }
@@ -71,7 +73,7 @@ pub fn parse(path: &str) -> Result<Target<'_>, u32> {
     }
     if name.is_empty() {
         return match kind {
-            Some(_) => Ok(Target::File(base)),
+            Some(_) => Ok(Target::Data(base)),
             None => Err(STATUS_OBJECT_NAME_INVALID),
         };
     }
@@ -97,6 +99,10 @@ pub(crate) async fn create(
     // A stream is never a directory (what Samba answers).
     if opts & options::DIRECTORY_FILE != 0 {
         return Err(STATUS_NOT_A_DIRECTORY);
+    }
+    // Wildcards are no part of a file name (Samba: OBJECT_NAME_INVALID).
+    if base_path.contains(['*', '?', '<', '>', '"', '|']) {
+        return Err(STATUS_OBJECT_NAME_INVALID);
     }
     let parts = components(base_path)?;
     let (dir, last) = resolve_parent(fs, &cred, &parts).await?;
@@ -178,8 +184,7 @@ pub(crate) async fn create(
     st.opens.insert(vid, open);
     call.last_file_id = Some(file_id);
     let contexts: Vec<CreateContext> = lease_ctx.into_iter().collect();
-    let mut times = times_of(fs, &attr).await;
-    times.file_attributes = times_of(fs, &base).await.file_attributes;
+    let times = times_of(fs, &with_stream_size(base, &attr)).await;
     let mut body = Vec::new();
     CreateResponse {
         oplock_level,
@@ -245,8 +250,25 @@ pub(crate) async fn rename(open: &mut Open, fs: &Fs, to: &str, replace: bool) ->
     };
     let to_name = match parse(to)? {
         Target::Stream { base: "", name } => name,
+        // `base:stream`: the base is open through this very handle (Samba).
+        Target::Stream { .. } => return Err(STATUS_SHARING_VIOLATION),
         _ => return Err(STATUS_INVALID_PARAMETER),
     };
+    // An existing target is replaced only when asked and only when empty
+    // (MS-FSA 2.1.5.15.11.1).
+    if let Some(target) = fs
+        .lookup_stream(s.base, to_name.as_bytes())
+        .await
+        .map_err(fs_err)?
+        .filter(|t| t.attr.ino != open.ino)
+    {
+        if !replace {
+            return Err(STATUS_OBJECT_NAME_COLLISION);
+        }
+        if target.attr.size != 0 {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+    }
     fs.rename_stream(s.base, s.name.as_bytes(), to_name.as_bytes(), replace)
         .await
         .map_err(|e| match e {
@@ -258,6 +280,61 @@ pub(crate) async fn rename(open: &mut Open, fs: &Fs, to: &str, replace: bool) ->
         open.path.push_str(to_name);
     }
     s.name = to_name.to_owned();
+    Ok(())
+}
+
+/// The base's attributes with the stream's size: what a stream open reports
+/// (times and DOS attributes are the file's; Samba and Windows do the same).
+fn with_stream_size(base: Attr, stream: &Attr) -> Attr {
+    Attr {
+        size: stream.size,
+        used: stream.used,
+        ..base
+    }
+}
+
+/// The attributes QUERY_INFO reports for `open`.
+pub async fn info_attr(fs: &Fs, open: &Open) -> Result<Attr, u32> {
+    let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
+    match &open.stream {
+        Some(s) => {
+            let base = fs.getattr(s.base, None).await.map_err(fs_err)?;
+            Ok(with_stream_size(base, &attr))
+        }
+        None => Ok(attr),
+    }
+}
+
+/// The inode whose times and DOS attributes FileBasicInformation sets: the
+/// base for a stream open.
+pub fn basic_ino(open: &Open) -> InodeId {
+    open.stream.as_ref().map_or(open.ino, |s| s.base)
+}
+
+/// `path::$DATA` names a file's data: a directory answers
+/// NOT_A_DIRECTORY when a directory was asked for, FILE_IS_A_DIRECTORY else.
+pub async fn check_data_target(
+    fs: &Fs,
+    cred: &Cred,
+    path: &str,
+    want_dir: bool,
+) -> Result<(), u32> {
+    let parts = components(path)?;
+    let (dir, last) = resolve_parent(fs, cred, &parts).await?;
+    let is_dir = match last {
+        None => true,
+        Some(n) => matches!(
+            fs.lookup(cred, dir, n.as_bytes()).await,
+            Ok(a) if a.ftype == FileType::Directory
+        ),
+    };
+    if is_dir {
+        return Err(if want_dir {
+            STATUS_NOT_A_DIRECTORY
+        } else {
+            STATUS_FILE_IS_A_DIRECTORY
+        });
+    }
     Ok(())
 }
 
@@ -307,8 +384,8 @@ mod tests {
     #[test]
     fn stream_names_parse_like_samba() {
         assert_eq!(parse("a\\b"), Ok(Target::File("a\\b")));
-        assert_eq!(parse("f::$DATA"), Ok(Target::File("f")));
-        assert_eq!(parse("f::$data"), Ok(Target::File("f")));
+        assert_eq!(parse("f::$DATA"), Ok(Target::Data("f")));
+        assert_eq!(parse("f::$data"), Ok(Target::Data("f")));
         assert_eq!(
             parse("d\\f:s"),
             Ok(Target::Stream {
