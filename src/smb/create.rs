@@ -200,6 +200,7 @@ pub async fn create(
     // Each break that needs an acknowledgment may defer this CREATE (async,
     // `defer.rs`); it then runs again from the top once the breaks are done.
     if let Some(a) = existing.as_ref() {
+        super::streams::check_base_delete(fs, a.ino, access).await?;
         let key = (fs.share().id, a.ino);
         share_mode = match crate::fs::sharemode::global().open(key, access, req.share_access) {
             Ok(t) => t,

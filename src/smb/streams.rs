@@ -175,7 +175,8 @@ pub(crate) async fn create(
         share_mode,
         persistent,
         durable: None,
-        hold: None,
+        // The file stays (unlinked) while one of its streams is open.
+        hold: (base.ftype == FileType::Regular).then(|| fs.hold_open(base.ino)),
         stream: Some(StreamOpen {
             base: base.ino,
             name: name.to_owned(),
@@ -334,6 +335,24 @@ pub async fn check_data_target(
         } else {
             STATUS_FILE_IS_A_DIRECTORY
         });
+    }
+    Ok(())
+}
+
+/// An open of a file with DELETE access must be compatible with every open
+/// stream of it (a stream open without FILE_SHARE_DELETE keeps the file from
+/// being deleted; smbtorture smb2.streams.delete).
+pub async fn check_base_delete(fs: &Fs, base: InodeId, access: u32) -> Result<(), u32> {
+    const SHARE_ALL: u32 = 0x7;
+    if access & DELETE == 0 {
+        return Ok(());
+    }
+    for s in fs.list_streams(base).await.map_err(fs_err)? {
+        let key = (fs.share().id, s.attr.ino);
+        match crate::fs::sharemode::global().open(key, DELETE, SHARE_ALL) {
+            Ok(token) => drop(token),
+            Err(_) => return Err(STATUS_SHARING_VIOLATION),
+        }
     }
     Ok(())
 }
