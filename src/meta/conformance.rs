@@ -43,7 +43,12 @@ pub(super) async fn root(s: &dyn MetadataStore) -> InodeId {
     s.share_root("/export", 0o755).await.expect("share_root")
 }
 
-pub(super) fn rn<'a>(from_dir: InodeId, from: &'a str, to_dir: InodeId, to: &'a str) -> RenameArgs<'a> {
+pub(super) fn rn<'a>(
+    from_dir: InodeId,
+    from: &'a str,
+    to_dir: InodeId,
+    to: &'a str,
+) -> RenameArgs<'a> {
     RenameArgs {
         from_dir,
         from_name: from.as_bytes(),

@@ -110,7 +110,10 @@ pub async fn rename_and_drop(s: &dyn MetadataStore) {
         Ok(None)
     );
     let c = s.lookup_stream(f.ino, b"c").await.expect("c").expect("c");
-    assert_eq!((c.name.as_slice(), c.attr.ino), (&b"C"[..], a.stream.attr.ino));
+    assert_eq!(
+        (c.name.as_slice(), c.attr.ino),
+        (&b"C"[..], a.stream.attr.ino)
+    );
     assert_eq!(s.lookup_stream(f.ino, b"a").await, Ok(None));
     let replaced = s
         .rename_stream(f.ino, b"c", b"b", b"b2", true)

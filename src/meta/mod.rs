@@ -53,12 +53,12 @@ pub mod conformance;
 #[cfg(test)]
 pub mod conformance_identity;
 #[cfg(test)]
+pub mod conformance_streams;
+#[cfg(test)]
 pub mod conformance_unlinked;
 pub mod identity;
 pub mod readdir_100k;
 pub mod streams;
-#[cfg(test)]
-pub mod conformance_streams;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -592,11 +592,7 @@ pub trait MetadataStore: Send + Sync {
 
     /// Removes the stream `key` of `base` and its inode; returns the inode's
     /// last attributes (the caller drops its content), `None` when absent.
-    fn remove_stream<'a>(
-        &'a self,
-        base: InodeId,
-        key: &'a [u8],
-    ) -> MetaFuture<'a, Option<Attr>>;
+    fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>>;
 
     /// Renames the stream `from_key` of `base` to `to_key`/`to_name`, keeping
     /// its inode. `NoEntry` when `from_key` is absent; when `to_key` exists

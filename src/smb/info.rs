@@ -231,8 +231,8 @@ pub async fn set_info(
                     // 0: leave unchanged (READONLY and DIRECTORY follow the mode).
                     if b.file_attributes != 0 {
                         // SPARSE_FILE is FSCTL_SET_SPARSE's alone: kept as stored.
-                        let sparse =
-                            fs.dos_attributes(basic_ino).await.map_err(fs_err)? & attrs::SPARSE_FILE;
+                        let sparse = fs.dos_attributes(basic_ino).await.map_err(fs_err)?
+                            & attrs::SPARSE_FILE;
                         let bits = match dos_to_store(b.file_attributes) {
                             attrs::NORMAL if sparse != 0 => sparse,
                             bits => bits | sparse,

@@ -32,9 +32,9 @@ pub mod pipeline;
 mod posix;
 mod sessions;
 mod sharemode;
-pub mod streams;
 pub mod state;
 pub mod status;
+pub mod streams;
 mod throttle;
 mod tree;
 

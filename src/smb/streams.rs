@@ -113,7 +113,10 @@ pub(crate) async fn create(
     if delete_on_close && (req.desired_access & (DELETE | 0x1000_0000 | 0x0200_0000) == 0) {
         return Err(STATUS_ACCESS_DENIED);
     }
-    let existing = fs.lookup_stream(base.ino, name.as_bytes()).await.map_err(fs_err)?;
+    let existing = fs
+        .lookup_stream(base.ino, name.as_bytes())
+        .await
+        .map_err(fs_err)?;
     let origin = super::oplock::origin_for(st, req);
     let (attr, action) = match existing {
         Some(s) => match disp {
@@ -414,12 +417,21 @@ mod tests {
         );
         assert_eq!(
             parse("f:s:$DATA"),
-            Ok(Target::Stream { base: "f", name: "s" })
+            Ok(Target::Stream {
+                base: "f",
+                name: "s"
+            })
         );
         assert_eq!(parse("f:s:$BOGUS"), Err(STATUS_OBJECT_NAME_INVALID));
         assert_eq!(parse("f:"), Err(STATUS_OBJECT_NAME_INVALID));
         assert_eq!(parse("f:a:b:c"), Err(STATUS_OBJECT_NAME_INVALID));
         assert_eq!(parse("a:b\\c"), Err(STATUS_OBJECT_NAME_INVALID));
-        assert_eq!(parse(":s"), Ok(Target::Stream { base: "", name: "s" }));
+        assert_eq!(
+            parse(":s"),
+            Ok(Target::Stream {
+                base: "",
+                name: "s"
+            })
+        );
     }
 }

@@ -420,7 +420,9 @@ impl MetadataStore for MemoryStore {
     }
 
     fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>> {
-        Box::pin(std::future::ready(Ok(self.write().remove_stream(base, key))))
+        Box::pin(std::future::ready(Ok(self
+            .write()
+            .remove_stream(base, key))))
     }
 
     fn rename_stream<'a>(

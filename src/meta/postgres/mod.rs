@@ -515,7 +515,8 @@ impl MetadataStore for PostgresStore {
         new: &'a NewInode,
         now: Timespec,
     ) -> MetaFuture<'a, crate::meta::StreamCreated> {
-        let (key, name, new, generation) = (key.to_vec(), name.to_vec(), new.clone(), self.generation);
+        let (key, name, new, generation) =
+            (key.to_vec(), name.to_vec(), new.clone(), self.generation);
         self.write(move |tx| streams::create(tx, generation, base, &key, &name, &new, now))
     }
 
