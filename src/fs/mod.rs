@@ -32,6 +32,7 @@ mod namespace;
 mod perm;
 mod readdir;
 pub mod sharemode;
+pub mod streams;
 pub mod types;
 pub mod unlinked;
 pub mod watch;
@@ -211,6 +212,8 @@ impl Fs {
     /// objects, which the start-up sweep deletes. Inode numbers are never reused,
     /// so nothing can write the key again meanwhile.
     fn drop_content(&self, attr: &Attr) {
+        // A gone file or directory takes its named streams with it.
+        self.drop_streams_of(attr);
         if attr.ftype != FileType::Regular {
             return;
         }

@@ -18,7 +18,7 @@ pub(super) fn t(sec: i64) -> Timespec {
     Timespec { sec, nsec: 7 }
 }
 
-fn new_inode(ftype: FileType, mode: u32) -> NewInode {
+pub(super) fn new_inode(ftype: FileType, mode: u32) -> NewInode {
     NewInode {
         ftype,
         mode,
@@ -43,7 +43,12 @@ pub(super) async fn root(s: &dyn MetadataStore) -> InodeId {
     s.share_root("/export", 0o755).await.expect("share_root")
 }
 
-fn rn<'a>(from_dir: InodeId, from: &'a str, to_dir: InodeId, to: &'a str) -> RenameArgs<'a> {
+pub(super) fn rn<'a>(
+    from_dir: InodeId,
+    from: &'a str,
+    to_dir: InodeId,
+    to: &'a str,
+) -> RenameArgs<'a> {
     RenameArgs {
         from_dir,
         from_name: from.as_bytes(),
@@ -71,6 +76,8 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     super::conformance_identity::dos_attributes(&*make()).await;
     super::conformance_identity::creation_time(&*make()).await;
     super::conformance_unlinked::keep_and_reap(&*make()).await;
+    super::conformance_streams::lifecycle(&*make()).await;
+    super::conformance_streams::rename_and_drop(&*make()).await;
 }
 
 /// Share roots are created once, are directories and their own parent.

@@ -53,9 +53,12 @@ pub mod conformance;
 #[cfg(test)]
 pub mod conformance_identity;
 #[cfg(test)]
+pub mod conformance_streams;
+#[cfg(test)]
 pub mod conformance_unlinked;
 pub mod identity;
 pub mod readdir_100k;
+pub mod streams;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,6 +67,7 @@ use crate::fs::{Attr, DeviceId, FileType, InodeId, PreOpAttr, Timespec};
 
 pub use identity::{GroupRecord, SharePermission, UserRecord};
 pub use memory::MemoryStore;
+pub use streams::{StreamCreated, StreamRecord};
 
 /// Future returned by every [`MetadataStore`] method.
 pub type MetaFuture<'a, T> = Pin<Box<dyn Future<Output = MetaResult<T>> + 'a>>;
@@ -562,4 +566,56 @@ pub trait MetadataStore: Send + Sync {
     /// The DOS attribute bits of `ino`: 0 when never set, `NoInode` when the
     /// inode does not exist.
     fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32>;
+
+    /// Creates the named stream `key` of `base` (any inode type; `NoInode` when
+    /// `base` does not exist) as a hidden regular inode built from `new` with
+    /// all times `now`, remembering `name` as its spelling; returns the
+    /// existing stream (`existed`) when `key` is taken. See [`streams`].
+    fn create_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+        name: &'a [u8],
+        new: &'a NewInode,
+        now: Timespec,
+    ) -> MetaFuture<'a, StreamCreated>;
+
+    /// The stream `key` of `base`, if any.
+    fn lookup_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<StreamRecord>>;
+
+    /// Every stream of `base`, by key.
+    fn list_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<StreamRecord>>;
+
+    /// Removes the stream `key` of `base` and its inode; returns the inode's
+    /// last attributes (the caller drops its content), `None` when absent.
+    fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>>;
+
+    /// Renames the stream `from_key` of `base` to `to_key`/`to_name`, keeping
+    /// its inode. `NoEntry` when `from_key` is absent; when `to_key` exists
+    /// (and is another stream) `Exists` unless `replace`, else the replaced
+    /// stream's inode is removed and returned (the caller drops its content).
+    fn rename_stream<'a>(
+        &'a self,
+        base: InodeId,
+        from_key: &'a [u8],
+        to_key: &'a [u8],
+        to_name: &'a [u8],
+        replace: bool,
+    ) -> MetaFuture<'a, Option<Attr>>;
+
+    /// Removes every stream of `base` (called once `base` is gone); returns
+    /// the removed stream inodes (the caller drops their content).
+    fn drop_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<Attr>> {
+        Box::pin(async move {
+            let mut gone = Vec::new();
+            for s in self.list_streams(base).await? {
+                gone.extend(self.remove_stream(base, &s.key).await?);
+            }
+            Ok(gone)
+        })
+    }
 }

@@ -226,4 +226,48 @@ impl MetadataStore for TimedMeta {
     fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
         self.inner.get_dos_attributes(ino)
     }
+    fn create_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+        name: &'a [u8],
+        new: &'a NewInode,
+        now: Timespec,
+    ) -> MetaFuture<'a, crate::meta::StreamCreated> {
+        timed(
+            MetaOp::Create,
+            self.inner.create_stream(base, key, name, new, now),
+        )
+    }
+    fn lookup_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<crate::meta::StreamRecord>> {
+        timed(MetaOp::Lookup, self.inner.lookup_stream(base, key))
+    }
+    fn list_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<crate::meta::StreamRecord>> {
+        self.inner.list_streams(base)
+    }
+    fn remove_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<crate::fs::Attr>> {
+        timed(MetaOp::Remove, self.inner.remove_stream(base, key))
+    }
+    fn rename_stream<'a>(
+        &'a self,
+        base: InodeId,
+        from_key: &'a [u8],
+        to_key: &'a [u8],
+        to_name: &'a [u8],
+        replace: bool,
+    ) -> MetaFuture<'a, Option<crate::fs::Attr>> {
+        self.inner
+            .rename_stream(base, from_key, to_key, to_name, replace)
+    }
+    fn drop_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<crate::fs::Attr>> {
+        self.inner.drop_streams(base)
+    }
 }

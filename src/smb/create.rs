@@ -146,6 +146,23 @@ pub async fn create(
     if req.name.starts_with('\\') {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    // `file:stream[:$DATA]` opens a named stream; `file::$DATA` is the file.
+    let mut path = req.name.as_str();
+    if !st.posix {
+        match super::streams::parse(path)? {
+            super::streams::Target::File(p) => path = p,
+            super::streams::Target::Data(p) => {
+                let want_dir = req.create_options & options::DIRECTORY_FILE != 0;
+                let cred = session_cred(st, call)?;
+                let fs = &ctx.shares[disk_share(st, call)?].fs;
+                super::streams::check_data_target(fs, &cred, p, want_dir).await?;
+                path = p;
+            }
+            super::streams::Target::Stream { base, name } => {
+                return super::streams::create(ctx, st, call, req, base, name).await;
+            }
+        }
+    }
     let durable_asked = super::durable::requested(req)?;
     let share = disk_share(st, call)?;
     let cred = session_cred(st, call)?;
@@ -154,7 +171,7 @@ pub async fn create(
     let parts = if st.posix {
         super::posix::components(&req.name)?
     } else {
-        components(&req.name)?
+        components(path)?
     };
     let (dir, last) = resolve_parent(fs, &cred, &parts).await?;
     let opts = req.create_options;
@@ -183,6 +200,7 @@ pub async fn create(
     // Each break that needs an acknowledgment may defer this CREATE (async,
     // `defer.rs`); it then runs again from the top once the breaks are done.
     if let Some(a) = existing.as_ref() {
+        super::streams::check_base_delete(fs, a.ino, access).await?;
         let key = (fs.share().id, a.ino);
         share_mode = match crate::fs::sharemode::global().open(key, access, req.share_access) {
             Ok(t) => t,
@@ -232,6 +250,8 @@ pub async fn create(
                     let w = super::oplock::as_open(Some(origin), truncate)
                         .await
                         .map_err(fs_err)?;
+                    // Overwriting a file drops its named streams (Samba, NTFS).
+                    fs.remove_all_streams(a.ino).await.map_err(fs_err)?;
                     let action = if disp == FILE_SUPERSEDE {
                         FILE_SUPERSEDED
                     } else {
@@ -347,6 +367,7 @@ pub async fn create(
         persistent,
         durable: None,
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
+        stream: None,
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -392,6 +413,9 @@ pub async fn create(
 
 /// Removes what a delete-pending open names.
 pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), u32> {
+    if let Some(s) = &open.stream {
+        return super::streams::delete_now(fs, s).await;
+    }
     let Some((dir, name)) = &open.parent else {
         return Err(STATUS_CANNOT_DELETE);
     };

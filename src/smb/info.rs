@@ -65,7 +65,7 @@ pub async fn query_info(
     let st_posix = st.posix;
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
-    let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;
+    let attr = super::streams::info_attr(fs, open).await?;
     let mut out = Vec::new();
     match req.info_type {
         INFO_FILE if req.info_class == file_class::ALTERNATE_NAME => {
@@ -76,6 +76,9 @@ pub async fn query_info(
                 return Err(STATUS_OBJECT_NAME_NOT_FOUND);
             }
             dittofs_smb_wire::fscc::file::name(&short_name(last), &mut out);
+        }
+        INFO_FILE if req.info_class == file_class::STREAM => {
+            super::streams::stream_info(fs, open, &mut out).await?;
         }
         INFO_FILE if req.info_class == file_class::POSIX && st_posix => {
             super::posix::info(fs, &attr).encode(&mut out);
@@ -118,7 +121,8 @@ pub async fn query_info(
                     | fs_attr::UNICODE_ON_DISK
                     | fs_attr::PERSISTENT_ACLS
                     | fs_attr::SUPPORTS_SPARSE_FILES
-                    | fs_attr::SUPPORTS_HARD_LINKS,
+                    | fs_attr::SUPPORTS_HARD_LINKS
+                    | fs_attr::NAMED_STREAMS,
                 max_component_name_len: 255,
                 fs_name: "NTFS".into(),
                 object_id: ctx.server_guid,
@@ -218,21 +222,22 @@ pub async fn set_info(
                         ctime: client_time(b.change_time),
                         ..SetAttr::default()
                     };
+                    let basic_ino = super::streams::basic_ino(open);
                     if set != SetAttr::default() {
-                        fs.setattr(&cred, open.ino, &set, None)
+                        fs.setattr(&cred, basic_ino, &set, None)
                             .await
                             .map_err(fs_err)?;
                     }
                     // 0: leave unchanged (READONLY and DIRECTORY follow the mode).
                     if b.file_attributes != 0 {
                         // SPARSE_FILE is FSCTL_SET_SPARSE's alone: kept as stored.
-                        let sparse =
-                            fs.dos_attributes(open.ino).await.map_err(fs_err)? & attrs::SPARSE_FILE;
+                        let sparse = fs.dos_attributes(basic_ino).await.map_err(fs_err)?
+                            & attrs::SPARSE_FILE;
                         let bits = match dos_to_store(b.file_attributes) {
                             attrs::NORMAL if sparse != 0 => sparse,
                             bits => bits | sparse,
                         };
-                        fs.set_dos_attributes(&cred, open.ino, bits)
+                        fs.set_dos_attributes(&cred, basic_ino, bits)
                             .await
                             .map_err(fs_err)?;
                     }
@@ -276,6 +281,13 @@ pub async fn set_info(
                     name,
                     ..
                 } => {
+                    if open.stream.is_some() || super::streams::is_stream_target(&name) {
+                        if open.granted_access & DELETE == 0 {
+                            return Err(STATUS_ACCESS_DENIED);
+                        }
+                        super::streams::rename(open, fs, &name, replace_if_exists).await?;
+                        return ok(set_info_body());
+                    }
                     let Some((from_dir, from_name)) = open.parent.clone() else {
                         return Err(STATUS_ACCESS_DENIED);
                     };

@@ -34,6 +34,7 @@ mod sessions;
 mod sharemode;
 pub mod state;
 pub mod status;
+pub mod streams;
 mod throttle;
 mod tree;
 

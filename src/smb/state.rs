@@ -156,6 +156,9 @@ pub struct Open {
     /// Its hold on a regular file: an unlinked file stays alive until the
     /// last hold goes (`crate::fs::unlinked`).
     pub hold: Option<crate::fs::unlinked::OpenHold>,
+    /// Set for an open of a named stream (`super::streams`): `ino` is then the
+    /// stream's inode, delete and rename act on the stream table.
+    pub stream: Option<super::streams::StreamOpen>,
 }
 
 /// Everything one connection negotiated and opened.

@@ -15,6 +15,8 @@ pub mod fs_attr {
     pub const SUPPORTS_SPARSE_FILES: u32 = 0x0000_0040;
     pub const SUPPORTS_OBJECT_IDS: u32 = 0x0001_0000;
     pub const SUPPORTS_HARD_LINKS: u32 = 0x0040_0000;
+    /// FILE_NAMED_STREAMS: the volume has named streams (`file:name`).
+    pub const NAMED_STREAMS: u32 = 0x0004_0000;
 }
 
 /// What the server knows about a volume (share).

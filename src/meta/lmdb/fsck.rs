@@ -103,6 +103,15 @@ impl Shared {
                 Some(_) => {}
             }
         }
+        // A stream row is its hidden inode's one link (see `meta::streams`).
+        for item in d.streams.iter(txn)? {
+            let (_, value) = item?;
+            let (ino, _) = super::streams::decode_stream_value(value)?;
+            *refs.entry(ino).or_default() += 1;
+            if !nodes.contains_key(&ino) {
+                problem(format!("stream inode {ino} missing"));
+            }
+        }
         let cookie_count = d.cookies.len(txn)?;
         if cookie_count != entries {
             problem(format!(

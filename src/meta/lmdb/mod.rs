@@ -33,6 +33,7 @@ mod fsck;
 mod identity;
 mod ops;
 mod read;
+mod streams;
 mod txn;
 mod writer;
 
@@ -482,6 +483,66 @@ impl MetadataStore for LmdbStore {
 
     fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
         self.read_ready(|s, txn| s.q_dos_attributes(txn, ino))
+    }
+
+    fn create_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+        name: &'a [u8],
+        new: &'a NewInode,
+        now: Timespec,
+    ) -> MetaFuture<'a, crate::meta::StreamCreated> {
+        let (key, name, new) = (key.to_vec(), name.to_vec(), new.clone());
+        self.write(move |s, txn| s.op_create_stream(txn, base, &key, &name, &new, now))
+    }
+
+    fn lookup_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<crate::meta::StreamRecord>> {
+        self.read_ready(|s, txn| s.q_lookup_stream(txn, base, key))
+    }
+
+    fn list_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<crate::meta::StreamRecord>> {
+        self.read_ready(|s, txn| s.q_list_streams(txn, base))
+    }
+
+    fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>> {
+        let key = key.to_vec();
+        self.write(move |s, txn| s.op_remove_stream(txn, base, &key))
+    }
+
+    fn rename_stream<'a>(
+        &'a self,
+        base: InodeId,
+        from_key: &'a [u8],
+        to_key: &'a [u8],
+        to_name: &'a [u8],
+        replace: bool,
+    ) -> MetaFuture<'a, Option<Attr>> {
+        let (from, to, name) = (from_key.to_vec(), to_key.to_vec(), to_name.to_vec());
+        self.write(move |s, txn| s.op_rename_stream(txn, base, &from, &to, &name, replace))
+    }
+
+    fn drop_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<Attr>> {
+        // Almost every removed file has no streams: answer from a read
+        // transaction instead of queueing a write (and its fsync).
+        match self.read(|s, txn| s.q_list_streams(txn, base)) {
+            Ok(found) if found.is_empty() => Box::pin(std::future::ready(Ok(Vec::new()))),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Ok(found) => {
+                let keys: Vec<Vec<u8>> = found.into_iter().map(|r| r.key).collect();
+                self.write(move |s, txn| {
+                    let mut gone = Vec::new();
+                    for key in &keys {
+                        gone.extend(s.op_remove_stream(txn, base, key)?);
+                    }
+                    Ok(gone)
+                })
+            }
+        }
     }
 }
 

@@ -45,6 +45,11 @@ impl Shared {
         Ok(ino)
     }
 
+    /// [`Self::alloc_ino`] for the other modules of the store.
+    pub(super) fn alloc_ino_pub(&self, txn: &mut RwTxn<'_>) -> OpResult<InodeId> {
+        self.alloc_ino(txn)
+    }
+
     fn new_rec(&self, ino: InodeId, new: &NewInode, parent: InodeId, now: Timespec) -> InodeRec {
         let is_dir = new.ftype == FileType::Directory;
         InodeRec {

@@ -95,10 +95,13 @@ pub struct Dbs {
     pub groups_by_gid: Db,
     /// ino (BE) → DOS attributes (BE u32); absent = 0.
     pub dos_attrs: Db,
+    /// base ino (BE) ++ stream key → stream ino (BE) ++ stream name
+    /// (named streams, see `meta::streams`).
+    pub streams: Db,
 }
 
 impl Dbs {
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 12;
 
     /// Opens (creating on first use) every database in one write transaction.
     pub fn create(env: &Env, txn: &mut RwTxn<'_>) -> heed::Result<Dbs> {
@@ -114,6 +117,7 @@ impl Dbs {
             groups: env.create_database(txn, Some("groups"))?,
             groups_by_gid: env.create_database(txn, Some("groups_by_gid"))?,
             dos_attrs: env.create_database(txn, Some("dos_attrs"))?,
+            streams: env.create_database(txn, Some("streams"))?,
         })
     }
 

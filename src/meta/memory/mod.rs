@@ -21,6 +21,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod identity;
 mod state;
+mod streams;
 
 use super::{
     AttrChange, BlockRef, Created, DirListing, Linked, MetaError, MetaFuture, MetadataStore,
@@ -81,6 +82,8 @@ struct State {
     groups: BTreeMap<String, crate::meta::GroupRecord>,
     /// DOS attributes of the inodes that have any set (absent = 0).
     dos_attributes: HashMap<InodeId, u32>,
+    /// Named streams: (base ino, key) → (name, stream ino) (see `meta::streams`).
+    streams: BTreeMap<(InodeId, Vec<u8>), (Vec<u8>, InodeId)>,
 }
 
 /// In-memory [`MetadataStore`].
@@ -390,6 +393,50 @@ impl MetadataStore for MemoryStore {
 
     fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
         Box::pin(ready(self.read().dos_attributes(ino)))
+    }
+
+    fn create_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+        name: &'a [u8],
+        new: &'a NewInode,
+        now: Timespec,
+    ) -> MetaFuture<'a, crate::meta::StreamCreated> {
+        let r = self.write().create_stream(self, base, key, name, new, now);
+        Box::pin(std::future::ready(r))
+    }
+
+    fn lookup_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<crate::meta::StreamRecord>> {
+        Box::pin(std::future::ready(self.read().lookup_stream(base, key)))
+    }
+
+    fn list_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<crate::meta::StreamRecord>> {
+        Box::pin(std::future::ready(self.read().list_streams(base)))
+    }
+
+    fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>> {
+        Box::pin(std::future::ready(Ok(self
+            .write()
+            .remove_stream(base, key))))
+    }
+
+    fn rename_stream<'a>(
+        &'a self,
+        base: InodeId,
+        from_key: &'a [u8],
+        to_key: &'a [u8],
+        to_name: &'a [u8],
+        replace: bool,
+    ) -> MetaFuture<'a, Option<Attr>> {
+        let r = self
+            .write()
+            .rename_stream(base, from_key, to_key, to_name, replace);
+        Box::pin(std::future::ready(r))
     }
 }
 

@@ -47,7 +47,8 @@ const CHECKS: &[(&str, &str)] = &[
         "non-directory nlink differs from the entries naming it",
         "SELECT i.ino || ': nlink ' || i.nlink || ', entries ' || count(d.ino) \
          FROM inodes i LEFT JOIN dirents d ON d.ino = i.ino \
-         WHERE i.ftype <> 2 GROUP BY i.ino, i.nlink HAVING i.nlink <> count(d.ino)",
+         WHERE i.ftype <> 2 AND NOT EXISTS (SELECT 1 FROM streams st WHERE st.ino = i.ino) \
+         GROUP BY i.ino, i.nlink HAVING i.nlink <> count(d.ino)",
     ),
     (
         "directory nlink is not 2 + subdirectories",
@@ -79,7 +80,8 @@ const CHECKS: &[(&str, &str)] = &[
         "orphan inode (no entry names it and it is no share root)",
         "SELECT i.ino::text FROM inodes i \
          WHERE NOT EXISTS (SELECT 1 FROM dirents d WHERE d.ino = i.ino) \
-           AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.root = i.ino)",
+           AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.root = i.ino) \
+           AND NOT EXISTS (SELECT 1 FROM streams st WHERE st.ino = i.ino)",
     ),
     (
         "inode id not below the sequence",

@@ -20,6 +20,7 @@ mod ops;
 mod pool;
 mod rows;
 pub mod schema;
+mod streams;
 
 pub use fsck::{fsck, FsckReport};
 
@@ -504,5 +505,48 @@ impl MetadataStore for PostgresStore {
 
     fn get_dos_attributes(&self, ino: InodeId) -> MetaFuture<'_, u32> {
         self.read(move |tx| identity::get_dos_attributes(tx, ino))
+    }
+
+    fn create_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+        name: &'a [u8],
+        new: &'a NewInode,
+        now: Timespec,
+    ) -> MetaFuture<'a, crate::meta::StreamCreated> {
+        let (key, name, new, generation) =
+            (key.to_vec(), name.to_vec(), new.clone(), self.generation);
+        self.write(move |tx| streams::create(tx, generation, base, &key, &name, &new, now))
+    }
+
+    fn lookup_stream<'a>(
+        &'a self,
+        base: InodeId,
+        key: &'a [u8],
+    ) -> MetaFuture<'a, Option<crate::meta::StreamRecord>> {
+        let key = key.to_vec();
+        self.read(move |tx| streams::lookup(tx, base, &key))
+    }
+
+    fn list_streams(&self, base: InodeId) -> MetaFuture<'_, Vec<crate::meta::StreamRecord>> {
+        self.read(move |tx| streams::list(tx, base))
+    }
+
+    fn remove_stream<'a>(&'a self, base: InodeId, key: &'a [u8]) -> MetaFuture<'a, Option<Attr>> {
+        let key = key.to_vec();
+        self.write(move |tx| streams::remove(tx, base, &key))
+    }
+
+    fn rename_stream<'a>(
+        &'a self,
+        base: InodeId,
+        from_key: &'a [u8],
+        to_key: &'a [u8],
+        to_name: &'a [u8],
+        replace: bool,
+    ) -> MetaFuture<'a, Option<Attr>> {
+        let (from, to, name) = (from_key.to_vec(), to_key.to_vec(), to_name.to_vec());
+        self.write(move |tx| streams::rename(tx, base, &from, &to, &name, replace))
     }
 }

@@ -102,6 +102,23 @@ CREATE TABLE identity_groups (
 );
 "#,
     ),
+    (
+        3,
+        "named streams",
+        r#"
+-- Named streams (SMB alternate data streams): (base, case-folded key) ->
+-- (name as created, hidden stream inode). No key on base: the base row goes
+-- first and its streams right after (see meta::streams).
+CREATE TABLE streams (
+    base  bigint NOT NULL,
+    key   bytea  NOT NULL,
+    name  bytea  NOT NULL,
+    ino   bigint NOT NULL REFERENCES inodes (ino),
+    PRIMARY KEY (base, key)
+);
+CREATE INDEX streams_ino ON streams (ino);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
