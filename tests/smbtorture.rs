@@ -6,8 +6,7 @@
 //! check that the server still answers an SMB2 session after every suite (a
 //! crash or a wedged connection loop fails the test).
 //!
-//! Not run here: smb2.oplock, smb2.lease, smb2.setinfo (its one test fails on
-//! Samba too). smb2.session runs with a low floor: its 40 bind_negative tests
+//! Not run here: smb2.lease, smb2.setinfo (its one test fails on Samba too). smb2.session runs with a low floor: its 40 bind_negative tests
 //! need multichannel, its reauth2-5 an anonymous re-authentication. Runtime:
 //! a few minutes, most of it smb2.dir (directories of 700 and 1000+ files)
 //! and smb2.notify.
@@ -51,6 +50,9 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.session", 7),       // 8/48 (Samba 4.17: 53/3)
     // named streams (2026-11; 0/14 before; the test Samba share has no streams module: 0/14)
     ("smb2.streams", 8), // 9/5
+    // oplocks as Samba grants and breaks them (2026-11); batch22a waits out
+    // the 35 s break timeout. Failing: batch26, stream1 (streams), doc.
+    ("smb2.oplock", 37), // 39/3 (Samba 4.17: 38/4)
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).

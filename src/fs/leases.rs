@@ -155,6 +155,11 @@ pub enum Op {
     /// A new SMB open refused by an existing open's share mode (MS-SMB2
     /// 3.3.5.9): handle caching goes, so the holder closes its cached handles.
     Sharing,
+    /// An open that is a stat open for leases but not for oplocks (it asks
+    /// READ_CONTROL besides attributes/synchronize): like [`Op::Open`] for
+    /// oplocks, nothing for leases (Samba's is_oplock_stat_open vs
+    /// is_lease_stat_open; smbtorture smb2.oplock.statopen1, smb2.lease.statopen4).
+    OplockOpen,
     /// The contents of a leased directory changed: everything goes
     /// (`dirleases.rs`).
     DirChange,
@@ -168,6 +173,19 @@ impl Op {
             Op::Write | Op::Remove | Op::DirChange => 0,
             Op::Rename if nfs => R,
             Op::Rename | Op::Sharing => R | W,
+            Op::OplockOpen => R | H,
+        }
+    }
+
+    /// Caching rights a grant (an oplock or a lease) may keep through this
+    /// operation. An SMB delete leaves level II oplocks alone (Samba does not
+    /// break them at unlink; smbtorture smb2.oplock.exclusive2); an open that is
+    /// a stat open for leases breaks only oplocks.
+    fn keep_for(self, nfs: bool, oplock: bool) -> u32 {
+        match self {
+            Op::Remove if oplock && !nfs => R,
+            Op::OplockOpen if !oplock => RWH,
+            _ => self.keep(nfs),
         }
     }
 }
@@ -283,11 +301,55 @@ struct FileGrants {
 impl FileGrants {
     /// Starts the breaks `op` needs on every grant but `except`'s. Returns the
     /// notices to send and whether a break the caller must wait for is pending.
+    #[cfg(test)]
     fn begin(
         &mut self,
         except: Option<Holder>,
         wait_conn: Option<u64>,
         keep: u32,
+    ) -> (Vec<Outgoing>, bool) {
+        self.begin_with(except, wait_conn, |_| keep)
+    }
+
+    /// [`FileGrants::begin`] for `op` (per grant kind, [`Op::keep_for`]). A
+    /// write or byte-range lock through an open holding a level II oplock also
+    /// breaks that oplock to none (no acknowledgment: MS-SMB2 3.3.4.6; Samba
+    /// does, smbtorture smb2.oplock.batch1, batch6, brl3, levelii500).
+    fn begin_op(
+        &mut self,
+        except: Option<Holder>,
+        wait_conn: Option<u64>,
+        op: Op,
+        nfs: bool,
+    ) -> (Vec<Outgoing>, bool) {
+        let mut own = Vec::new();
+        if op == Op::Write {
+            if let Some(g) = self.grants.iter_mut().find(|g| {
+                Some(g.holder) == except && g.is_oplock() && g.state == R && g.breaking_to.is_none()
+            }) {
+                g.state = 0;
+                own.push((
+                    g.sink.clone(),
+                    Notice {
+                        current: R,
+                        new: 0,
+                        epoch: 0,
+                        ack_required: false,
+                    },
+                ));
+            }
+        }
+        let (mut notices, pending) =
+            self.begin_with(except, wait_conn, |g| op.keep_for(nfs, g.is_oplock()));
+        notices.extend(own);
+        (notices, pending)
+    }
+
+    fn begin_with(
+        &mut self,
+        except: Option<Holder>,
+        wait_conn: Option<u64>,
+        keep_of: impl Fn(&Grant) -> u32,
     ) -> (Vec<Outgoing>, bool) {
         let mut notices = Vec::new();
         let mut pending = false;
@@ -295,6 +357,7 @@ impl FileGrants {
             if Some(g.holder) == except {
                 continue;
             }
+            let keep = keep_of(g);
             let waitable = wait_conn != Some(g.conn);
             if g.breaking_to.is_some() {
                 pending |= waitable && g.state & !keep != 0;
@@ -638,11 +701,11 @@ impl LeaseTable {
     ) {
         let except = origin.map(|o| o.holder);
         let wait_conn = origin.map(|o| o.conn);
-        let keep = op.keep(origin.is_none());
+        let nfs = origin.is_none();
         let deadline = Instant::now() + wait;
         loop {
             let (notices, pending) = match self.shard(file).get_mut(&file) {
-                Some(f) => f.begin(except, wait_conn, keep),
+                Some(f) => f.begin_op(except, wait_conn, op, nfs),
                 None => return,
             };
             for (sink, n) in &notices {
@@ -668,9 +731,8 @@ impl LeaseTable {
     /// acknowledgment first: the SMB CREATE then goes async ([`LeaseTable::wait_breaks`]).
     pub fn break_now(&self, file: FileKey, origin: Option<Origin>, op: Op) -> bool {
         let except = origin.map(|o| o.holder);
-        let keep = op.keep(origin.is_none());
         let (notices, pending) = match self.shard(file).get_mut(&file) {
-            Some(f) => f.begin(except, None, keep),
+            Some(f) => f.begin_op(except, None, op, origin.is_none()),
             None => return false,
         };
         for (sink, n) in &notices {
@@ -767,3 +829,7 @@ impl Fs {
 #[cfg(test)]
 #[path = "leases_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "leases_oplock_tests.rs"]
+mod oplock_tests;

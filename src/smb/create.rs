@@ -212,7 +212,8 @@ pub async fn create(
     }
     if let Some(a) = existing.as_ref().filter(|a| a.ftype == FileType::Regular) {
         let op = match disp {
-            FILE_OPEN | FILE_OPEN_IF if stat => None,
+            FILE_OPEN | FILE_OPEN_IF if super::oplock::is_oplock_stat_create(req) => None,
+            FILE_OPEN | FILE_OPEN_IF if stat => Some(Op::OplockOpen),
             FILE_OPEN | FILE_OPEN_IF => Some(Op::Open),
             FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => Some(Op::Write),
             _ => None,
@@ -345,7 +346,16 @@ pub async fn create(
     let (caching, oplock_level, lease_ctx) = if is_dir {
         super::oplock::grant_dir(st, call, fs, attr.ino, origin, file_id, req)?
     } else {
-        let (c, l, x) = super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
+        let (c, l, x) = super::oplock::grant(
+            st,
+            call,
+            fs,
+            attr.ino,
+            origin,
+            file_id,
+            req,
+            action == FILE_CREATED,
+        )?;
         (Some(c), l, x)
     };
     let path = format!("\\{}", parts.join("\\"));

@@ -310,6 +310,11 @@ pub(crate) fn seal(
 /// the session requires encryption, else signed when asked (or when the session
 /// signs everything); sent as is when the session is gone or not yet valid.
 pub(crate) fn seal_outbound(st: &mut ConnState, ob: Outbound) -> Result<Vec<u8>, &'static str> {
+    if ob.msg.is_empty() {
+        // `oplock::Sink`: a break this connection was told to treat as never
+        // acknowledged (FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT).
+        return Err("oplock break treated as unacknowledged");
+    }
     let mut signer = None;
     let mut encrypt_with = None;
     if let Some(s) = st.sessions.get(&ob.session_id) {
@@ -400,6 +405,16 @@ async fn run(
         super::durable::park_session(ctx, st, call.session_id);
         negotiate::drop_session(st, call.session_id);
         return error_reply(STATUS_USER_SESSION_DELETED);
+    }
+    if let Request::Ioctl(r) = &req {
+        if r.ctl_code == super::oplock::FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT {
+            // Needs no session or tree (as Samba): it only changes how this
+            // connection treats its own unacknowledged breaks.
+            return match super::oplock::force_unacked_timeout(st, r) {
+                Ok(reply) => reply,
+                Err(status) => error_reply(status),
+            };
+        }
     }
     if needs_session {
         match st.sessions.get(&call.session_id) {

@@ -264,6 +264,11 @@ pub async fn set_info(
                         fs.setattr(&cred, open.ino, &set, None)
                             .await
                             .map_err(fs_err)?;
+                    } else if !open.is_dir {
+                        // Growing the allocation changes no data but still
+                        // ends other opens' read caching, as Samba does
+                        // (smbtorture smb2.oplock.batch12).
+                        super::oplock::break_for_write(fs, open.ino).await;
                     }
                 }
                 SetFileInfo::Disposition(delete) => {

@@ -13,11 +13,12 @@
 //! [`grant_dir`]); it never gets an oplock.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use dittofs_smb_wire::create::{
-    CreateRequest, FileId, OPLOCK_LEVEL_BATCH, OPLOCK_LEVEL_EXCLUSIVE, OPLOCK_LEVEL_II,
-    OPLOCK_LEVEL_LEASE, OPLOCK_LEVEL_NONE,
+    CreateRequest, FileId, FILE_OVERWRITE, FILE_OVERWRITE_IF, FILE_SUPERSEDE, OPLOCK_LEVEL_BATCH,
+    OPLOCK_LEVEL_EXCLUSIVE, OPLOCK_LEVEL_II, OPLOCK_LEVEL_LEASE, OPLOCK_LEVEL_NONE,
 };
 use dittofs_smb_wire::create_ctx::{
     CreateContext, Lease, LEASE_FLAG_BREAK_IN_PROGRESS, LEASE_FLAG_PARENT_LEASE_KEY_SET,
@@ -60,6 +61,8 @@ struct Sink {
     /// Whose grant this is (a parked durable open of it closes when a break
     /// finds the connection gone).
     holder: Holder,
+    /// The connection's FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT flag.
+    unacked: Arc<AtomicBool>,
 }
 
 enum Target {
@@ -99,6 +102,15 @@ impl BreakSink for Sink {
         });
         if sent.is_err() {
             super::durable::purge_holder(self.holder);
+        } else if n.ack_required && self.unacked.load(Ordering::Relaxed) {
+            // The client asked that its breaks count as never acknowledged at
+            // the transport: the connection ends right after this notice, and
+            // its opens with their grants (Samba's ack timeout, taken as 0).
+            let _ = self.tx.unbounded_send(Outbound {
+                session_id: 0,
+                msg: Vec::new(),
+                sign: false,
+            });
         }
     }
 }
@@ -111,20 +123,40 @@ fn conn_id(st: &mut ConnState) -> u64 {
     st.lease_conn_id
 }
 
-/// Rights of a stat open: attributes, security descriptor, synchronize
-/// (smbtorture smb2.lease.statopen4 lists them).
+/// Rights of a stat open for leases: attributes, security descriptor,
+/// synchronize (smbtorture smb2.lease.statopen4 lists them).
 const STAT_RIGHTS: u32 = 0x0000_0080 | 0x0000_0100 | 0x0002_0000 | 0x0010_0000;
 
-/// A stat open breaks no lease and does not count against other grants. Oplock
-/// requests are treated as data opens (smbtorture smb2.oplock.batch13 expects a
-/// stat-like open asking for one to break a batch oplock).
+/// Rights of a stat open for oplocks: attributes and synchronize only;
+/// READ_CONTROL breaks an oplock (smbtorture smb2.oplock.statopen1).
+const OPLOCK_STAT_RIGHTS: u32 = 0x0000_0080 | 0x0000_0100 | 0x0010_0000;
+
+/// A stat open breaks no lease and does not count against other grants,
+/// whatever oplock it asks for (smbtorture smb2.oplock.exclusive4, batch8). An
+/// OVERWRITE/SUPERSEDE one still breaks, as a write (batch13, batch14).
 pub(crate) fn is_stat_create(req: &CreateRequest) -> bool {
-    super::create::granted_access(req.desired_access) & !STAT_RIGHTS == 0
-        && matches!(
-            req.requested_oplock_level,
-            OPLOCK_LEVEL_NONE | OPLOCK_LEVEL_LEASE
-        )
+    open_access(req) & !STAT_RIGHTS == 0
 }
+
+/// The rights an open uses: an OVERWRITE or SUPERSEDE writes the data whatever
+/// it asks (as Samba adds FILE_WRITE_DATA), so it is never a stat open and gets
+/// an oplock (smbtorture smb2.oplock.exclusive5, batch13, batch14, batch16).
+fn open_access(req: &CreateRequest) -> u32 {
+    let access = super::create::granted_access(req.desired_access);
+    match req.create_disposition {
+        FILE_SUPERSEDE | FILE_OVERWRITE | FILE_OVERWRITE_IF => access | FILE_WRITE_DATA,
+        _ => access,
+    }
+}
+
+/// A stat open for oplocks too: it breaks no oplock and, on an existing file,
+/// gets none (an open that creates the file gets what it asks: batch9).
+pub(crate) fn is_oplock_stat_create(req: &CreateRequest) -> bool {
+    open_access(req) & !OPLOCK_STAT_RIGHTS == 0
+}
+
+/// FILE_WRITE_DATA (MS-SMB2 2.2.13.1.1).
+const FILE_WRITE_DATA: u32 = 0x0000_0002;
 
 /// The lease a CREATE asks for, when the dialect has leases.
 fn requested_lease(st: &ConnState, req: &CreateRequest) -> Option<Lease> {
@@ -166,6 +198,40 @@ pub(crate) async fn as_open<F: Future>(origin: Option<Origin>, fut: F) -> F::Out
     }
 }
 
+/// Breaks what a write through the current open (its [`scoped`] origin)
+/// would, without writing: for SMB requests that change a file's allocation
+/// only. Waits as [`crate::fs::Fs`] writes do.
+pub(crate) async fn break_for_write(fs: &Fs, ino: InodeId) {
+    if leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
+    leases::table()
+        .break_and_wait(
+            (fs.share().id, ino),
+            leases::current_origin(),
+            leases::Op::Write,
+            std::time::Duration::from_millis(leases::smb_wait_ms()),
+        )
+        .await;
+}
+
+/// Samba's test-only FSCTL (smbtorture `test_block_smb2_transport`, used by
+/// smb2.oplock.batch22b): from now on a break needing an acknowledgment ends
+/// this connection, as if the client never acknowledged it at the transport.
+pub const FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT: u32 = 0x8384_8003;
+
+/// FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT (no input; empty output).
+pub(crate) fn force_unacked_timeout(
+    st: &mut ConnState,
+    req: &dittofs_smb_wire::ioctl::IoctlRequest<'_>,
+) -> Result<Reply, u32> {
+    if !req.input.is_empty() {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    st.break_unacked.store(true, Ordering::Relaxed);
+    ok(super::misc::ioctl_body(req, &[]))
+}
+
 /// The origin of the open a request names, if any.
 pub(crate) fn origin_of(st: &ConnState, call: &Call, id: FileId) -> Option<Origin> {
     let vid = call.file_id(id).ok()?;
@@ -196,6 +262,8 @@ pub(crate) fn check_key(
 /// Registers a new open of a regular file and grants what the rules allow: the
 /// caching record for the open, the oplock level and the lease response context.
 /// A lease key that already names another file of this client: INVALID_PARAMETER.
+/// `created`: this CREATE made the file (a stat open then gets its oplock).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn grant(
     st: &ConnState,
     call: &Call,
@@ -204,8 +272,10 @@ pub(crate) fn grant(
     origin: Origin,
     file_id: FileId,
     req: &CreateRequest,
+    created: bool,
 ) -> Result<(Caching, u8, Option<CreateContext>), u32> {
     let stat = is_stat_create(req);
+    let no_oplock = is_oplock_stat_create(req) && !created;
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
@@ -220,6 +290,7 @@ pub(crate) fn grant(
         session_id: if encrypts { call.session_id } else { 0 },
         target,
         holder: origin.holder,
+        unacked: st.break_unacked.clone(),
     });
     let request = match lease {
         Some(l) => Request {
@@ -227,10 +298,10 @@ pub(crate) fn grant(
             v2: l.parent_key.map(|p| (p, l.epoch)),
             stat,
         },
-        // A stat open gets no oplock (as Samba).
+        // A stat open of an existing file gets no oplock (as Samba).
         None => Request {
             state: match req.requested_oplock_level {
-                _ if stat => 0,
+                _ if no_oplock => 0,
                 OPLOCK_LEVEL_BATCH => R | W | H,
                 OPLOCK_LEVEL_EXCLUSIVE => R | W,
                 OPLOCK_LEVEL_II => R,
@@ -319,6 +390,7 @@ pub(crate) fn rebind(
         session_id: if encrypts { call.session_id } else { 0 },
         target,
         holder: c.origin.holder,
+        unacked: st.break_unacked.clone(),
     });
     let Some(g) = leases::table().rebind(c.token.file(), c.origin.holder, conn, sink) else {
         return (OPLOCK_LEVEL_NONE, None);
@@ -442,7 +514,7 @@ pub(crate) fn grant_dir(
             l.state &= R | H;
         }
     }
-    let (mut caching, level, ctx) = grant(st, call, fs, ino, origin, file_id, &dir_req)?;
+    let (mut caching, level, ctx) = grant(st, call, fs, ino, origin, file_id, &dir_req, false)?;
     caching.dir_lease = Some(DirLeaseCount::new());
     Ok((Some(caching), level, ctx))
 }

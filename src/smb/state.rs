@@ -188,6 +188,9 @@ pub struct ConnState {
     pub outbox: super::outbox::Outbox,
     /// This connection in the lease table (0 until the first open asks).
     pub lease_conn_id: u64,
+    /// FSCTL_SMBTORTURE_FORCE_UNACKED_TIMEOUT was asked on this connection:
+    /// a break needing an acknowledgment ends it (`oplock.rs`).
+    pub break_unacked: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Pending async operations, byte-range lock and watch bookkeeping.
     pub async_ops: super::pending::AsyncState,
     /// READs and WRITEs in flight as tasks (`pipeline.rs`).
