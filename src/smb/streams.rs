@@ -159,8 +159,16 @@ pub(crate) async fn create(
         persistent,
         volatile: vid,
     };
-    let (caching, oplock_level, lease_ctx) =
-        super::oplock::grant(st, call, fs, attr.ino, origin, file_id, req)?;
+    let (caching, oplock_level, lease_ctx) = super::oplock::grant(
+        st,
+        call,
+        fs,
+        attr.ino,
+        origin,
+        file_id,
+        req,
+        action == FILE_CREATED,
+    )?;
     let open = Open {
         session_id: call.session_id,
         tree_id: call.tree_id,
