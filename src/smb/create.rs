@@ -432,7 +432,12 @@ pub(crate) fn take_open(st: &mut ConnState, call: &Call, id: FileId) -> Result<(
 /// The fs half of a CLOSE of a taken open: the post-query, delete on close,
 /// the parent's lease break, then the open is released (share mode, lease,
 /// hold) and unlinked files it was the last to hold are reaped.
-pub(crate) async fn close_open(fs: &Fs, cred: &Cred, open: Open, req_flags: u16) -> Result<Reply, u32> {
+pub(crate) async fn close_open(
+    fs: &Fs,
+    cred: &Cred,
+    open: Open,
+    req_flags: u16,
+) -> Result<Reply, u32> {
     let mut times = FileTimes::default();
     let mut flags = 0;
     if req_flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {

@@ -15,10 +15,10 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use dittofs_smb_wire::create::CloseRequest;
 use dittofs_smb_wire::io::{
     FlushRequest, ReadRequest, ReadResponse, WriteRequest, WriteResponse, WRITEFLAG_WRITE_THROUGH,
 };
-use dittofs_smb_wire::create::CloseRequest;
 use dittofs_smb_wire::session::encode_empty;
 use dittofs_smb_wire::status::*;
 
@@ -50,10 +50,19 @@ pub(crate) struct IoJob {
 }
 
 enum IoKind {
-    Read { length: u32, minimum_count: u32 },
-    Write { data: Bytes, stable: Stability },
+    Read {
+        length: u32,
+        minimum_count: u32,
+    },
+    Write {
+        data: Bytes,
+        stable: Stability,
+    },
     /// A CLOSE: the open already left the connection (`create::take_open`).
-    Close { open: Box<Open>, flags: u16 },
+    Close {
+        open: Box<Open>,
+        flags: u16,
+    },
 }
 
 impl IoJob {

@@ -221,7 +221,10 @@ fn coarse_writes_stamp_once_per_tick_and_always_grow() {
     };
     let stat = || run(e.fs.getattr(f.ino, None)).expect("getattr");
     // An old mtime is always refreshed.
-    let old = crate::fs::Timespec { sec: 1_000, nsec: 0 };
+    let old = crate::fs::Timespec {
+        sec: 1_000,
+        nsec: 0,
+    };
     let set = SetAttr {
         mtime: crate::fs::SetTime::Client(old),
         ..SetAttr::default()
