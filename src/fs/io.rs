@@ -30,6 +30,16 @@ use super::{
 use crate::fs::Attr;
 use crate::meta::AttrChange;
 
+/// Timestamp granularity of [`Fs::write_coarse`] (a 100 Hz clock tick).
+pub const MTIME_COARSE_MS: u64 = 10;
+
+/// `stamp` is at most `ms` milliseconds before `now` (not after it).
+pub(crate) fn stamped_within(stamp: Timespec, now: Timespec, ms: u64) -> bool {
+    let ns = |t: Timespec| i128::from(t.sec) * 1_000_000_000 + i128::from(t.nsec);
+    let age = ns(now) - ns(stamp);
+    (0..i128::from(ms) * 1_000_000).contains(&age)
+}
+
 /// Source of the zeros [`Fs::zero_range`] writes (one WRITE's worth).
 static ZEROS: [u8; IO_SIZE_MAX as usize] = [0; IO_SIZE_MAX as usize];
 
@@ -86,6 +96,39 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
+        self.write_stamped(cred, ino, offset, data, stable, 0).await
+    }
+
+    /// [`Fs::write`] with coarse timestamps, for SMB: a write that does not
+    /// grow the file, kills no set-id bit and comes within
+    /// [`MTIME_COARSE_MS`] of the file's mtime and ctime leaves them (and the
+    /// metadata store) alone, like a kernel file system stamping at its
+    /// clock-tick granularity and NTFS updating LastWriteTime lazily. Why:
+    /// otherwise every 4 KiB WRITE waits for a metadata-store commit (an
+    /// fdatasync on LMDB). The data path and its durability are unchanged;
+    /// change notification still sees every write.
+    pub async fn write_coarse(
+        &self,
+        cred: &Cred,
+        ino: InodeId,
+        offset: u64,
+        data: Bytes,
+        stable: Stability,
+    ) -> FsResult<WriteOk> {
+        self.write_stamped(cred, ino, offset, data, stable, MTIME_COARSE_MS)
+            .await
+    }
+
+    /// [`Fs::write`]; `coarse_ms` > 0: see [`Fs::write_coarse`].
+    async fn write_stamped(
+        &self,
+        cred: &Cred,
+        ino: InodeId,
+        offset: u64,
+        data: Bytes,
+        stable: Stability,
+        coarse_ms: u64,
+    ) -> FsResult<WriteOk> {
         self.writable()?;
         self.break_leases(ino, leases::Op::Write).await;
         let attr = self.attr(ino).await?;
@@ -115,14 +158,28 @@ impl Fs {
             });
         }
         let now = Timespec::now();
+        let kill_suid_sgid = cred.uid != 0 && attr.mode & (perm::S_ISUID | perm::S_ISGID) != 0;
+        let grew = if end > attr.size { filter::SIZE } else { 0 };
+        if coarse_ms > 0
+            && grew == 0
+            && !kill_suid_sgid
+            && stamped_within(attr.mtime, now, coarse_ms)
+            && stamped_within(attr.ctime, now, coarse_ms)
+        {
+            self.report_modified(ino, filter::LAST_WRITE).await;
+            return Ok(WriteOk {
+                wcc: wcc((&attr).into(), attr),
+                count,
+                committed,
+            });
+        }
         let change = AttrChange {
             grow_to: Some(end),
             mtime: Some(now),
-            kill_suid_sgid: cred.uid != 0 && attr.mode & (perm::S_ISUID | perm::S_ISGID) != 0,
+            kill_suid_sgid,
             ..AttrChange::default()
         };
         let (before, after) = self.meta.set_attr(ino, &change, now).await?;
-        let grew = if end > attr.size { filter::SIZE } else { 0 };
         self.report_modified(ino, filter::LAST_WRITE | grew).await;
         Ok(WriteOk {
             wcc: wcc(before, after),

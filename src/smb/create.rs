@@ -448,23 +448,40 @@ pub async fn close(
     if let Some(r) = super::ipc::close(st, call, req.file_id) {
         return r;
     }
+    let (cred, open) = take_open(st, call, req.file_id)?;
+    let fs = ctx.shares[open.share].fs.clone();
+    close_open(&fs, &cred, open, req.flags).await
+}
+
+/// The synchronous half of a CLOSE: checks the open and takes it out of the
+/// connection (no request can name it from here on).
+pub(crate) fn take_open(st: &mut ConnState, call: &Call, id: FileId) -> Result<(Cred, Open), u32> {
     let cred = session_cred(st, call)?;
-    open_mut(st, call, req.file_id)?;
-    let key = call.file_id(req.file_id)?;
-    let Some(open) = st.opens.remove(&key) else {
-        return Err(STATUS_FILE_CLOSED);
-    };
-    let fs = &ctx.shares[open.share].fs;
+    open_mut(st, call, id)?;
+    let key = call.file_id(id)?;
+    let open = st.opens.remove(&key).ok_or(STATUS_FILE_CLOSED)?;
+    Ok((cred, open))
+}
+
+/// The fs half of a CLOSE of a taken open: the post-query, delete on close,
+/// the parent's lease break, then the open is released (share mode, lease,
+/// hold) and unlinked files it was the last to hold are reaped.
+pub(crate) async fn close_open(
+    fs: &Fs,
+    cred: &Cred,
+    open: Open,
+    req_flags: u16,
+) -> Result<Reply, u32> {
     let mut times = FileTimes::default();
     let mut flags = 0;
-    if req.flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {
+    if req_flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {
         if let Ok(a) = fs.getattr(open.ino, None).await {
             times = times_of(fs, &a).await;
             flags = CLOSE_FLAG_POSTQUERY_ATTRIB;
         }
     }
     if open.delete_pending {
-        if let Err(s) = delete_now(fs, &cred, &open).await {
+        if let Err(s) = delete_now(fs, cred, &open).await {
             log::debug!("delete on close of {} failed: {s:#x}", open.path);
         }
     } else if let (Some(c), Some((dir, _))) = (open.caching.as_ref(), open.parent.as_ref()) {

@@ -112,7 +112,10 @@ async fn process(
     let may_overtake = parts.iter().all(|(h, _)| {
         h.command == Command::Cancel as u16 || h.command == Command::OplockBreak as u16
     });
-    if st.pipeline.inflight() > 0 && !may_overtake {
+    if st.pipeline.inflight() > 0
+        && !may_overtake
+        && !super::pipeline::create_may_overtake(st, &parts)
+    {
         return FrameResult::Drain;
     }
     let mut call = Call {

@@ -102,3 +102,48 @@ def test_pipelined_errors_answer_each_request(smb_session):
             else:
                 raise AssertionError("read past the end succeeded")
     f.close(False)
+
+
+def test_pipelined_delete_on_close_then_create_same_names(smb_session):
+    # CLOSEs of delete-on-close opens run as tasks and a CREATE of another
+    # path may overtake them; a CREATE of the path being deleted must not:
+    # each CLOSE is followed, before any response is read, by a FILE_CREATE
+    # of the same name, which must find the name gone (no NAME_COLLISION).
+    conn, sess, tree = smb_session
+    prefix = "pipe-doc-" + uuid.uuid4().hex[:8]
+    names = ["%s-%02d" % (prefix, i) for i in range(24)]
+    for n in names:
+        f = Open(tree, n)
+        f.create(*_create_args(CreateDisposition.FILE_CREATE))
+        f.write(n.encode(), 0)
+        f.close(False)
+    _credits(conn, sess, 4 * len(names))
+    sid, tid = sess.session_id, tree.tree_connect_id
+    doc_args = (ImpersonationLevel.Impersonation, 0x00010000,  # DELETE
+                FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL,
+                CreateDisposition.FILE_OPEN,
+                CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE)
+    opens = [Open(tree, n) for n in names]
+    sent = []
+    for o in opens:
+        msg, unpack = o.create(*doc_args, send=False)
+        sent.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+    for req, unpack in sent:
+        unpack(req)
+    # And a CREATE of a fresh name after each pair (it may overtake the
+    # CLOSEs in flight).
+    again = [Open(tree, n) for n in names]
+    fresh = [Open(tree, n + "-new") for n in names]
+    sent = []
+    for o, g, h in zip(opens, again, fresh):
+        msg, unpack = o.close(False, send=False)
+        sent.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+        for x in (g, h):
+            msg, unpack = x.create(*_create_args(CreateDisposition.FILE_CREATE), send=False)
+            sent.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+    for req, unpack in sent:
+        unpack(req)
+    # The new files are empty: the old content went with the delete.
+    for g in again + fresh:
+        assert g.end_of_file == 0
+        g.close(False)

@@ -203,3 +203,65 @@ fn zero_range_and_data_ranges() {
         Ok(0)
     );
 }
+
+#[test]
+fn coarse_writes_stamp_once_per_tick_and_always_grow() {
+    let e = env();
+    let alice = user(1000, 1000, &[]);
+    let f = e.file(&alice, e.root, "f", 0o644);
+    let w = |off: u64, data: &'static [u8]| {
+        run(e.fs.write_coarse(
+            &alice,
+            f.ino,
+            off,
+            Bytes::from_static(data),
+            Stability::Unstable,
+        ))
+        .expect("write")
+    };
+    let stat = || run(e.fs.getattr(f.ino, None)).expect("getattr");
+    // An old mtime is always refreshed.
+    let old = crate::fs::Timespec {
+        sec: 1_000,
+        nsec: 0,
+    };
+    let set = SetAttr {
+        mtime: crate::fs::SetTime::Client(old),
+        ..SetAttr::default()
+    };
+    run(e.fs.setattr(&alice, f.ino, &set, None)).expect("set mtime");
+    assert_eq!(stat().mtime, old);
+    w(0, b"hello");
+    let a = stat();
+    assert_eq!(a.size, 5);
+    assert!(a.mtime > old);
+    // Growing always reaches the store, whatever the stamps.
+    w(5, b"world");
+    assert_eq!(stat().size, 10);
+    // An overwrite right after: the stamp stays when within the tick.
+    let before = stat();
+    let t = std::time::Instant::now();
+    w(0, b"HELLO");
+    let after = stat();
+    if t.elapsed() < std::time::Duration::from_millis(super::super::io::MTIME_COARSE_MS) {
+        assert_eq!((after.mtime, after.ctime), (before.mtime, before.ctime));
+    }
+    assert_eq!(after.size, 10);
+    assert_eq!(
+        &run(e.fs.read(&alice, f.ino, 0, 10)).expect("read").data[..],
+        b"HELLOworld"
+    );
+}
+
+#[test]
+fn coarse_stamp_window() {
+    use crate::fs::Timespec;
+    let t = |sec, nsec| Timespec { sec, nsec };
+    let within = super::super::io::stamped_within;
+    assert!(within(t(10, 0), t(10, 9_999_999), 10));
+    assert!(!within(t(10, 0), t(10, 10_000_000), 10));
+    assert!(within(t(9, 995_000_000), t(10, 1_000_000), 10));
+    // A stamp in the future is never "recent": the write stamps it.
+    assert!(!within(t(10, 1), t(10, 0), 10));
+    assert!(!within(t(0, 0), t(10, 0), 10));
+}
