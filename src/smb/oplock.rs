@@ -64,7 +64,7 @@ struct Sink {
 
 enum Target {
     Oplock(FileId),
-    Lease { key: [u8; 16], v2: bool },
+    Lease { key: [u8; 16] },
 }
 
 impl BreakSink for Sink {
@@ -78,8 +78,10 @@ impl BreakSink for Sink {
                 },
                 file_id,
             },
-            Target::Lease { key, v2 } => OplockBreak::LeaseNotification {
-                new_epoch: if v2 { n.epoch } else { 0 },
+            // The epoch is the lease's: 0 for a v1 lease, whichever version
+            // this open asked for.
+            Target::Lease { key } => OplockBreak::LeaseNotification {
+                new_epoch: n.epoch,
                 flags: if n.ack_required {
                     LEASE_BREAK_FLAG_ACK_REQUIRED
                 } else {
@@ -209,10 +211,7 @@ pub(crate) fn grant(
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
-        Some(l) => Target::Lease {
-            key: l.key,
-            v2: l.parent_key.is_some(),
-        },
+        Some(l) => Target::Lease { key: l.key },
         None => Target::Oplock(file_id),
     };
     let sink = Arc::new(Sink {
@@ -261,7 +260,13 @@ pub(crate) fn grant(
             if g.breaking {
                 flags |= LEASE_FLAG_BREAK_IN_PROGRESS;
             }
-            let parent_key = l.parent_key;
+            // The response has the lease's version, not the request's: a v1
+            // request on a v2 lease gets a v2 context and the reverse a v1 one
+            // (smbtorture smb2.lease.v2_epoch2/3, as Windows and Samba).
+            let parent_key = match (g.v2, l.parent_key) {
+                (true, p) => Some(p.unwrap_or([0; 16])),
+                (false, _) => None,
+            };
             if parent_key.is_some_and(|p| p != [0; 16])
                 && l.flags & LEASE_FLAG_PARENT_LEASE_KEY_SET != 0
             {
@@ -273,7 +278,7 @@ pub(crate) fn grant(
                 flags,
                 duration: 0,
                 parent_key,
-                epoch: if parent_key.is_some() { g.epoch } else { 0 },
+                epoch: if g.v2 { g.epoch } else { 0 },
             });
             Ok((caching, OPLOCK_LEVEL_LEASE, Some(ctx)))
         }
@@ -308,10 +313,7 @@ pub(crate) fn rebind(
     };
     c.origin.conn = conn;
     let target = match lease {
-        Some(l) => Target::Lease {
-            key: l.key,
-            v2: l.parent_key.is_some(),
-        },
+        Some(l) => Target::Lease { key: l.key },
         None => Target::Oplock(file_id),
     };
     let sink = Arc::new(Sink {
