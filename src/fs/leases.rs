@@ -337,6 +337,7 @@ struct FileGrants {
 impl FileGrants {
     /// Starts the breaks `op` needs on every grant but `except`'s. Returns the
     /// notices to send and whether a break the caller must wait for is pending.
+    #[cfg(test)]
     fn begin(
         &mut self,
         except: Option<Holder>,
@@ -562,7 +563,7 @@ impl FileGrants {
         }
         g.state = state;
         g.breaking_to = None;
-        if g.required & !state == 0 || g.is_oplock() {
+        if state & !g.required == 0 || g.is_oplock() {
             g.required = state;
             return Ok((state, None));
         }

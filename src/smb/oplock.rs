@@ -12,8 +12,9 @@
 //! A directory registers only when it gets a v2 lease (SMB 3.x, R or RH:
 //! [`grant_dir`]); it never gets an oplock.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use dittofs_smb_wire::create::{
     CreateRequest, FileId, OPLOCK_LEVEL_BATCH, OPLOCK_LEVEL_EXCLUSIVE, OPLOCK_LEVEL_II,
@@ -92,17 +93,73 @@ impl BreakSink for Sink {
                 new_state: n.new,
             },
         };
+        let msg = encode_break_notification(&body);
+        // Only while this open's own connection lives: a parked durable open's
+        // break must still find it gone (below).
+        if let (Target::Lease { .. }, Holder::Lease { client_guid, .. }) =
+            (&self.target, self.holder)
+        {
+            if !self.tx.is_closed() && send_to_client(client_guid, &msg) {
+                return;
+            }
+        }
         // A closed connection's outbox refuses; the grant goes with its opens,
         // or, parked durable opens, now (MS-SMB2 3.3.4.6/3.3.4.7).
         let sent = self.tx.unbounded_send(Outbound {
             session_id: self.session_id,
-            msg: encode_break_notification(&body),
+            msg,
             sign: false,
         });
         if sent.is_err() {
             super::durable::purge_holder(self.holder);
         }
     }
+}
+
+/// One connection of a client that opened with a lease: its id, outbox and the
+/// session that encrypts notices on it (0: none).
+type ClientConn = (u64, OutboxSender, u64);
+
+/// The connections of each client (ClientGuid) that opened with a lease, oldest
+/// first. A lease break goes to the oldest one still open, whichever of them the
+/// lease's opens came through, as Windows does (smbtorture smb2.lease.v2_complex1
+/// checks the transport). Closed ones are dropped when next seen.
+static CLIENT_CONNS: LazyLock<Mutex<HashMap<[u8; 16], Vec<ClientConn>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn client_conns() -> std::sync::MutexGuard<'static, HashMap<[u8; 16], Vec<ClientConn>>> {
+    CLIENT_CONNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Notes a connection of `client_guid` (at a lease grant).
+fn note_client_conn(client_guid: [u8; 16], conn: ClientConn) {
+    let mut m = client_conns();
+    let v = m.entry(client_guid).or_default();
+    v.retain(|c| !c.1.is_closed());
+    if !v.iter().any(|c| c.0 == conn.0) {
+        v.push(conn);
+    }
+}
+
+/// Sends a lease notice on the client's oldest open connection; false if none.
+fn send_to_client(client_guid: [u8; 16], msg: &[u8]) -> bool {
+    let mut m = client_conns();
+    let Some(v) = m.get_mut(&client_guid) else {
+        return false;
+    };
+    while let Some((_, tx, session_id)) = v.first() {
+        let sent = tx.unbounded_send(Outbound {
+            session_id: *session_id,
+            msg: msg.to_vec(),
+            sign: false,
+        });
+        if sent.is_ok() {
+            return true;
+        }
+        v.remove(0);
+    }
+    m.remove(&client_guid);
+    false
 }
 
 /// This connection's id in the lease table (assigned on first use).
@@ -214,9 +271,13 @@ pub(crate) fn grant(
         Some(l) => Target::Lease { key: l.key },
         None => Target::Oplock(file_id),
     };
+    let session_id = if encrypts { call.session_id } else { 0 };
+    if let (Some(_), Holder::Lease { client_guid, .. }) = (lease, origin.holder) {
+        note_client_conn(client_guid, (origin.conn, (*st.outbox).clone(), session_id));
+    }
     let sink = Arc::new(Sink {
         tx: (*st.outbox).clone(),
-        session_id: if encrypts { call.session_id } else { 0 },
+        session_id,
         target,
         holder: origin.holder,
     });
