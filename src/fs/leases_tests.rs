@@ -123,7 +123,10 @@ fn oplocks_batch_to_level_two_on_open_and_exclusive_survives_smb_rename() {
     // A wrong level in the ack ends the oplock.
     let (n, _) = f.begin(None, None, Op::Remove.keep(true));
     assert_eq!(n[0].1.new, 0);
-    assert_eq!(f.ack(Holder::Open(3), R).map(|a| a.0), Err(AckError::TooMuch));
+    assert_eq!(
+        f.ack(Holder::Open(3), R).map(|a| a.0),
+        Err(AckError::TooMuch)
+    );
     assert_eq!(f.grants[0].state, 0);
 }
 
@@ -215,7 +218,8 @@ fn break_waits_for_an_ack_from_another_thread() {
     assert!(t0.elapsed() < Duration::from_secs(30));
     assert_eq!(table().state(file, lease(5)), Some((R | H, None)));
     assert_eq!(sink.take().len(), 1);
-    // Unacknowledged: the bound passes and the break takes effect.
+    // Unacknowledged: the bound passes and the grant loses its caching. (A
+    // remove waits for handle caching; a write would not, RH has no W.)
     let other = Origin {
         holder: lease(6),
         conn: 2,
@@ -224,7 +228,7 @@ fn break_waits_for_an_ack_from_another_thread() {
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             table()
-                .break_and_wait(file, Some(other), Op::Write, Duration::from_millis(20))
+                .break_and_wait(file, Some(other), Op::Remove, Duration::from_millis(20))
                 .await;
         })
         .unwrap()
@@ -329,7 +333,10 @@ fn an_unacknowledged_break_leaves_no_caching_and_smb_delete_keeps_read() {
     f.begin(None, None, Op::Open.keep(false));
     f.force(None);
     assert_eq!(f.grants[0].state, 0);
-    assert_eq!(f.ack(lease(1), R | H).map(|a| a.0), Err(AckError::NotBreaking));
+    assert_eq!(
+        f.ack(lease(1), R | H).map(|a| a.0),
+        Err(AckError::NotBreaking)
+    );
     let mut f = FileGrants::default();
     f.register(lease(1), 1, a.clone(), req(R | H));
     let (n, _) = f.begin(None, None, Op::Remove.keep(false));
