@@ -170,7 +170,12 @@ impl Op {
     fn keep(self, nfs: bool) -> u32 {
         match self {
             Op::Open | Op::Read => R | H,
-            Op::Write | Op::Remove | Op::DirChange => 0,
+            Op::Write | Op::DirChange => 0,
+            Op::Remove if nfs => 0,
+            // An SMB delete is an open with DELETE that ends in delete-on-close:
+            // handle caching goes, the data stays readable through the other
+            // opens (smbtorture smb2.lease.unlink expects RH to R).
+            Op::Remove => R,
             Op::Rename if nfs => R,
             Op::Rename | Op::Sharing => R | W,
             Op::OplockOpen => R | H,
@@ -188,6 +193,48 @@ impl Op {
             _ => self.keep(nfs),
         }
     }
+
+    /// Rights whose break a CREATE waits for (Samba's delay mask): handle
+    /// caching when the open hit a sharing violation, write caching otherwise.
+    /// Breaking only other rights lets the open go on at once (smbtorture
+    /// smb2.lease.breaking4: RH broken to none by an overwrite is not waited for).
+    fn delay_mask(self) -> u32 {
+        match self {
+            Op::Sharing => H,
+            _ => W,
+        }
+    }
+
+    /// Rights whose break an fs operation waits for ([`LeaseTable::break_and_wait`]):
+    /// data operations only for write caching (cached writes must land first;
+    /// dropping read or handle caching needs nothing from the client before
+    /// the data changes), namespace operations for handle caching too (cached
+    /// handles must close first).
+    fn wait_mask(self) -> u32 {
+        match self {
+            Op::Open | Op::OplockOpen | Op::Read | Op::Write => W,
+            Op::Rename | Op::Remove | Op::Sharing => W | H,
+            Op::DirChange => RWH,
+        }
+    }
+}
+
+/// Which breaks a caller waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// An fs operation: a break of any of these rights ([`Op::wait_mask`]).
+    Fs(u32),
+    /// An SMB CREATE ([`FileGrants::begin_with`]).
+    Create(CreateWait),
+}
+
+/// How a CREATE waits on breaks ([`LeaseTable::break_create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CreateWait {
+    /// The open's first try (not a retry after an acknowledgment).
+    first: bool,
+    /// [`Op::delay_mask`].
+    delay: u32,
 }
 
 /// Why an acknowledgment is refused.
@@ -220,12 +267,19 @@ pub struct Granted {
     pub epoch: u16,
     /// A break of this lease is in progress (SMB2_LEASE_FLAG_BREAK_IN_PROGRESS).
     pub breaking: bool,
+    /// The lease is a v2 one: the version its first open asked for, which every
+    /// later open's response keeps (smbtorture smb2.lease.v2_epoch2/3).
+    pub v2: bool,
 }
 
 struct Grant {
     holder: Holder,
     state: u32,
     breaking_to: Option<u32>,
+    /// While breaking: the state the conflicting requests seen since the break
+    /// began need (at most `breaking_to`). When the acknowledgment leaves more,
+    /// the next break follows at once ([`FileGrants::ack`]).
+    required: u32,
     epoch: u16,
     v2: bool,
     opens: u32,
@@ -308,7 +362,7 @@ impl FileGrants {
         wait_conn: Option<u64>,
         keep: u32,
     ) -> (Vec<Outgoing>, bool) {
-        self.begin_with(except, wait_conn, |_| keep)
+        self.begin_with(except, wait_conn, |_| keep, Wait::Fs(RWH))
     }
 
     /// [`FileGrants::begin`] for `op` (per grant kind, [`Op::keep_for`]). A
@@ -339,17 +393,28 @@ impl FileGrants {
                 ));
             }
         }
-        let (mut notices, pending) =
-            self.begin_with(except, wait_conn, |g| op.keep_for(nfs, g.is_oplock()));
+        let (mut notices, pending) = self.begin_with(
+            except,
+            wait_conn,
+            |g| op.keep_for(nfs, g.is_oplock()),
+            Wait::Fs(op.wait_mask()),
+        );
         notices.extend(own);
         (notices, pending)
     }
 
+    /// [`FileGrants::begin`] with the keep rights per grant; `how`: which
+    /// breaks the caller waits for. A CREATE follows Samba's pending rule
+    /// (MS-SMB2 3.3.4.7 leaves it to the server): it waits for a break of the
+    /// rights in its delay mask, and for any lease already breaking unless
+    /// this is its first try and it needs more from that lease (smbtorture
+    /// smb2.lease.breaking3/4).
     fn begin_with(
         &mut self,
         except: Option<Holder>,
         wait_conn: Option<u64>,
         keep_of: impl Fn(&Grant) -> u32,
+        how: Wait,
     ) -> (Vec<Outgoing>, bool) {
         let mut notices = Vec::new();
         let mut pending = false;
@@ -359,10 +424,6 @@ impl FileGrants {
             }
             let keep = keep_of(g);
             let waitable = wait_conn != Some(g.conn);
-            if g.breaking_to.is_some() {
-                pending |= waitable && g.state & !keep != 0;
-                continue;
-            }
             let to = if g.is_oplock() {
                 // Level II, or none: an oplock is never broken to exclusive.
                 match oplock_state(g.state & keep) {
@@ -372,6 +433,17 @@ impl FileGrants {
             } else {
                 lease_state(g.state & keep)
             };
+            if g.breaking_to.is_some() {
+                // No second notice while one is outstanding: what this request
+                // needs is remembered and broken after the acknowledgment.
+                g.required &= to;
+                pending |= waitable
+                    && match how {
+                        Wait::Fs(mask) => g.state & !keep & mask != 0,
+                        Wait::Create(c) => to == g.state || !c.first || g.state & c.delay != 0,
+                    };
+                continue;
+            }
             if to == g.state {
                 continue;
             }
@@ -390,7 +462,12 @@ impl FileGrants {
             ));
             if ack_required {
                 g.breaking_to = Some(to);
-                pending |= waitable;
+                g.required = to;
+                pending |= waitable
+                    && match how {
+                        Wait::Fs(mask) => g.state & !to & mask != 0,
+                        Wait::Create(c) => g.state & c.delay != 0,
+                    };
             } else {
                 g.state = to;
             }
@@ -398,14 +475,15 @@ impl FileGrants {
         (notices, pending)
     }
 
-    /// The wait bound passed: pending breaks take effect as if acknowledged.
+    /// The wait bound passed: a grant whose break was not acknowledged loses
+    /// all caching, as Samba does (smbtorture smb2.lease.timeout expects no
+    /// caching left, and a late acknowledgment refused).
     fn force(&mut self, except: Option<Holder>) {
         for g in &mut self.grants {
-            if Some(g.holder) != except {
-                if let Some(to) = g.breaking_to.take() {
-                    log::info!("break of {:?} not acknowledged in time", g.holder);
-                    g.state = to;
-                }
+            if Some(g.holder) != except && g.breaking_to.take().is_some() {
+                log::info!("break of {:?} not acknowledged in time", g.holder);
+                g.state = 0;
+                g.required = 0;
             }
         }
     }
@@ -461,6 +539,7 @@ impl FileGrants {
                 state: g.state,
                 epoch: g.epoch,
                 breaking: g.breaking_to.is_some(),
+                v2: g.v2,
             };
         }
         let state = match holder {
@@ -489,6 +568,7 @@ impl FileGrants {
             holder,
             state,
             breaking_to: None,
+            required: state,
             epoch,
             v2: req.v2.is_some(),
             opens: 1,
@@ -501,6 +581,7 @@ impl FileGrants {
             state,
             epoch,
             breaking: false,
+            v2: req.v2.is_some(),
         }
     }
 
@@ -517,7 +598,13 @@ impl FileGrants {
         self.grants.is_empty()
     }
 
-    fn ack(&mut self, holder: Holder, state: u32) -> Result<u32, AckError> {
+    /// An acknowledgment: the acknowledged state, and the next break when
+    /// requests that came during the break need more (MS-SMB2 3.3.5.22.2).
+    /// The next break keeps read caching while the acknowledged state has
+    /// more than that, so a lease steps RH, R, none as Windows does
+    /// (smbtorture smb2.lease.breaking3), and keeps the epoch of the break
+    /// that started it (v2_breaking3).
+    fn ack(&mut self, holder: Holder, state: u32) -> Result<(u32, Option<Outgoing>), AckError> {
         let g = self
             .grants
             .iter_mut()
@@ -534,7 +621,29 @@ impl FileGrants {
         }
         g.state = state;
         g.breaking_to = None;
-        Ok(state)
+        if state & !g.required == 0 || g.is_oplock() {
+            g.required = state;
+            return Ok((state, None));
+        }
+        let next = if state & !R != 0 {
+            (g.required | R) & state
+        } else {
+            g.required & state
+        };
+        let ack_required = state & !R != 0;
+        let notice = Notice {
+            current: state,
+            new: next,
+            epoch: g.epoch,
+            ack_required,
+        };
+        if ack_required {
+            g.breaking_to = Some(next);
+        } else {
+            g.state = next;
+            g.required = next;
+        }
+        Ok((state, Some((g.sink.clone(), notice))))
     }
 }
 
@@ -647,11 +756,17 @@ impl LeaseTable {
 
     /// An acknowledgment of a break of `holder`'s grant on `file`: the new state.
     pub fn ack(&self, file: FileKey, holder: Holder, state: u32) -> Result<u32, AckError> {
-        let mut shard = self.shard(file);
-        shard
-            .get_mut(&file)
-            .ok_or(AckError::NotFound)?
-            .ack(holder, state)
+        let (acked, next) = {
+            let mut shard = self.shard(file);
+            shard
+                .get_mut(&file)
+                .ok_or(AckError::NotFound)?
+                .ack(holder, state)?
+        };
+        if let Some((sink, n)) = next {
+            sink.send(&n);
+        }
+        Ok(acked)
     }
 
     /// A durable open reattached on another connection: the grant's notices go
@@ -675,6 +790,7 @@ impl LeaseTable {
             state: g.state,
             epoch: g.epoch,
             breaking: g.breaking_to.is_some(),
+            v2: g.v2,
         })
     }
 
@@ -741,15 +857,39 @@ impl LeaseTable {
         pending
     }
 
-    /// Waits (bounded by `wait`) until the breaks [`LeaseTable::break_now`] started
-    /// are acknowledged on every connection, the caller's included; past the bound
-    /// they take effect as if acknowledged. Never holds a lock across an await.
-    pub async fn wait_breaks(&self, file: FileKey, origin: Option<Origin>, op: Op, wait: Duration) {
+    /// [`LeaseTable::break_now`] for an SMB CREATE (`first`: its first try, not
+    /// a retry after an acknowledgment): true when it must wait, by Samba's rule
+    /// ([`FileGrants::begin_with`]).
+    pub fn break_create(&self, file: FileKey, origin: Origin, op: Op, first: bool) -> bool {
+        let create = CreateWait {
+            first,
+            delay: op.delay_mask(),
+        };
+        let (notices, pending) = match self.shard(file).get_mut(&file) {
+            Some(f) => f.begin_with(
+                Some(origin.holder),
+                None,
+                |g| op.keep_for(false, g.is_oplock()),
+                Wait::Create(create),
+            ),
+            None => return false,
+        };
+        for (sink, n) in &notices {
+            sink.send(n);
+        }
+        pending
+    }
+
+    /// Waits (bounded by `wait`) until the breaks [`LeaseTable::break_create`]
+    /// started are acknowledged on every connection, the caller's included; past
+    /// the bound the grants lose their caching ([`FileGrants::force`]). Never
+    /// holds a lock across an await.
+    pub async fn wait_breaks(&self, file: FileKey, origin: Origin, op: Op, wait: Duration) {
         let deadline = Instant::now() + wait;
-        while self.break_now(file, origin, op) {
+        while self.break_create(file, origin, op, false) {
             if Instant::now() >= deadline {
                 if let Some(f) = self.shard(file).get_mut(&file) {
-                    f.force(origin.map(|o| o.holder));
+                    f.force(Some(origin.holder));
                 }
                 return;
             }

@@ -100,10 +100,15 @@ pub(crate) async fn break_or_defer(
     let file = (fs.share().id, ino);
     let table = leases::table();
     if st.defer.tx.is_some() && !st.defer.replaying && !call.more_follow {
-        if table.break_now(file, Some(origin), op) {
+        if table.break_create(file, origin, op, true) {
             st.defer.wait = Some(Wait { file, origin, op });
             return Err(STATUS_DEFERRED);
         }
+        return Ok(());
+    }
+    // In place: nothing to wait for by the CREATE rule, or else the bounded
+    // wait of any fs operation (never for the caller's own connection).
+    if !table.break_create(file, origin, op, !st.defer.replaying) {
         return Ok(());
     }
     let wait = Duration::from_millis(leases::smb_wait_ms());
@@ -111,7 +116,32 @@ pub(crate) async fn break_or_defer(
     Ok(())
 }
 
-/// The CREATE deferred: answers STATUS_PENDING and starts the task that waits
+/// A rename (SET_INFO) whose breaks of other opens' handle caching need an
+/// acknowledgment goes async like a CREATE: nothing renamed yet, the breaks
+/// sent, [`STATUS_DEFERRED`]; the replay renames once they are acknowledged.
+pub(crate) fn rename_or_defer(st: &mut ConnState, call: &Call, file: FileKey) -> Result<(), u32> {
+    let Some(origin) = leases::current_origin() else {
+        return Ok(());
+    };
+    if leases::ACTIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) == 0
+        || st.defer.tx.is_none()
+        || st.defer.replaying
+        || call.more_follow
+    {
+        return Ok(());
+    }
+    if leases::table().break_now(file, Some(origin), Op::Rename) {
+        st.defer.wait = Some(Wait {
+            file,
+            origin,
+            op: Op::Rename,
+        });
+        return Err(STATUS_DEFERRED);
+    }
+    Ok(())
+}
+
+/// The CREATE (or rename) deferred: answers STATUS_PENDING and starts the task that waits
 /// for the breaks and hands the request back.
 pub(crate) fn go_async(st: &mut ConnState, call: &mut Call, hdr: &Header, msg: &[u8]) -> Reply {
     let (Some(w), Some(tx)) = (st.defer.wait.take(), st.defer.tx.clone()) else {
@@ -140,7 +170,7 @@ pub(crate) fn go_async(st: &mut ConnState, call: &mut Call, hdr: &Header, msg: &
         let wait = Duration::from_millis(leases::smb_wait_ms());
         let done = async {
             leases::table()
-                .wait_breaks(w.file, Some(w.origin), w.op, wait)
+                .wait_breaks(w.file, w.origin, w.op, wait)
                 .await;
             true
         };
@@ -174,6 +204,10 @@ pub async fn replay(ctx: &SmbContext, st: &mut ConnState, r: Replay) {
     st.defer.replaying = true;
     let result = match Request::decode(&r.msg) {
         Ok((_, Request::Create(req))) => super::create::create(ctx, st, &mut call, &req).await,
+        Ok((_, Request::SetInfo(req))) => {
+            let o = super::oplock::origin_of(st, &call, req.file_id);
+            super::oplock::as_open(o, super::info::set_info(ctx, st, &mut call, &req)).await
+        }
         _ => Err(STATUS_INVALID_PARAMETER),
     };
     st.defer.replaying = false;

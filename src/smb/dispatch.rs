@@ -455,7 +455,10 @@ async fn run(
         Request::QueryInfo(r) => super::info::query_info(ctx, st, call, &r).await,
         Request::SetInfo(r) => {
             let o = super::oplock::origin_of(st, call, r.file_id);
-            super::oplock::as_open(o, super::info::set_info(ctx, st, call, &r)).await
+            match super::oplock::as_open(o, super::info::set_info(ctx, st, call, &r)).await {
+                Err(super::defer::STATUS_DEFERRED) => Ok(super::defer::go_async(st, call, hdr, m)),
+                other => other,
+            }
         }
         Request::Ioctl(r) => super::misc::ioctl(ctx, st, call, &r).await,
         Request::Echo => super::misc::echo(),

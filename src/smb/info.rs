@@ -315,6 +315,12 @@ pub async fn set_info(
                             Err(e) => return Err(fs_err(e)),
                         }
                     }
+                    // Handle-caching breaks of other opens go first; one that
+                    // needs an acknowledgment makes the rename async (`defer.rs`;
+                    // smbtorture smb2.lease.rename_wait).
+                    let file = (fs.share().id, open.ino);
+                    super::defer::rename_or_defer(st, call, file)?;
+                    let open = open_mut(st, call, req.file_id)?;
                     fs.rename(&cred, from_dir, &from_name, to_dir, to_name.as_bytes())
                         .await
                         .map_err(|e| match e {

@@ -12,9 +12,10 @@
 //! A directory registers only when it gets a v2 lease (SMB 3.x, R or RH:
 //! [`grant_dir`]); it never gets an oplock.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use dittofs_smb_wire::create::{
     CreateRequest, FileId, FILE_OVERWRITE, FILE_OVERWRITE_IF, FILE_SUPERSEDE, OPLOCK_LEVEL_BATCH,
@@ -67,7 +68,7 @@ struct Sink {
 
 enum Target {
     Oplock(FileId),
-    Lease { key: [u8; 16], v2: bool },
+    Lease { key: [u8; 16] },
 }
 
 impl BreakSink for Sink {
@@ -81,8 +82,10 @@ impl BreakSink for Sink {
                 },
                 file_id,
             },
-            Target::Lease { key, v2 } => OplockBreak::LeaseNotification {
-                new_epoch: if v2 { n.epoch } else { 0 },
+            // The epoch is the lease's: 0 for a v1 lease, whichever version
+            // this open asked for.
+            Target::Lease { key } => OplockBreak::LeaseNotification {
+                new_epoch: n.epoch,
                 flags: if n.ack_required {
                     LEASE_BREAK_FLAG_ACK_REQUIRED
                 } else {
@@ -93,11 +96,21 @@ impl BreakSink for Sink {
                 new_state: n.new,
             },
         };
+        let msg = encode_break_notification(&body);
+        // Only while this open's own connection lives: a parked durable open's
+        // break must still find it gone (below).
+        if let (Target::Lease { .. }, Holder::Lease { client_guid, .. }) =
+            (&self.target, self.holder)
+        {
+            if !self.tx.is_closed() && send_to_client(client_guid, &msg) {
+                return;
+            }
+        }
         // A closed connection's outbox refuses; the grant goes with its opens,
         // or, parked durable opens, now (MS-SMB2 3.3.4.6/3.3.4.7).
         let sent = self.tx.unbounded_send(Outbound {
             session_id: self.session_id,
-            msg: encode_break_notification(&body),
+            msg,
             sign: false,
         });
         if sent.is_err() {
@@ -113,6 +126,52 @@ impl BreakSink for Sink {
             });
         }
     }
+}
+
+/// One connection of a client that opened with a lease: its id, outbox and the
+/// session that encrypts notices on it (0: none).
+type ClientConn = (u64, OutboxSender, u64);
+
+/// The connections of each client (ClientGuid) that opened with a lease, oldest
+/// first. A lease break goes to the oldest one still open, whichever of them the
+/// lease's opens came through, as Windows does (smbtorture smb2.lease.v2_complex1
+/// checks the transport). Closed ones are dropped when next seen.
+static CLIENT_CONNS: LazyLock<Mutex<HashMap<[u8; 16], Vec<ClientConn>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn client_conns() -> std::sync::MutexGuard<'static, HashMap<[u8; 16], Vec<ClientConn>>> {
+    CLIENT_CONNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Notes a connection of `client_guid` (at a lease grant).
+fn note_client_conn(client_guid: [u8; 16], conn: ClientConn) {
+    let mut m = client_conns();
+    let v = m.entry(client_guid).or_default();
+    v.retain(|c| !c.1.is_closed());
+    if !v.iter().any(|c| c.0 == conn.0) {
+        v.push(conn);
+    }
+}
+
+/// Sends a lease notice on the client's oldest open connection; false if none.
+fn send_to_client(client_guid: [u8; 16], msg: &[u8]) -> bool {
+    let mut m = client_conns();
+    let Some(v) = m.get_mut(&client_guid) else {
+        return false;
+    };
+    while let Some((_, tx, session_id)) = v.first() {
+        let sent = tx.unbounded_send(Outbound {
+            session_id: *session_id,
+            msg: msg.to_vec(),
+            sign: false,
+        });
+        if sent.is_ok() {
+            return true;
+        }
+        v.remove(0);
+    }
+    m.remove(&client_guid);
+    false
 }
 
 /// This connection's id in the lease table (assigned on first use).
@@ -279,15 +338,16 @@ pub(crate) fn grant(
     let lease = requested_lease(st, req);
     let encrypts = st.sessions.get(&call.session_id).is_some_and(|s| s.encrypt);
     let target = match lease {
-        Some(l) => Target::Lease {
-            key: l.key,
-            v2: l.parent_key.is_some(),
-        },
+        Some(l) => Target::Lease { key: l.key },
         None => Target::Oplock(file_id),
     };
+    let session_id = if encrypts { call.session_id } else { 0 };
+    if let (Some(_), Holder::Lease { client_guid, .. }) = (lease, origin.holder) {
+        note_client_conn(client_guid, (origin.conn, (*st.outbox).clone(), session_id));
+    }
     let sink = Arc::new(Sink {
         tx: (*st.outbox).clone(),
-        session_id: if encrypts { call.session_id } else { 0 },
+        session_id,
         target,
         holder: origin.holder,
         unacked: st.break_unacked.clone(),
@@ -332,7 +392,13 @@ pub(crate) fn grant(
             if g.breaking {
                 flags |= LEASE_FLAG_BREAK_IN_PROGRESS;
             }
-            let parent_key = l.parent_key;
+            // The response has the lease's version, not the request's: a v1
+            // request on a v2 lease gets a v2 context and the reverse a v1 one
+            // (smbtorture smb2.lease.v2_epoch2/3, as Windows and Samba).
+            let parent_key = match (g.v2, l.parent_key) {
+                (true, p) => Some(p.unwrap_or([0; 16])),
+                (false, _) => None,
+            };
             if parent_key.is_some_and(|p| p != [0; 16])
                 && l.flags & LEASE_FLAG_PARENT_LEASE_KEY_SET != 0
             {
@@ -344,7 +410,7 @@ pub(crate) fn grant(
                 flags,
                 duration: 0,
                 parent_key,
-                epoch: if parent_key.is_some() { g.epoch } else { 0 },
+                epoch: if g.v2 { g.epoch } else { 0 },
             });
             Ok((caching, OPLOCK_LEVEL_LEASE, Some(ctx)))
         }
@@ -379,10 +445,7 @@ pub(crate) fn rebind(
     };
     c.origin.conn = conn;
     let target = match lease {
-        Some(l) => Target::Lease {
-            key: l.key,
-            v2: l.parent_key.is_some(),
-        },
+        Some(l) => Target::Lease { key: l.key },
         None => Target::Oplock(file_id),
     };
     let sink = Arc::new(Sink {

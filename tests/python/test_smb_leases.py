@@ -365,3 +365,116 @@ def test_directory_lease_spared_for_parent_key_broken_by_other_connection(smb_se
     other.close()
     own.close()
     d.close()
+
+
+def rename_raw(conn, sess, tree, f, new_name):
+    """SET_INFO FileRenameInformation (MS-SMB2 2.2.39, MS-FSCC 2.4.37.2) on open `f`;
+    returns the status (smbprotocol waits through an interim STATUS_PENDING)."""
+    name = new_name.encode("utf-16-le")
+    info = struct.pack("<B7xQI", 1, 0, len(name)) + name
+    body = struct.pack("<HBBIHHI", 33, 1, 10, len(info), 96, 0, 0) + f.file_id + info
+    req = conn.send(RawMsg(Commands.SMB2_SET_INFO, body), sess.session_id,
+                    tree.tree_connect_id)
+    try:
+        conn.receive(req)
+        return 0
+    except SMBResponseException as e:
+        return e.status
+
+
+def test_overwrite_is_not_held_up_by_a_handle_caching_break(smb_session, second):
+    """An RH lease broken to none by another connection's overwrite: the break needs an
+    acknowledgment (handle caching), but the overwrite does not wait for it (no write
+    caching to flush and no sharing violation: Samba's rule, smbtorture
+    smb2.lease.breaking4); the lease stays RH, breaking, until the acknowledgment."""
+    conn, sess, tree = smb_session
+    conn2, sess2, tree2 = second
+    name = "lease-ovw-" + uuid.uuid4().hex[:8]
+    key1 = os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key1, R | H))
+    assert g1["lease_state"].get_value() == R | H
+    catch = BreakCatcher(conn, sess)
+    t0 = time.monotonic()
+    f2, _ = open_file(tree2, name, disposition=CreateDisposition.FILE_OVERWRITE_IF)
+    assert time.monotonic() - t0 < 5, "the overwrite did not wait for the acknowledgment"
+    _, _, flags, key, cur, new = parse_lease_break(catch.wait())
+    assert (key, cur, new) == (key1, R | H, 0)
+    assert flags & 1, "handle caching: an acknowledgment is required"
+    f3, g3 = open_file(tree, name, lease=(key1, 0))
+    assert g3["lease_state"].get_value() == R | H
+    assert g3["flags"].get_value() & 2, "SMB2_LEASE_FLAG_BREAK_IN_PROGRESS"
+    resp = lease_ack(conn, sess, tree, key1, 0)
+    assert struct.unpack_from("<I", resp, 24)[0] == 0
+    for f in (f3, f2, f1):
+        f.close()
+
+
+def test_breaks_wanted_during_a_break_follow_the_acknowledgment_in_steps(smb_session, second,
+                                                                         smb_server):
+    """RWH broken to RH by an open from a second connection; an overwrite from a third
+    during that break sends no second notice. The RH acknowledgment brings a break to R,
+    the R one a break to none (no acknowledgment needed), and only then both opens
+    complete (smbtorture smb2.lease.breaking3; v2: every step keeps the first break's
+    epoch)."""
+    conn, sess, tree = smb_session
+    conn2, sess2, tree2 = second
+    conn3, sess3, tree3 = connect(smb_server.smb_port)
+    try:
+        name = "lease-steps-" + uuid.uuid4().hex[:8]
+        key1 = os.urandom(16)
+        f1, g1 = open_file(tree, name, lease=(key1, R | W | H, 7))
+        assert g1["epoch"].get_value() == 8
+        catch = BreakCatcher(conn, sess)
+        t2, out2 = in_thread(lambda: open_file(tree2, name))
+        _, epoch, _, _, cur, new = parse_lease_break(catch.wait())
+        assert (cur, new, epoch) == (R | W | H, R | H, 9)
+        catch = BreakCatcher(conn, sess)
+        t3, out3 = in_thread(lambda: open_file(
+            tree3, name, disposition=CreateDisposition.FILE_OVERWRITE_IF))
+        time.sleep(0.5)
+        assert not catch.req.response_event.is_set(), "no second notice during a break"
+        assert t2.is_alive() and t3.is_alive()
+        assert struct.unpack_from("<I", lease_ack(conn, sess, tree, key1, R | H), 24)[0] == R | H
+        _, epoch, flags, _, cur, new = parse_lease_break(catch.wait())
+        assert (cur, new, epoch, flags & 1) == (R | H, R, 9, 1)
+        time.sleep(0.3)
+        assert t2.is_alive() and t3.is_alive(), "both opens wait while the lease breaks"
+        catch = BreakCatcher(conn, sess)
+        assert struct.unpack_from("<I", lease_ack(conn, sess, tree, key1, R), 24)[0] == R
+        _, epoch, flags, _, cur, new = parse_lease_break(catch.wait())
+        assert (cur, new, epoch, flags & 1) == (R, 0, 9, 0)
+        for t, out in ((t2, out2), (t3, out3)):
+            t.join(WAIT_S)
+            assert not t.is_alive() and "error" not in out, out.get("error")
+            out["value"][0].close()
+        f1.close()
+    finally:
+        conn3.disconnect(True)
+
+
+def test_rename_waits_for_another_opens_handle_caching_break(smb_session, second):
+    """A rename through one open while another connection's open holds an RH lease: the
+    lease is broken to R and the rename stays pending (the new name does not exist yet)
+    until the acknowledgment, on the renaming connection too (smbtorture
+    smb2.lease.rename_wait)."""
+    conn, sess, tree = smb_session
+    conn2, sess2, tree2 = second
+    name = "lease-ren-" + uuid.uuid4().hex[:8]
+    key1, key2 = os.urandom(16), os.urandom(16)
+    f1, g1 = open_file(tree, name, lease=(key1, R | H))
+    f2, g2 = open_file(tree2, name, lease=(key2, R | H))
+    assert g2["lease_state"].get_value() == R | H
+    catch = BreakCatcher(conn, sess)
+    t, out = in_thread(lambda: rename_raw(conn2, sess2, tree2, f2, name + ".dst"))
+    _, _, flags, key, cur, new = parse_lease_break(catch.wait())
+    assert (key, cur, new) == (key1, R | H, R)
+    time.sleep(0.3)
+    assert t.is_alive(), "the rename waits for the acknowledgment"
+    with pytest.raises(SMBResponseException):
+        open_file(tree, name + ".dst", disposition=CreateDisposition.FILE_OPEN)
+    lease_ack(conn, sess, tree, key1, R)
+    t.join(WAIT_S)
+    assert not t.is_alive() and out.get("value") == 0, out
+    f3, _ = open_file(tree, name + ".dst", disposition=CreateDisposition.FILE_OPEN)
+    for f in (f3, f2, f1):
+        f.close()
