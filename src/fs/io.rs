@@ -77,7 +77,8 @@ impl Fs {
         })
     }
 
-    /// Writes `data` at `offset` with the requested stability.
+    /// Writes `data` at `offset` with the requested stability; sets mtime and
+    /// ctime (NFS WRITE, POSIX).
     pub async fn write(
         &self,
         cred: &Cred,
@@ -85,6 +86,44 @@ impl Fs {
         offset: u64,
         data: Bytes,
         stable: Stability,
+    ) -> FsResult<WriteOk> {
+        self.write_with(cred, ino, offset, data, stable, true).await
+    }
+
+    /// [`Fs::write`] that leaves mtime alone (ctime still moves): SMB updates
+    /// LastWriteTime on its own delayed schedule (`smb/writetime.rs`).
+    pub async fn write_keep_mtime(
+        &self,
+        cred: &Cred,
+        ino: InodeId,
+        offset: u64,
+        data: Bytes,
+        stable: Stability,
+    ) -> FsResult<WriteOk> {
+        self.write_with(cred, ino, offset, data, stable, false).await
+    }
+
+    /// Sets mtime to now without a permission check: the delayed write-time
+    /// update of a write the caller already performed (`smb/writetime.rs`).
+    pub async fn touch_mtime(&self, ino: InodeId) -> FsResult<()> {
+        self.writable()?;
+        let now = Timespec::now();
+        let change = AttrChange {
+            mtime: Some(now),
+            ..AttrChange::default()
+        };
+        self.meta.set_attr(ino, &change, now).await?;
+        Ok(())
+    }
+
+    async fn write_with(
+        &self,
+        cred: &Cred,
+        ino: InodeId,
+        offset: u64,
+        data: Bytes,
+        stable: Stability,
+        set_mtime: bool,
     ) -> FsResult<WriteOk> {
         self.writable()?;
         self.break_leases(ino, leases::Op::Write).await;
@@ -117,7 +156,8 @@ impl Fs {
         let now = Timespec::now();
         let change = AttrChange {
             grow_to: Some(end),
-            mtime: Some(now),
+            mtime: set_mtime.then_some(now),
+            touch_ctime: true,
             kill_suid_sgid: cred.uid != 0 && attr.mode & (perm::S_ISUID | perm::S_ISGID) != 0,
             ..AttrChange::default()
         };

@@ -347,6 +347,7 @@ pub async fn create(
         persistent,
         durable: None,
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
+        write_time: Default::default(),
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -421,6 +422,7 @@ pub async fn close(
         return Err(STATUS_FILE_CLOSED);
     };
     let fs = &ctx.shares[open.share].fs;
+    open.write_time.on_close(fs, open.ino).await;
     let mut times = FileTimes::default();
     let mut flags = 0;
     if req.flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {

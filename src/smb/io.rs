@@ -221,6 +221,9 @@ pub(crate) fn prepare_write(
         c.written = true;
     }
     let fs = &ctx.shares[open.share].fs;
+    if !req.data.is_empty() {
+        open.write_time.on_write(fs, open.ino);
+    }
     if let Some((parent, name)) = &open.parent {
         // Lets a change-notify watcher see this write (one load when none).
         fs.hint_location(open.ino, *parent, name);
@@ -256,7 +259,7 @@ async fn write_data(
         let to = (from + IO_SIZE_MAX as usize).min(data.len());
         let at = offset + written as u64;
         let w = fs
-            .write(cred, ino, at, data.slice(from..to), stable)
+            .write_keep_mtime(cred, ino, at, data.slice(from..to), stable)
             .await
             .map_err(fs_err)?;
         written += w.count as usize;
@@ -264,7 +267,7 @@ async fn write_data(
     }
     if data.is_empty() && offset <= WRITE_END_MAX {
         // A zero-length write still checks the handle and permissions.
-        fs.write(cred, ino, offset, Bytes::new(), stable)
+        fs.write_keep_mtime(cred, ino, offset, Bytes::new(), stable)
             .await
             .map_err(fs_err)?;
     }
@@ -307,6 +310,7 @@ pub async fn flush(
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
     fs.commit(&cred, open.ino).await.map_err(fs_err)?;
+    open.write_time.flush_pending(fs, open.ino).await;
     let mut body = Vec::new();
     encode_empty(&mut body);
     ok(body)

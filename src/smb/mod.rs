@@ -36,6 +36,7 @@ pub mod state;
 pub mod status;
 mod throttle;
 mod tree;
+pub mod writetime;
 
 use std::rc::Rc;
 
