@@ -222,3 +222,5 @@ def test_close_waits_for_fsp_async_sleep(smb_session):
     assert ioctl_resp["status"].get_value() == NtStatus.STATUS_SUCCESS
     assert time.monotonic() - started >= 0.9
     assert conn.receive(close_req)["status"].get_value() == NtStatus.STATUS_SUCCESS
+    f._connected = False  # closed by hand above: nothing for the fixture to close
+    sess.open_table.pop(f.file_id, None)

@@ -10,15 +10,27 @@ Samba do them (ARCHITECTURE.md "SMB delayed write time"):
 import time
 
 from pyNfsClient import FILE_SYNC, UNCHECKED
-from smbprotocol.open import CreateDisposition
+from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
+                              ImpersonationLevel, Open, ShareAccess)
 
 from conftest import SMB_UID
 from test_smb_crossproto import nfs_connect, nfs_time_ft, ok
-from test_smb_times import basic, set_basic, smb_open
+from test_smb_times import basic, set_basic
 
 DELAY_S = 2.0
 # 2030-01-01T00:00:00Z as FILETIME.
 SET_TIME = (1_893_456_000 + 11_644_473_600) * 10_000_000
+
+
+GENERIC_ALL = 0x10000000
+
+
+def smb_open(tree, name, disposition):
+    f = Open(tree, name)
+    f.create(ImpersonationLevel.Impersonation, GENERIC_ALL, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+             ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
+             | ShareAccess.FILE_SHARE_DELETE, disposition, CreateOptions.FILE_NON_DIRECTORY_FILE)
+    return f
 
 
 def write_time(smb_session, f):
