@@ -100,7 +100,8 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
-        self.write_with(cred, ino, offset, data, stable, false).await
+        self.write_with(cred, ino, offset, data, stable, false)
+            .await
     }
 
     /// Sets mtime to now without a permission check: the delayed write-time
