@@ -1,5 +1,6 @@
-//! IOCTL (validate negotiate, network interfaces; DFS refused; server-side
-//! copy in copychunk.rs, sparse files and compression in fsctl.rs), ECHO.
+//! IOCTL (validate negotiate, network interfaces, Samba's test-only
+//! FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP; DFS refused; server-side copy in
+//! copychunk.rs, sparse files and compression in fsctl.rs), ECHO.
 
 use std::net::IpAddr;
 
