@@ -25,6 +25,9 @@ pub const FSCTL_GET_COMPRESSION: u32 = 0x0009_003C;
 pub const FSCTL_SET_COMPRESSION: u32 = 0x0009_C040;
 pub const FSCTL_FILE_LEVEL_TRIM: u32 = 0x0009_8208;
 pub const FSCTL_GET_INTEGRITY_INFORMATION: u32 = 0x0009_027C;
+/// Samba's smbtorture-only FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP: one input byte,
+/// seconds to hold the IOCTL on its open before answering (smb2.ioctl.bug14769).
+pub const FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP: u32 = 0x8384_8043;
 
 pub const IOCTL_IS_FSCTL: u32 = 0x0000_0001;
 

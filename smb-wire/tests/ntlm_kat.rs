@@ -159,3 +159,32 @@ fn anonymous_and_mech_list_mic() {
         ));
     }
 }
+
+/// An NTLMv2 response whose AV pair claims more bytes than the response holds
+/// (a NetApp-style client challenge, Samba bug 14932) is a malformed message.
+#[test]
+fn ntlmv2_response_with_overlong_av_pair_is_malformed() {
+    let mut nt = vec![0xab; 16];
+    nt.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+    nt.extend_from_slice(&[0x3f; 8]); // timestamp
+    nt.extend_from_slice(&[7; 8]); // client challenge
+    nt.extend_from_slice(&[0; 4]);
+    nt.extend_from_slice(&[0x11, 0xa2, 0x08, 0x81]); // AvId 0xa211, AvLen 0x8108
+    nt.extend_from_slice(&[0x55; 47]);
+    let msg = AuthenticateMessage {
+        lm_response: vec![0; 24],
+        nt_response: nt.clone(),
+        user: "torture".into(),
+        flags: flags::UNICODE,
+        ..Default::default()
+    };
+    assert!(AuthenticateMessage::decode(&msg.encode()).is_err());
+    // The same response with a well-formed AV list decodes.
+    nt.truncate(44);
+    nt.extend_from_slice(&encode_av_pairs(&[]));
+    let ok = AuthenticateMessage {
+        nt_response: nt,
+        ..msg
+    };
+    assert_eq!(AuthenticateMessage::decode(&ok.encode()).unwrap(), ok);
+}

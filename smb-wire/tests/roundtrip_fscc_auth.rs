@@ -134,7 +134,7 @@ proptest! {
 
     #[test]
     fn ntlm_messages(fl in any::<u32>(), ch in any::<[u8; 8]>(), name in "\\PC{0,15}", user in "\\PC{0,15}", dom in "\\PC{0,15}",
-                     lm in prop::collection::vec(any::<u8>(), 0..30), nt in prop::collection::vec(any::<u8>(), 0..40),
+                     lm in prop::collection::vec(any::<u8>(), 0..30), nt in prop::collection::vec(any::<u8>(), 0..=24),
                      key in prop::collection::vec(any::<u8>(), 0..17), ts in any::<u64>()) {
         let n = NegotiateMessage { flags: fl };
         prop_assert_eq!(NegotiateMessage::decode(&n.encode()).unwrap(), n);
@@ -143,6 +143,20 @@ proptest! {
         let a = AuthenticateMessage { lm_response: lm, nt_response: nt, domain: dom, user, workstation: name,
                                       encrypted_random_session_key: key, flags: fl | flags::UNICODE, mic: None };
         prop_assert_eq!(AuthenticateMessage::decode(&a.encode()).unwrap(), a);
+    }
+
+    #[test]
+    fn ntlmv2_response_av_pairs_must_parse(proof in any::<[u8; 44]>(), names in prop::collection::vec("\\PC{0,10}", 0..5),
+                                           ts in any::<u64>(), cut in any::<prop::sample::Index>()) {
+        let pairs = server_target_info(&names.join("."), "DOM", ts);
+        let mut nt = proof.to_vec();
+        nt.extend_from_slice(&encode_av_pairs(&pairs));
+        let a = AuthenticateMessage { nt_response: nt.clone(), user: "u".into(), flags: flags::UNICODE, ..Default::default() };
+        prop_assert_eq!(AuthenticateMessage::decode(&a.encode()).unwrap(), a);
+        // Any NTLMv2 response cut short of its MsvAvEOL is malformed.
+        let len = NTLMV1_RESPONSE_LEN + 1 + cut.index(nt.len() - 4 - NTLMV1_RESPONSE_LEN);
+        let bad = AuthenticateMessage { nt_response: nt[..len].to_vec(), user: "u".into(), flags: flags::UNICODE, ..Default::default() };
+        prop_assert!(AuthenticateMessage::decode(&bad.encode()).is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::{
 use crate::fs::Attr;
 use crate::meta::AttrChange;
 
-/// Timestamp granularity of [`Fs::write_coarse`] (a 100 Hz clock tick).
+/// ctime granularity of [`Fs::write_keep_mtime`] (a 100 Hz clock tick).
 pub const MTIME_COARSE_MS: u64 = 10;
 
 /// `stamp` is at most `ms` milliseconds before `now` (not after it).
@@ -87,7 +87,8 @@ impl Fs {
         })
     }
 
-    /// Writes `data` at `offset` with the requested stability.
+    /// Writes `data` at `offset` with the requested stability; sets mtime and
+    /// ctime (NFS WRITE, POSIX).
     pub async fn write(
         &self,
         cred: &Cred,
@@ -96,18 +97,19 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
-        self.write_stamped(cred, ino, offset, data, stable, 0).await
+        self.write_stamped(cred, ino, offset, data, stable, 0, true)
+            .await
     }
 
-    /// [`Fs::write`] with coarse timestamps, for SMB: a write that does not
-    /// grow the file, kills no set-id bit and comes within
-    /// [`MTIME_COARSE_MS`] of the file's mtime and ctime leaves them (and the
-    /// metadata store) alone, like a kernel file system stamping at its
-    /// clock-tick granularity and NTFS updating LastWriteTime lazily. Why:
-    /// otherwise every 4 KiB WRITE waits for a metadata-store commit (an
-    /// fdatasync on LMDB). The data path and its durability are unchanged;
-    /// change notification still sees every write.
-    pub async fn write_coarse(
+    /// [`Fs::write`] for SMB: leaves mtime alone (SMB moves LastWriteTime on
+    /// its own delayed schedule, `smb/writetime.rs`) and stamps ctime
+    /// coarsely: a write that does not grow the file, kills no set-id bit and
+    /// comes within [`MTIME_COARSE_MS`] of the file's ctime leaves the
+    /// metadata store alone, like a kernel file system stamping at its
+    /// clock-tick granularity. Why: otherwise every 4 KiB WRITE waits for a
+    /// metadata-store commit (an fdatasync on LMDB). The data path and its
+    /// durability are unchanged; change notification still sees every write.
+    pub async fn write_keep_mtime(
         &self,
         cred: &Cred,
         ino: InodeId,
@@ -115,11 +117,25 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
-        self.write_stamped(cred, ino, offset, data, stable, MTIME_COARSE_MS)
+        self.write_stamped(cred, ino, offset, data, stable, MTIME_COARSE_MS, false)
             .await
     }
 
-    /// [`Fs::write`]; `coarse_ms` > 0: see [`Fs::write_coarse`].
+    /// Sets mtime to now without a permission check: the delayed write-time
+    /// update of a write the caller already performed (`smb/writetime.rs`).
+    pub async fn touch_mtime(&self, ino: InodeId) -> FsResult<()> {
+        self.writable()?;
+        let now = Timespec::now();
+        let change = AttrChange {
+            mtime: Some(now),
+            ..AttrChange::default()
+        };
+        self.meta.set_attr(ino, &change, now).await?;
+        Ok(())
+    }
+
+    /// [`Fs::write`]; `coarse_ms` > 0 and `set_mtime`: see
+    /// [`Fs::write_keep_mtime`].
     async fn write_stamped(
         &self,
         cred: &Cred,
@@ -128,6 +144,7 @@ impl Fs {
         data: Bytes,
         stable: Stability,
         coarse_ms: u64,
+        set_mtime: bool,
     ) -> FsResult<WriteOk> {
         self.writable()?;
         self.break_leases(ino, leases::Op::Write).await;
@@ -163,7 +180,7 @@ impl Fs {
         if coarse_ms > 0
             && grew == 0
             && !kill_suid_sgid
-            && stamped_within(attr.mtime, now, coarse_ms)
+            && (!set_mtime || stamped_within(attr.mtime, now, coarse_ms))
             && stamped_within(attr.ctime, now, coarse_ms)
         {
             self.report_modified(ino, filter::LAST_WRITE).await;
@@ -175,7 +192,8 @@ impl Fs {
         }
         let change = AttrChange {
             grow_to: Some(end),
-            mtime: Some(now),
+            mtime: set_mtime.then_some(now),
+            touch_ctime: true,
             kill_suid_sgid,
             ..AttrChange::default()
         };

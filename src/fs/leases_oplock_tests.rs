@@ -68,18 +68,21 @@ fn own_batch_oplock_and_own_read_lease_survive_own_write() {
 }
 
 #[test]
-fn an_smb_delete_spares_level_two_oplocks_but_not_leases_nor_nfs() {
+fn an_smb_delete_spares_read_caching_but_an_nfs_remove_does_not() {
     let s = Arc::new(Rec::default());
     let mut f = FileGrants::default();
     f.register(Holder::Open(1), 1, s.clone(), req(R));
     f.register(lease(2), 2, s.clone(), req(R));
+    // Samba breaks neither a level II oplock (smb2.oplock.exclusive2) nor the
+    // read caching of a lease (smb2.lease.unlink: RH to R) at an SMB delete.
     let (n, _) = f.begin_op(Some(Holder::Open(3)), Some(3), Op::Remove, false);
-    assert_eq!(n.len(), 1);
+    assert!(n.is_empty());
     assert_eq!(f.grants[0].state, R, "level II oplock kept");
-    assert_eq!(f.grants[1].state, 0, "read lease broken");
+    assert_eq!(f.grants[1].state, R, "read lease kept");
     let (n, _) = f.begin_op(None, None, Op::Remove, true);
-    assert_eq!(n.len(), 1);
-    assert_eq!(f.grants[0].state, 0, "an NFS remove breaks it");
+    assert_eq!(n.len(), 2);
+    assert_eq!(f.grants[0].state, 0, "an NFS remove breaks the oplock");
+    assert_eq!(f.grants[1].state, 0, "and the lease");
 }
 
 #[test]

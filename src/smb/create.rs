@@ -378,6 +378,7 @@ pub async fn create(
         durable: None,
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
         stream: None,
+        write_time: Default::default(),
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -472,6 +473,7 @@ pub(crate) async fn close_open(
     open: Open,
     req_flags: u16,
 ) -> Result<Reply, u32> {
+    open.write_time.on_close(fs, open.ino).await;
     let mut times = FileTimes::default();
     let mut flags = 0;
     if req_flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0 {

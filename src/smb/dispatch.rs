@@ -81,7 +81,13 @@ pub async fn handle_frame(
                 return FrameResult::Close("transform for an unknown session");
             };
             match crypto::decrypt(cipher, &sess.decryption_key, frame) {
-                Ok((_, plain)) => process(ctx, st, local, &plain, Some(th.session_id)).await,
+                Ok((_, plain)) => {
+                    if st.client_encrypts.insert(th.session_id) {
+                        let sessions = &st.sessions;
+                        st.client_encrypts.retain(|sid| sessions.contains_key(sid));
+                    }
+                    process(ctx, st, local, &plain, Some(th.session_id)).await
+                }
                 Err(_) => FrameResult::Close("decryption failed"),
             }
         }
@@ -322,7 +328,7 @@ pub(crate) fn seal_outbound(st: &mut ConnState, ob: Outbound) -> Result<Vec<u8>,
     let mut encrypt_with = None;
     if let Some(s) = st.sessions.get(&ob.session_id) {
         if matches!(s.auth, Auth::Valid) {
-            if s.encrypt {
+            if s.encrypt || st.client_encrypts.contains(&ob.session_id) {
                 encrypt_with = Some(ob.session_id);
             } else if ob.sign || s.signing_required {
                 signer = Some((s.signing_algo, s.signing_key.clone()));

@@ -213,6 +213,10 @@ pub async fn set_info(
                     if open.is_dir && b.file_attributes & FILE_ATTRIBUTE_TEMPORARY != 0 {
                         return Err(STATUS_INVALID_PARAMETER);
                     }
+                    // Any basic-info set applies a pending write-time update
+                    // first (Windows 2016; smb2.timestamps.delayed-write-vs-setbasic).
+                    open.write_time.flush_pending(fs, open.ino).await;
+                    open.write_time.on_set_write_time(b.last_write_time);
                     let set = SetAttr {
                         atime: set_time(b.last_access_time),
                         mtime: set_time(b.last_write_time),
@@ -253,6 +257,7 @@ pub async fn set_info(
                     fs.setattr(&cred, open.ino, &set, None)
                         .await
                         .map_err(fs_err)?;
+                    open.write_time.set_eof(fs, open.ino).await;
                 }
                 SetFileInfo::Allocation(size) => {
                     let attr = fs.getattr(open.ino, None).await.map_err(fs_err)?;

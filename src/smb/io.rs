@@ -8,9 +8,10 @@
 //! a detached task while the connection handles its next frame. A CLOSE of
 //! a file is split the same way ([`prepare_close`]).
 //!
-//! WRITE stamps mtime/ctime coarsely (`Fs::write_coarse`): an overwrite
-//! within 10 ms of the last stamp does not wait for a metadata-store commit,
-//! which otherwise bounded 4 KiB random writes at a commit per request.
+//! WRITE leaves mtime to the delayed write-time rules (`writetime.rs`) and
+//! stamps ctime coarsely (`Fs::write_keep_mtime`): an overwrite within 10 ms
+//! of the last stamp does not wait for a metadata-store commit, which
+//! otherwise bounded 4 KiB random writes at a commit per request.
 
 use std::rc::Rc;
 
@@ -264,6 +265,9 @@ pub(crate) fn prepare_write(
         c.written = true;
     }
     let fs = &ctx.shares[open.share].fs;
+    if !req.data.is_empty() {
+        open.write_time.on_write(fs, open.ino);
+    }
     if let Some((parent, name)) = &open.parent {
         // Lets a change-notify watcher see this write (one load when none).
         fs.hint_location(open.ino, *parent, name);
@@ -299,7 +303,7 @@ async fn write_data(
         let to = (from + IO_SIZE_MAX as usize).min(data.len());
         let at = offset + written as u64;
         let w = fs
-            .write_coarse(cred, ino, at, data.slice(from..to), stable)
+            .write_keep_mtime(cred, ino, at, data.slice(from..to), stable)
             .await
             .map_err(fs_err)?;
         written += w.count as usize;
@@ -307,7 +311,7 @@ async fn write_data(
     }
     if data.is_empty() && offset <= WRITE_END_MAX {
         // A zero-length write still checks the handle and permissions.
-        fs.write(cred, ino, offset, Bytes::new(), stable)
+        fs.write_keep_mtime(cred, ino, offset, Bytes::new(), stable)
             .await
             .map_err(fs_err)?;
     }
@@ -350,6 +354,7 @@ pub async fn flush(
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
     fs.commit(&cred, open.ino).await.map_err(fs_err)?;
+    open.write_time.flush_pending(fs, open.ino).await;
     let mut body = Vec::new();
     encode_empty(&mut body);
     ok(body)

@@ -1,5 +1,6 @@
-//! IOCTL (validate negotiate, network interfaces; DFS refused; server-side
-//! copy in copychunk.rs, sparse files and compression in fsctl.rs), ECHO.
+//! IOCTL (validate negotiate, network interfaces, Samba's test-only
+//! FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP; DFS refused; server-side copy in
+//! copychunk.rs, sparse files and compression in fsctl.rs), ECHO.
 
 use std::net::IpAddr;
 
@@ -66,6 +67,7 @@ pub async fn ioctl(
         FSCTL_QUERY_ALLOCATED_RANGES => {
             return super::fsctl::query_allocated_ranges(ctx, st, call, req).await
         }
+        FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP => return fsp_async_sleep(st, call, req).await,
         FSCTL_GET_COMPRESSION => return super::fsctl::get_compression(st, call, req),
         FSCTL_SET_COMPRESSION => return super::fsctl::set_compression(st, call, req),
         _ => {
@@ -79,6 +81,29 @@ pub async fn ioctl(
         return Err(STATUS_BUFFER_TOO_SMALL);
     }
     ok(ioctl_body(req, &output))
+}
+
+/// Longest FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP honoured: it holds this
+/// connection's request loop, so a client can only stall itself, and briefly.
+const FSP_ASYNC_SLEEP_MAX_S: u64 = 5;
+
+/// FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP (smbtorture smb2.ioctl.bug14769): waits the
+/// input byte's seconds (capped) on an open, then answers OK if the open still
+/// exists. A CLOSE of the handle sent meanwhile runs after it, as Samba makes a
+/// close wait for the requests still running on its handle.
+async fn fsp_async_sleep(
+    st: &mut ConnState,
+    call: &mut Call,
+    req: &IoctlRequest<'_>,
+) -> Result<Reply, u32> {
+    let [secs] = req.input else {
+        return Err(STATUS_INVALID_PARAMETER);
+    };
+    super::create::open_mut(st, call, req.file_id)?;
+    let wait_s = u64::from(*secs).min(FSP_ASYNC_SLEEP_MAX_S);
+    glommio::timer::sleep(std::time::Duration::from_secs(wait_s)).await;
+    super::create::open_mut(st, call, req.file_id)?;
+    ok(ioctl_body(req, &[]))
 }
 
 /// An IOCTL response body carrying `output` (every FSCTL handler's success).

@@ -37,6 +37,7 @@ pub mod status;
 pub mod streams;
 mod throttle;
 mod tree;
+pub mod writetime;
 
 use std::rc::Rc;
 

@@ -159,6 +159,8 @@ pub struct Open {
     /// Set for an open of a named stream (`super::streams`): `ino` is then the
     /// stream's inode, delete and rename act on the stream table.
     pub stream: Option<super::streams::StreamOpen>,
+    /// Its delayed LastWriteTime updates (`writetime.rs`).
+    pub write_time: super::writetime::WriteTime,
 }
 
 /// Everything one connection negotiated and opened.
@@ -197,6 +199,11 @@ pub struct ConnState {
     pub pipeline: super::pipeline::Pipeline,
     /// CREATEs waiting (async) for break acknowledgments.
     pub defer: super::defer::DeferState,
+    /// Sessions the client sent encrypted requests on: what the server sends
+    /// them without a request in hand (an async final) is encrypted too, as
+    /// their answers are (MS-SMB2 3.3.4.1.4; a client that encrypts refuses
+    /// a plain message, smbtorture smb2.session.encryption-*).
+    pub client_encrypts: HashSet<u64>,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,

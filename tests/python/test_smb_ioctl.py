@@ -11,6 +11,7 @@ Contract asserted (ARCHITECTURE.md "SMB sparse files and FSCTLs"):
 - compression: GET answers NONE, SET NONE succeeds, SET DEFAULT is NOT_SUPPORTED.
 """
 import struct
+import time
 import uuid
 
 import pyNfsClient
@@ -19,7 +20,7 @@ from smbprotocol.header import NtStatus
 from smbprotocol.ioctl import IOCTLFlags, SMB2IOCTLRequest, SMB2IOCTLResponse
 from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
                               ImpersonationLevel, Open, ShareAccess)
-from smbprotocol.open import SMB2QueryInfoRequest, SMB2QueryInfoResponse
+from smbprotocol.open import SMB2CloseRequest, SMB2QueryInfoRequest, SMB2QueryInfoResponse
 
 from conftest import auth
 
@@ -186,3 +187,40 @@ def test_compression_not_supported(smb_session):
                                        struct.pack("<H", 1))) == NtStatus.STATUS_NOT_SUPPORTED
     finally:
         f.close()
+
+
+FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP = 0x83848043
+
+
+def test_close_waits_for_fsp_async_sleep(smb_session):
+    """smbtorture smb2.ioctl.bug14769: a CLOSE sent while the sleep FSCTL holds the
+    handle completes after it, and the FSCTL still finds its handle (OK, not
+    FILE_CLOSED); a malformed input is INVALID_PARAMETER."""
+    conn, sess, tree = smb_session
+    _, f = new_file(tree)
+    bad = SMB2IOCTLRequest()
+    bad["ctl_code"].enum_strict = False
+    bad["ctl_code"] = FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP
+    bad["file_id"] = f.file_id
+    bad["flags"] = IOCTLFlags.SMB2_0_IOCTL_IS_FSCTL
+    bad["buffer"] = b"\x01\x01"
+    r = conn.send(bad, sid=sess.session_id, tid=tree.tree_connect_id)
+    assert status_of(lambda: conn.receive(r)) == NtStatus.STATUS_INVALID_PARAMETER
+
+    req = SMB2IOCTLRequest()
+    req["ctl_code"].enum_strict = False
+    req["ctl_code"] = FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP
+    req["file_id"] = f.file_id
+    req["flags"] = IOCTLFlags.SMB2_0_IOCTL_IS_FSCTL
+    req["buffer"] = b"\x01"  # one second
+    started = time.monotonic()
+    ioctl_req = conn.send(req, sid=sess.session_id, tid=tree.tree_connect_id)
+    close = SMB2CloseRequest()
+    close["file_id"] = f.file_id
+    close_req = conn.send(close, sid=sess.session_id, tid=tree.tree_connect_id)
+    ioctl_resp = conn.receive(ioctl_req)
+    assert ioctl_resp["status"].get_value() == NtStatus.STATUS_SUCCESS
+    assert time.monotonic() - started >= 0.9
+    assert conn.receive(close_req)["status"].get_value() == NtStatus.STATUS_SUCCESS
+    f._connected = False  # closed by hand above: nothing for the fixture to close
+    sess.open_table.pop(f.file_id, None)

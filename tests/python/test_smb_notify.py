@@ -255,3 +255,48 @@ def test_cancel(watched):
     t.join(WAIT_S)
     assert not t.is_alive()
     assert w.cancelled
+
+
+def test_cancelled_watch_answers_encrypted_when_the_client_encrypts(smb_server):
+    """smbtorture smb2.session.encryption-*: a client that encrypts its requests on a
+    session the server does not require encryption on gets the async final of a
+    cancelled CHANGE_NOTIFY encrypted too (Samba's client refuses a plain one)."""
+    import struct
+    import time
+    from smbprotocol.connection import Connection
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
+    from conftest import SMB_PASSWORD, SMB_USER
+    status_cancelled = 0xC0000120
+    conn = Connection(uuid.uuid4(), "127.0.0.1", smb_server.smb_port, require_signing=True)
+    conn.connect(timeout=15)
+    try:
+        sess = Session(conn, SMB_USER, SMB_PASSWORD, require_encryption=True)
+        sess.connect()
+        tree = TreeConnect(sess, r"\\127.0.0.1\export")
+        tree.connect()
+        decrypted = []
+        plain = conn._decrypt
+
+        def spy(msg):
+            b = plain(msg)
+            decrypted.append(struct.unpack_from("<I", b, 8)[0])  # header Status
+            return b
+        conn._decrypt = spy
+        d = open_(tree, "nt-enc-" + uuid.uuid4().hex[:8], directory=True,
+                  disposition=CreateDisposition.FILE_CREATE, access=WATCH_ACCESS)
+        w = FileSystemWatcher(d)
+        w.start(NAMES)
+        deadline = time.monotonic() + WAIT_S
+        while w._request.async_id is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        w.cancel()
+        t = threading.Thread(target=w.wait, daemon=True)
+        t.start()
+        t.join(WAIT_S)
+        assert not t.is_alive()
+        assert w.cancelled
+        assert status_cancelled in decrypted, [hex(s) for s in decrypted]
+        d.close()
+    finally:
+        conn.disconnect(True)

@@ -205,6 +205,13 @@ impl ChallengeMessage {
     }
 }
 
+/// Length of an NTLMv1 (and LM) response; an NT response longer than this is NTLMv2.
+pub const NTLMV1_RESPONSE_LEN: usize = 24;
+/// Where the AV pairs start in an NTLMv2 response: NTProofStr (16), then the
+/// client challenge's RespType, HiRespType, reserved (6), TimeStamp (8),
+/// ChallengeFromClient (8) and reserved (4).
+pub const NTLMV2_AV_PAIRS_OFFSET: usize = 44;
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthenticateMessage {
     pub lm_response: Vec<u8>,
@@ -240,8 +247,15 @@ impl AuthenticateMessage {
             flags,
             mic: None,
         };
-        if nt.len() > 44 {
-            let pairs = decode_av_pairs(&nt[44..]).unwrap_or_default();
+        // Longer than an NTLMv1 response: an NTLMv2 response, whose client
+        // challenge must parse, AV pairs and MsvAvEOL included (MS-NLMP
+        // 2.2.2.7). A malformed one is a malformed message, not a wrong
+        // password (Windows and Samba answer STATUS_INVALID_PARAMETER).
+        if nt.len() > NTLMV1_RESPONSE_LEN {
+            let blob = nt
+                .get(NTLMV2_AV_PAIRS_OFFSET..)
+                .ok_or(WireError::Ntlm("NTLMv2 response too short"))?;
+            let pairs = decode_av_pairs(blob)?;
             let mic_flag = pairs.iter().any(|p| {
                 p.id == av::FLAGS
                     && p.value.len() == 4
