@@ -163,6 +163,9 @@ pub async fn create(
     if want_dir && want_file {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    // Names of delete-pending files whose last open went without a CLOSE
+    // (disconnect) go before this CREATE looks (one relaxed load when none).
+    fs.reap_released().await;
     let existing: Option<Attr> = match last {
         None => Some(fs.getattr(dir, None).await.map_err(fs_err)?),
         Some(name) => match fs.lookup(&cred, dir, name.as_bytes()).await {
@@ -172,6 +175,11 @@ pub async fn create(
         },
     };
     super::oplock::check_key(st, req, existing.as_ref().map(|a| (fs.share().id, a.ino)))?;
+    // A delete-pending file refuses new opens before any share-mode check or
+    // break (MS-FSA 2.1.5.1.2; smbtorture smb2.oplock.doc).
+    if existing.as_ref().is_some_and(|a| fs.delete_pending(a.ino)) {
+        return Err(STATUS_DELETE_PENDING);
+    }
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
@@ -347,6 +355,7 @@ pub async fn create(
         persistent,
         durable: None,
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
+        replay: Default::default(),
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -391,10 +400,28 @@ pub async fn create(
 }
 
 /// Removes what a delete-pending open names.
-pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), u32> {
+/// The delete of an open with delete-on-close, at its close. `windows`
+/// (clients without the POSIX extensions): a file other opens hold keeps its
+/// name, delete pending, until the last of them closes; else (POSIX) the name
+/// goes now and the file lives on, unlinked, through the other opens.
+pub(crate) async fn delete_now(
+    fs: &Fs,
+    cred: &Cred,
+    open: &Open,
+    windows: bool,
+) -> Result<(), u32> {
     let Some((dir, name)) = &open.parent else {
         return Err(STATUS_CANNOT_DELETE);
     };
+    // Windows delete-pending: a held file keeps its name until its last open
+    // closes (`crate::fs::unlinked`); the caller drops `open`, then reaps.
+    if windows
+        && !open.is_dir
+        && open.hold.is_some()
+        && fs.set_delete_pending(open.ino, Some((*dir, name.clone(), cred.clone())))
+    {
+        return Ok(());
+    }
     // The open being closed does not keep the file; the others do.
     let r = if open.is_dir {
         fs.rmdir(cred, *dir, name).await
@@ -430,7 +457,7 @@ pub async fn close(
         }
     }
     if open.delete_pending {
-        if let Err(s) = delete_now(fs, &cred, &open).await {
+        if let Err(s) = delete_now(fs, &cred, &open, !st.posix).await {
             log::debug!("delete on close of {} failed: {s:#x}", open.path);
         }
     } else if let (Some(c), Some((dir, _))) = (open.caching.as_ref(), open.parent.as_ref()) {

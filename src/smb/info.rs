@@ -185,6 +185,7 @@ pub async fn set_info(
     req: &SetInfoRequest<'_>,
 ) -> Result<Reply, u32> {
     let cred = session_cred(st, call)?;
+    let windows = !st.posix;
     let split = if st.posix {
         super::posix::components
     } else {
@@ -262,11 +263,11 @@ pub async fn set_info(
                     }
                 }
                 SetFileInfo::Disposition(delete) => {
-                    set_delete(ctx, open, &cred, delete).await?;
+                    set_delete(ctx, open, &cred, delete, windows).await?;
                 }
                 SetFileInfo::DispositionEx(flags) => {
                     let delete = flags & DISPOSITION_DELETE != 0;
-                    set_delete(ctx, open, &cred, delete).await?;
+                    set_delete(ctx, open, &cred, delete, windows).await?;
                     if delete && flags & DISPOSITION_POSIX_SEMANTICS != 0 {
                         posix_delete(ctx, open, &cred).await?;
                     }
@@ -376,6 +377,7 @@ async fn posix_delete(
     }
     open.delete_pending = false;
     open.parent = None;
+    fs.set_delete_pending(open.ino, None);
     Ok(())
 }
 
@@ -384,6 +386,7 @@ async fn set_delete(
     open: &mut super::state::Open,
     cred: &crate::fs::Cred,
     delete: bool,
+    windows: bool,
 ) -> Result<(), u32> {
     let fs = &ctx.shares[open.share].fs;
     if delete {
@@ -404,5 +407,14 @@ async fn set_delete(
         }
     }
     open.delete_pending = delete;
+    // The file is delete pending at once: new opens fail, its name goes at
+    // its last close (`crate::fs::unlinked`).
+    if windows && !open.is_dir && open.hold.is_some() {
+        let doomed = delete
+            .then(|| open.parent.clone())
+            .flatten()
+            .map(|(dir, name)| (dir, name, cred.clone()));
+        fs.set_delete_pending(open.ino, doomed);
+    }
     Ok(())
 }

@@ -156,6 +156,8 @@ pub struct Open {
     /// Its hold on a regular file: an unlinked file stays alive until the
     /// last hold goes (`crate::fs::unlinked`).
     pub hold: Option<crate::fs::unlinked::OpenHold>,
+    /// Lock sequence replay state and resiliency (`lockseq.rs`).
+    pub replay: super::lockseq::LockReplay,
 }
 
 /// Everything one connection negotiated and opened.
