@@ -271,7 +271,16 @@ pub async fn create(
                     .await
             } else {
                 let set = SetAttr {
-                    mode: Some(posix_mode.unwrap_or(0o644)),
+                    // READONLY follows the mode (`file_times`): asked for at
+                    // creation, the file is made without write bits (smbtorture
+                    // durable-open.read-only); this open may still write.
+                    mode: Some(posix_mode.unwrap_or(
+                        if req.file_attributes & attrs::READONLY != 0 {
+                            0o444
+                        } else {
+                            0o644
+                        },
+                    )),
                     ..SetAttr::default()
                 };
                 let create = fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set);

@@ -87,7 +87,8 @@ pub async fn query_info(
             let info = FileInfo {
                 times: times_of(fs, &attr).await,
                 number_of_links: attr.nlink,
-                delete_pending: open.delete_pending,
+                // Also when another open made the file delete pending.
+                delete_pending: open.delete_pending || fs.delete_pending(open.ino),
                 directory: open.is_dir,
                 index_number: attr.ino,
                 ea_size: 0,

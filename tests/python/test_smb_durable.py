@@ -35,7 +35,6 @@ SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
              | ShareAccess.FILE_SHARE_DELETE)
 R, H, W = 1, 2, 4
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
-STATUS_LOCK_NOT_GRANTED = 0xC0000055
 STATUS_FILE_LOCK_CONFLICT = 0xC0000054
 EXCL_NOW = LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY
 UNLOCK = LockFlags.SMB2_LOCKFLAG_UNLOCK
@@ -221,8 +220,9 @@ def plain_open(tree, name):
 
 def test_locks_survive_durable_reconnect(smb_server):
     """A durable open's byte-range lock stays while it is parked (another client's
-    lock and WRITE on the range fail) and belongs to the reconnected handle, which
-    unlocks it; then the other client gets the range."""
+    READ of the range fails: a READ breaks no R caching, where a LOCK or WRITE would
+    break the parked open's lease and so close it, MS-SMB2 3.3.4.7) and belongs to
+    the reconnected handle, which unlocks it."""
     client = uuid.uuid4()
     conn, _, tree = connect(smb_server.smb_port, client)
     key, guid = uuid.uuid4().bytes, uuid.uuid4()
@@ -238,15 +238,17 @@ def test_locks_survive_durable_reconnect(smb_server):
     conn2 = None
     try:
         b = plain_open(tree_b, "durable-lock.bin")
-        assert status_of(lambda: b.lock([lock_el(5, 1, EXCL_NOW)])) == STATUS_LOCK_NOT_GRANTED
-        assert status_of(lambda: b.write(b"y", 5)) == STATUS_FILE_LOCK_CONFLICT
-        b.lock([lock_el(10, 5, EXCL_NOW)])  # outside the parked lock
+        assert status_of(lambda: b.read(5, 1)) == STATUS_FILE_LOCK_CONFLICT
+        assert b.read(10, 5) == b"xxxxx"  # outside the parked lock
 
         conn2, _, tree2 = connect(smb_server.smb_port, client)
         g, _ = reconnect(tree2, "durable-lock.bin", key, file_id, guid)
-        assert status_of(lambda: b.lock([lock_el(0, 10, EXCL_NOW)])) == STATUS_LOCK_NOT_GRANTED
+        assert status_of(lambda: b.read(5, 1)) == STATUS_FILE_LOCK_CONFLICT
+        assert g.read(5, 1) == b"x", "the lock's owner reads through it"
         g.lock([lock_el(0, 10, UNLOCK)])  # the reconnected handle owns it
-        b.lock([lock_el(0, 10, EXCL_NOW)])
+        assert b.read(5, 1) == b"x"
+        # (No LOCK from b here: it would break g's R lease, a notice smbprotocol
+        # cannot take.)
         b.close()
         g.close()
     finally:
@@ -261,16 +263,18 @@ def test_parked_locks_released_at_expiry(smb_server):
     f, resp = open_durable(tree, "durable-lock-expiry.bin", key, guid, state=R | H,
                            timeout_ms=1000)
     assert "SMB2CreateDurableHandleResponseV2" in context_names(resp)
+    f.write(b"x" * 100, 0)
     f.lock([lock_el(0, 10, EXCL_NOW)])
     drop(conn)
     conn_b, _, tree_b = connect(smb_server.smb_port)
     try:
         b = plain_open(tree_b, "durable-lock-expiry.bin")
-        assert status_of(lambda: b.lock([lock_el(0, 1, EXCL_NOW)])) == STATUS_LOCK_NOT_GRANTED
+        assert status_of(lambda: b.read(0, 1)) == STATUS_FILE_LOCK_CONFLICT
         deadline = time.monotonic() + 10
-        while status_of(lambda: b.lock([lock_el(0, 1, EXCL_NOW)])) != 0:
+        while status_of(lambda: b.read(0, 1)) != 0:
             assert time.monotonic() < deadline, "parked lock never released"
             time.sleep(0.2)
+        b.lock([lock_el(0, 10, EXCL_NOW)])
         b.close()
     finally:
         conn_b.disconnect(True)

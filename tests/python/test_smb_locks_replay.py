@@ -10,7 +10,7 @@ from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.ioctl import IOCTLFlags, SMB2IOCTLRequest, SMB2IOCTLResponse
 from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
                               ImpersonationLevel, LockFlags, Open, RequestedOplockLevel,
-                              ShareAccess, SMB2LockElement)
+                              ShareAccess, SMB2LockElement, SMB2LockRequest)
 
 from test_smb_durable import R, W, H, dh2q_ctx, lease_ctx
 
@@ -25,12 +25,18 @@ EXCL_NOW = LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL
 UNLOCK = LockFlags.SMB2_LOCKFLAG_UNLOCK
 
 
-def lock(f, seq, flags):
+def lock(smb_session, f, seq, flags):
+    """One LOCK of [100, 200) with a raw LockSequence (smbprotocol's Open.lock
+    limits the index to 64 and shifts the number to the top bits)."""
+    conn, sess, tree = smb_session
     e = SMB2LockElement()
     e["offset"], e["length"], e["flags"] = 100, 100, flags
-    # smbprotocol puts lsn << 28; pass the raw 32-bit LockSequence as lsi.
+    req = SMB2LockRequest()
+    req["file_id"] = f.file_id
+    req["locks"] = [e]
+    req["lock_sequence"] = seq
     try:
-        f.lock([e], lsn=0, lsi=seq)
+        conn.receive(conn.send(req, sid=sess.session_id, tid=tree.tree_connect_id))
     except SMBResponseException as ex:
         return ex.status
     return 0
@@ -55,26 +61,27 @@ def resiliency(smb_session, f, data):
     return 0
 
 
-def check_replay(f):
+def check_replay(smb_session, f):
+    s = smb_session
     # Bucket 0: not checked, the second lock conflicts with the first.
-    assert lock(f, 0x001, EXCL_NOW) == 0
-    assert lock(f, 0x001, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED
-    assert lock(f, 0x001, UNLOCK) == 0
+    assert lock(s, f, 0x001, EXCL_NOW) == 0
+    assert lock(s, f, 0x001, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED
+    assert lock(s, f, 0x001, UNLOCK) == 0
     # Bucket 1: a repeat is a replay, whatever the request now says.
-    assert lock(f, 0x011, EXCL_NOW) == 0
-    assert lock(f, 0x011, EXCL_NOW) == 0
-    assert lock(f, 0x011, UNLOCK) == 0  # replay: still locked
-    assert lock(f, 0x012, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED
-    assert lock(f, 0x012, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED  # failed: not recorded
+    assert lock(s, f, 0x011, EXCL_NOW) == 0
+    assert lock(s, f, 0x011, EXCL_NOW) == 0
+    assert lock(s, f, 0x011, UNLOCK) == 0  # replay: still locked
+    assert lock(s, f, 0x012, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED
+    assert lock(s, f, 0x012, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED  # failed: not recorded
     # Bucket 65: not checked.
-    assert lock(f, 0x411, UNLOCK) == 0
-    assert lock(f, 0x411, UNLOCK) == STATUS_RANGE_NOT_LOCKED
+    assert lock(s, f, 0x411, UNLOCK) == 0
+    assert lock(s, f, 0x411, UNLOCK) == STATUS_RANGE_NOT_LOCKED
     # Bucket 64: unlock recorded, its replay (even as a lock) does nothing.
-    assert lock(f, 0x411, EXCL_NOW) == 0
-    assert lock(f, 0x402, UNLOCK) == 0
-    assert lock(f, 0x402, UNLOCK) == 0
-    assert lock(f, 0x402, EXCL_NOW) == 0
-    assert lock(f, 0x403, UNLOCK) == STATUS_RANGE_NOT_LOCKED
+    assert lock(s, f, 0x411, EXCL_NOW) == 0
+    assert lock(s, f, 0x402, UNLOCK) == 0
+    assert lock(s, f, 0x402, UNLOCK) == 0
+    assert lock(s, f, 0x402, EXCL_NOW) == 0
+    assert lock(s, f, 0x403, UNLOCK) == STATUS_RANGE_NOT_LOCKED
 
 
 def test_replay_detected_on_durable_open(smb_session):
@@ -84,7 +91,7 @@ def test_replay_detected_on_durable_open(smb_session):
              SHARE_ALL, CreateDisposition.FILE_CREATE, CreateOptions.FILE_NON_DIRECTORY_FILE,
              create_contexts=[lease_ctx(uuid.uuid4().bytes, R | W | H), dh2q_ctx(uuid.uuid4())],
              oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
-    check_replay(f)
+    check_replay(smb_session, f)
     f.close()
 
 
@@ -93,12 +100,13 @@ def test_plain_open_ignores_sequence_until_resilient(smb_session):
     f = Open(tree, "replay-plain-" + uuid.uuid4().hex[:8])
     f.create(ImpersonationLevel.Impersonation, GENERIC_ALL, FileAttributes.FILE_ATTRIBUTE_NORMAL,
              SHARE_ALL, CreateDisposition.FILE_CREATE, CreateOptions.FILE_NON_DIRECTORY_FILE)
-    assert lock(f, 0x011, EXCL_NOW) == 0
-    assert lock(f, 0x011, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED, "not checked"
-    assert lock(f, 0x011, UNLOCK) == 0
+    s = smb_session
+    assert lock(s, f, 0x011, EXCL_NOW) == 0
+    assert lock(s, f, 0x011, EXCL_NOW) == STATUS_LOCK_NOT_GRANTED, "not checked"
+    assert lock(s, f, 0x011, UNLOCK) == 0
     assert resiliency(smb_session, f, b"\0" * 4) == STATUS_INVALID_PARAMETER, "short input"
     assert resiliency(smb_session, f, struct.pack("<II", 600_000, 0)) == \
         STATUS_INVALID_PARAMETER, "timeout above the maximum"
     assert resiliency(smb_session, f, struct.pack("<II", 1000, 0)) == 0
-    check_replay(f)
+    check_replay(smb_session, f)
     f.close()

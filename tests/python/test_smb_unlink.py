@@ -63,6 +63,19 @@ def assert_gone(tree, name):
     assert e.value.status == STATUS_OBJECT_NAME_NOT_FOUND
 
 
+def delete_pending_flag(conn, sess, tree, f):
+    """FileStandardInformation.DeletePending of an open."""
+    req = SMB2QueryInfoRequest()
+    req["info_type"] = INFO_FILE
+    req["file_info_class"] = 5  # FileStandardInformation
+    req["output_buffer_length"] = 4096
+    req["file_id"] = f.file_id
+    resp = SMB2QueryInfoResponse()
+    resp.unpack(conn.receive(conn.send(req, sid=sess.session_id,
+                                       tid=tree.tree_connect_id))["data"].get_value())
+    return resp["buffer"].get_value()[20] != 0
+
+
 def assert_delete_pending(tree, name):
     with pytest.raises(SMBResponseException) as e:
         open_(tree, name, CreateDisposition.FILE_OPEN_IF)
@@ -118,8 +131,10 @@ def test_delete_pending_windows_semantics(smb_session):
     name = "delete_pending.bin"
     a = open_(tree, name, CreateDisposition.FILE_OVERWRITE_IF)
     b = open_(tree, name, CreateDisposition.FILE_OPEN)
+    assert not delete_pending_flag(conn, sess, tree, b)
     set_info(conn, sess, tree, a, FILE_DISPOSITION_INFORMATION, b"\x01")
     assert_delete_pending(tree, name)
+    assert delete_pending_flag(conn, sess, tree, b), "seen through the other open too"
     # Cleared again: opens work and nothing is deleted at the closes.
     set_info(conn, sess, tree, a, FILE_DISPOSITION_INFORMATION, b"\x00")
     c = open_(tree, name, CreateDisposition.FILE_OPEN)
