@@ -40,12 +40,12 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.create", 8),      // 10/6
     ("smb2.compound", 12),   // 15/4
     ("smb2.ioctl", 39),      // 42/2 (41/3 before bug14769, 21/7 before sparse files)
-    ("smb2.lock", 18),       // 20/2 (the 2 need durable handles)
+    ("smb2.lock", 21),       // 22/0 (lock sequence replay, branch lockdur; Samba 22/0)
     ("smb2.rename", 6),      // 10/1
     ("smb2.timestamps", 14), // 15/0 with delayed write time (11/4 before)
     ("smb2.notify", NOTIFY_FLOOR),
     // durable handles, reconnect, re-authentication (2026-11)
-    ("smb2.durable-open", 14), // 17/6 to 18/5 alone, 15 under load (Samba 4.17: 20/3)
+    ("smb2.durable-open", 16), // 20/3 alone (locks kept over the park), 17/6 before (Samba 4.17: 20/3)
     ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
     ("smb2.session", 11), // 13/43 (8/48 before encryption-*, ntlmssp_bug14932; Samba 4.17: 53/3)
     // named streams (2026-11; 0/14 before; the test Samba share has no streams module: 0/14)

@@ -242,6 +242,22 @@ impl LockTable {
         self.drop_if_empty(&mut map, &key);
     }
 
+    /// Hands every lock of `from` on the file to `to` (a durable open taken
+    /// back on a new connection keeps its locks, MS-SMB2 3.3.5.9.7). Waiters
+    /// are not woken: nothing was released.
+    pub fn reassign(&self, key: FileKey, from: LockOwner, to: LockOwner) -> usize {
+        let mut map = self.shard(&key);
+        let Some(file) = map.get_mut(&key) else {
+            return 0;
+        };
+        let mut n = 0;
+        for h in file.held.iter_mut().filter(|h| h.owner == from) {
+            h.owner = to;
+            n += 1;
+        }
+        n
+    }
+
     /// Whether READ (`write == false`) or WRITE of `length` bytes at `offset`
     /// by `owner` may proceed: a READ is stopped by another owner's exclusive
     /// lock, a WRITE by any other owner's lock and by the owner's own shared one.
@@ -375,6 +391,23 @@ mod tests {
         t.release_owner(K, A);
         assert_eq!(t.held_count(K), 0);
         assert_eq!(t.files.load(Ordering::Relaxed), 0, "entry dropped");
+    }
+
+    #[test]
+    fn reassign_keeps_locks_and_conflicts() {
+        let t = LockTable::default();
+        t.lock(K, A, &[r(0, 10, true), r(20, 5, false)], false)
+            .unwrap();
+        let c = LockOwner { conn: 3, open: 7 };
+        assert_eq!(t.reassign(K, A, c), 2);
+        assert_eq!(t.held_count(K), 2);
+        assert_eq!(t.unlock(K, A, 0, 10), Err(NotLocked), "old owner gone");
+        assert!(conflict(t.lock(K, B, &[r(5, 1, true)], false)));
+        assert!(t.io_allowed(K, c, 5, 1, true), "new owner writes its lock");
+        t.unlock(K, c, 0, 10).unwrap();
+        t.release_owner(K, c);
+        assert_eq!(t.held_count(K), 0);
+        assert_eq!(t.reassign(K, A, c), 0, "no entry");
     }
 
     #[test]

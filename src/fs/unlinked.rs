@@ -12,11 +12,21 @@
 //! and [`Fs::reap_released`] (called by the SMB adapter on CLOSE and CREATE)
 //! deletes it from the store and drops its content.
 //!
+//! Windows delete-pending (the default SMB delete, no POSIX semantics): a file
+//! whose delete-on-close took effect keeps its *name* until the last open of
+//! it closes, and a new open of it fails with STATUS_DELETE_PENDING (smbtorture
+//! smb2.oplock.doc; Explorer relies on it). [`Fs::set_delete_pending`] records
+//! the name to remove (and who removes it) in the file's entry; dropping the
+//! last hold moves it to a queue that [`Fs::reap_released`] empties by
+//! removing the name. Until then [`Fs::delete_pending`] answers true. Opens
+//! dropped without CLOSE (disconnect) queue it the same way.
+//!
 //! Crash safety: an inode left with `nlink` 0 by a crash (or by a hold whose
 //! reap never ran) is named by no entry; `dittofs fsck` reports it as an
 //! orphan inode. It is a leak of its metadata and content, not a corruption.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use super::{Fs, FsError, FsResult, InodeId, Wcc};
@@ -30,6 +40,16 @@ type FileKey = (u32, InodeId);
 struct Entry {
     opens: u32,
     unlinked: bool,
+    /// Delete pending: the name removed when the last open goes.
+    doomed: Option<Doomed>,
+}
+
+/// The name of a delete-pending file and the caller that deletes it.
+#[derive(Debug, Clone)]
+struct Doomed {
+    dir: InodeId,
+    name: Vec<u8>,
+    cred: super::Cred,
 }
 
 #[derive(Default)]
@@ -37,9 +57,14 @@ struct Table {
     files: HashMap<FileKey, Entry>,
     /// Unlinked inodes whose last hold went away, waiting for a reap.
     released: Vec<FileKey>,
+    /// Delete-pending files whose last hold went away: names to remove.
+    doomed: Vec<(FileKey, Doomed)>,
 }
 
 static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+/// Something is queued in `released` or `doomed` (the common "nothing to
+/// reap" is one relaxed load, CREATE checks it every time).
+static QUEUED: AtomicBool = AtomicBool::new(false);
 
 fn table() -> MutexGuard<'static, Table> {
     // A poisoned lock only means a panic mid-update of plain maps; still valid.
@@ -61,9 +86,14 @@ impl Drop for OpenHold {
         e.opens = e.opens.saturating_sub(1);
         if e.opens == 0 {
             let unlinked = e.unlinked;
+            let doomed = e.doomed.take();
             t.files.remove(&self.key);
             if unlinked {
                 t.released.push(self.key);
+                QUEUED.store(true, Ordering::Relaxed);
+            } else if let Some(d) = doomed {
+                t.doomed.push((self.key, d));
+                QUEUED.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -93,6 +123,31 @@ fn mark_unlinked(key: FileKey) -> bool {
 }
 
 /// Takes the released unlinked inodes of share `share`.
+fn set_doomed(key: FileKey, doomed: Option<Doomed>) -> bool {
+    match table().files.get_mut(&key) {
+        Some(e) => {
+            e.doomed = doomed;
+            true
+        }
+        None => false,
+    }
+}
+
+fn is_doomed(key: FileKey) -> bool {
+    let t = table();
+    t.files.get(&key).is_some_and(|e| e.doomed.is_some()) || t.doomed.iter().any(|d| d.0 == key)
+}
+
+fn take_doomed(share: u32) -> Vec<(InodeId, Doomed)> {
+    let mut t = table();
+    if t.doomed.is_empty() {
+        return Vec::new();
+    }
+    let (mine, rest): (Vec<_>, Vec<_>) = t.doomed.drain(..).partition(|d| d.0 .0 == share);
+    t.doomed = rest;
+    mine.into_iter().map(|(k, d)| (k.1, d)).collect()
+}
+
 fn take_released(share: u32) -> Vec<InodeId> {
     let mut t = table();
     if t.released.is_empty() {
@@ -162,7 +217,53 @@ impl Fs {
     }
 
     /// Deletes the unlinked inodes of this share whose last open closed.
+    /// Windows delete-pending: `Some((dir, name, cred))` makes the held file
+    /// delete pending (its name goes at its last close), `None` clears it.
+    /// False when no open holds the file (the caller deletes it itself).
+    pub fn set_delete_pending(
+        &self,
+        ino: InodeId,
+        doomed: Option<(InodeId, Vec<u8>, super::Cred)>,
+    ) -> bool {
+        set_doomed(
+            (self.share.id, ino),
+            doomed.map(|(dir, name, cred)| Doomed { dir, name, cred }),
+        )
+    }
+
+    /// Whether the file is delete pending (a new open gets
+    /// STATUS_DELETE_PENDING).
+    pub fn delete_pending(&self, ino: InodeId) -> bool {
+        is_doomed((self.share.id, ino))
+    }
+
+    /// Removes the names of delete-pending files whose last open went away,
+    /// then deletes unlinked inodes nobody holds any more.
     pub async fn reap_released(&self) {
+        if !QUEUED.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let t = table();
+            let others = t
+                .released
+                .iter()
+                .chain(t.doomed.iter().map(|d| &d.0))
+                .any(|k| k.0 != self.share.id);
+            QUEUED.store(others, Ordering::Relaxed);
+        }
+        for (ino, d) in take_doomed(self.share.id) {
+            // Only the name that still names this file (it may have been
+            // renamed over meanwhile through NFS).
+            match self.meta.lookup(d.dir, &d.name).await {
+                Ok(a) if a.ino == ino => {
+                    if let Err(e) = self.remove_held(&d.cred, d.dir, &d.name, 0).await {
+                        log::debug!("delete pending of inode {ino} failed: {e:?}");
+                    }
+                }
+                _ => {}
+            }
+        }
         for ino in take_released(self.share.id) {
             self.reap(ino).await;
         }
@@ -201,6 +302,35 @@ mod tests {
         assert_eq!(take_released(share), [7]);
         assert!(take_released(share).is_empty());
         assert!(!mark_unlinked((share, 7)));
+    }
+
+    #[test]
+    fn delete_pending_until_the_last_hold() {
+        let share = 0xFFFF_0003;
+        let key = (share, 11);
+        let d = Doomed {
+            dir: 1,
+            name: b"f".to_vec(),
+            cred: super::super::Cred::root(),
+        };
+        assert!(!set_doomed(key, Some(d.clone())), "no hold: caller deletes");
+        let (a, b) = (hold(share, 11), hold(share, 11));
+        assert!(!is_doomed(key));
+        assert!(set_doomed(key, Some(d.clone())));
+        assert!(is_doomed(key));
+        assert!(set_doomed(key, None), "cleared");
+        assert!(!is_doomed(key));
+        assert!(set_doomed(key, Some(d)));
+        drop(a);
+        assert!(take_doomed(share).is_empty(), "still held");
+        assert!(is_doomed(key));
+        drop(b);
+        assert!(is_doomed(key), "queued, name not yet removed");
+        let gone = take_doomed(share);
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].0, gone[0].1.name.as_slice()), (11, &b"f"[..]));
+        assert!(!is_doomed(key));
+        assert!(take_released(share).is_empty(), "linked file: no reap");
     }
 
     #[test]

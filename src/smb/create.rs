@@ -180,6 +180,9 @@ pub async fn create(
     if want_dir && want_file {
         return Err(STATUS_INVALID_PARAMETER);
     }
+    // Names of delete-pending files whose last open went without a CLOSE
+    // (disconnect) go before this CREATE looks (one relaxed load when none).
+    fs.reap_released().await;
     let existing: Option<Attr> = match last {
         None => Some(fs.getattr(dir, None).await.map_err(fs_err)?),
         Some(name) => match fs.lookup(&cred, dir, name.as_bytes()).await {
@@ -189,6 +192,11 @@ pub async fn create(
         },
     };
     super::oplock::check_key(st, req, existing.as_ref().map(|a| (fs.share().id, a.ino)))?;
+    // A delete-pending file refuses new opens before any share-mode check or
+    // break (MS-FSA 2.1.5.1.2; smbtorture smb2.oplock.doc).
+    if existing.as_ref().is_some_and(|a| fs.delete_pending(a.ino)) {
+        return Err(STATUS_DELETE_PENDING);
+    }
     let disp = req.create_disposition;
     let origin = super::oplock::origin_for(st, req);
     let access = granted_access(req.desired_access);
@@ -284,7 +292,16 @@ pub async fn create(
                     .await
             } else {
                 let set = SetAttr {
-                    mode: Some(posix_mode.unwrap_or(0o644)),
+                    // READONLY follows the mode (`file_times`): asked for at
+                    // creation, the file is made without write bits (smbtorture
+                    // durable-open.read-only); this open may still write.
+                    mode: Some(posix_mode.unwrap_or(
+                        if req.file_attributes & attrs::READONLY != 0 {
+                            0o444
+                        } else {
+                            0o644
+                        },
+                    )),
                     ..SetAttr::default()
                 };
                 let create = fs.create(&cred, dir, name.as_bytes(), CreateMode::Guarded, &set);
@@ -379,6 +396,7 @@ pub async fn create(
         hold: (!is_dir).then(|| fs.hold_open(attr.ino)),
         stream: None,
         write_time: Default::default(),
+        replay: Default::default(),
     };
     let lease_granted = match &lease_ctx {
         Some(CreateContext::Lease(l)) => Some(*l),
@@ -423,13 +441,31 @@ pub async fn create(
 }
 
 /// Removes what a delete-pending open names.
-pub(crate) async fn delete_now(fs: &Fs, cred: &Cred, open: &Open) -> Result<(), u32> {
+/// The delete of an open with delete-on-close, at its close. `windows`
+/// (clients without the POSIX extensions): a file other opens hold keeps its
+/// name, delete pending, until the last of them closes; else (POSIX) the name
+/// goes now and the file lives on, unlinked, through the other opens.
+pub(crate) async fn delete_now(
+    fs: &Fs,
+    cred: &Cred,
+    open: &Open,
+    windows: bool,
+) -> Result<(), u32> {
     if let Some(s) = &open.stream {
         return super::streams::delete_now(fs, s).await;
     }
     let Some((dir, name)) = &open.parent else {
         return Err(STATUS_CANNOT_DELETE);
     };
+    // Windows delete-pending: a held file keeps its name until its last open
+    // closes (`crate::fs::unlinked`); the caller drops `open`, then reaps.
+    if windows
+        && !open.is_dir
+        && open.hold.is_some()
+        && fs.set_delete_pending(open.ino, Some((*dir, name.clone(), cred.clone())))
+    {
+        return Ok(());
+    }
     // The open being closed does not keep the file; the others do.
     let r = if open.is_dir {
         fs.rmdir(cred, *dir, name).await
@@ -451,7 +487,7 @@ pub async fn close(
     }
     let (cred, open) = take_open(st, call, req.file_id)?;
     let fs = ctx.shares[open.share].fs.clone();
-    close_open(&fs, &cred, open, req.flags).await
+    close_open(&fs, &cred, open, req.flags, !st.posix).await
 }
 
 /// The synchronous half of a CLOSE: checks the open and takes it out of the
@@ -466,12 +502,14 @@ pub(crate) fn take_open(st: &mut ConnState, call: &Call, id: FileId) -> Result<(
 
 /// The fs half of a CLOSE of a taken open: the post-query, delete on close,
 /// the parent's lease break, then the open is released (share mode, lease,
-/// hold) and unlinked files it was the last to hold are reaped.
+/// hold) and unlinked files it was the last to hold are reaped. `windows`:
+/// see [`delete_now`].
 pub(crate) async fn close_open(
     fs: &Fs,
     cred: &Cred,
     open: Open,
     req_flags: u16,
+    windows: bool,
 ) -> Result<Reply, u32> {
     open.write_time.on_close(fs, open.ino).await;
     let mut times = FileTimes::default();
@@ -483,7 +521,7 @@ pub(crate) async fn close_open(
         }
     }
     if open.delete_pending {
-        if let Err(s) = delete_now(fs, cred, &open).await {
+        if let Err(s) = delete_now(fs, cred, &open, windows).await {
             log::debug!("delete on close of {} failed: {s:#x}", open.path);
         }
     } else if let (Some(c), Some((dir, _))) = (open.caching.as_ref(), open.parent.as_ref()) {

@@ -15,8 +15,10 @@
 //! the core where its connection ended closes it, deleting the file when
 //! delete-on-close was set), or when a break of its grant is sent (the sink
 //! finds its connection gone, [`purge_holder`]): MS-SMB2 3.3.4.6/3.3.4.7 close a
-//! disconnected open instead of breaking it. Byte-range locks are released at
-//! disconnect (not kept for the reconnect). Persistent handles are refused
+//! disconnected open instead of breaking it. Its byte-range locks stay in the
+//! lock table while parked (they still conflict with other opens and stop
+//! their I/O), are handed to the new connection's owner at the reconnect and
+//! released when the parked open ends ([`ParkedLocks`]). Persistent handles are refused
 //! (granted as plain durable), as Samba does without continuous availability.
 
 use std::collections::HashMap;
@@ -33,6 +35,7 @@ use super::state::{ConnState, Open};
 use super::tree::disk_share;
 use super::{ok, times_of, Reply, SmbContext};
 use crate::fs::leases::{self, Holder, H};
+use crate::fs::locks::{self, FileKey, LockOwner};
 use crate::fs::Cred;
 
 /// Timeout when the client asks for none (v1 always), as Samba and Windows.
@@ -65,6 +68,31 @@ struct Parked {
     cred: Cred,
     /// Which park this is (a reattached and parked again open gets a new one).
     generation: u64,
+    /// Its byte-range locks, kept for the reconnect.
+    locks: Option<ParkedLocks>,
+}
+
+/// The byte-range locks of a parked open: released when dropped (expiry,
+/// break, shutdown), handed over by [`ParkedLocks::reassign`] at a reconnect.
+struct ParkedLocks {
+    key: FileKey,
+    owner: LockOwner,
+}
+
+impl ParkedLocks {
+    /// Gives the locks to the open's new owner; nothing is released.
+    fn reassign(self, to: LockOwner) -> FileKey {
+        let key = self.key;
+        locks::global().reassign(key, self.owner, to);
+        std::mem::forget(self);
+        key
+    }
+}
+
+impl Drop for ParkedLocks {
+    fn drop(&mut self) {
+        locks::global().release_owner(self.key, self.owner);
+    }
 }
 
 /// Parked opens in the whole process (0: nothing to look up or purge).
@@ -285,6 +313,15 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
         let generation = leases::new_id();
         let fs = ctx.shares.get(open.share).map(|s| s.fs.clone());
         log::debug!("durable open {} parked for {timeout_ms} ms", open.path);
+        // Taken out of the connection's bookkeeping so its end does not
+        // release them.
+        let locks = st.async_ops.locked.remove(&vid).map(|key| ParkedLocks {
+            key,
+            owner: LockOwner {
+                conn: st.async_ops.conn_id,
+                open: vid,
+            },
+        });
         put(
             persistent,
             Parked {
@@ -293,6 +330,7 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
                 client_guid: st.client_guid,
                 cred: sess.cred.clone(),
                 generation,
+                locks,
             },
         );
         let Some(fs) = fs else {
@@ -304,10 +342,12 @@ fn park_where(ctx: &SmbContext, st: &mut ConnState, only: Option<u64>) {
                 log::debug!("durable open {} expired", p.open.path);
                 p.open.caching = None;
                 if p.open.delete_pending {
-                    if let Err(s) = super::create::delete_now(&fs, &p.cred, &p.open).await {
+                    if let Err(s) = super::create::delete_now(&fs, &p.cred, &p.open, true).await {
                         log::debug!("delete on close of {} failed: {s:#x}", p.open.path);
                     }
                 }
+                drop(p);
+                fs.reap_released().await;
             }
         })
         .detach();
@@ -336,11 +376,13 @@ pub fn delete_on_disconnect(ctx: &SmbContext, st: &mut ConnState) {
         ) else {
             continue;
         };
-        let (fs, cred) = (share.fs.clone(), sess.cred.clone());
+        let (fs, cred, windows) = (share.fs.clone(), sess.cred.clone(), !st.posix);
         glommio::spawn_local(async move {
-            if let Err(s) = super::create::delete_now(&fs, &cred, &open).await {
+            if let Err(s) = super::create::delete_now(&fs, &cred, &open, windows).await {
                 log::debug!("delete on close of {} failed: {s:#x}", open.path);
             }
+            drop(open);
+            fs.reap_released().await;
         })
         .detach();
     }
@@ -464,6 +506,14 @@ async fn reattach(
     let (oplock_level, lease_ctx) =
         super::oplock::rebind(st, call, &mut p.open, file_id, asked_lease);
     log::debug!("durable open {} reconnected", p.open.path);
+    if let Some(l) = p.locks.take() {
+        let to = LockOwner {
+            conn: st.async_ops.conn_id,
+            open: vid,
+        };
+        let key = l.reassign(to);
+        st.async_ops.locked.insert(vid, key);
+    }
     st.opens.insert(vid, p.open);
     call.last_file_id = Some(file_id);
     // A reconnect is answered without a durable context (as Samba;

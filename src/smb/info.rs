@@ -90,7 +90,8 @@ pub async fn query_info(
             let info = FileInfo {
                 times: times_of(fs, &attr).await,
                 number_of_links: attr.nlink,
-                delete_pending: open.delete_pending,
+                // Also when another open made the file delete pending.
+                delete_pending: open.delete_pending || fs.delete_pending(open.ino),
                 directory: open.is_dir,
                 index_number: attr.ino,
                 ea_size: 0,
@@ -189,6 +190,7 @@ pub async fn set_info(
     req: &SetInfoRequest<'_>,
 ) -> Result<Reply, u32> {
     let cred = session_cred(st, call)?;
+    let windows = !st.posix;
     let split = if st.posix {
         super::posix::components
     } else {
@@ -277,11 +279,11 @@ pub async fn set_info(
                     }
                 }
                 SetFileInfo::Disposition(delete) => {
-                    set_delete(ctx, open, &cred, delete).await?;
+                    set_delete(ctx, open, &cred, delete, windows).await?;
                 }
                 SetFileInfo::DispositionEx(flags) => {
                     let delete = flags & DISPOSITION_DELETE != 0;
-                    set_delete(ctx, open, &cred, delete).await?;
+                    set_delete(ctx, open, &cred, delete, windows).await?;
                     if delete && flags & DISPOSITION_POSIX_SEMANTICS != 0 {
                         posix_delete(ctx, open, &cred).await?;
                     }
@@ -404,6 +406,7 @@ async fn posix_delete(
     }
     open.delete_pending = false;
     open.parent = None;
+    fs.set_delete_pending(open.ino, None);
     Ok(())
 }
 
@@ -412,6 +415,7 @@ async fn set_delete(
     open: &mut super::state::Open,
     cred: &crate::fs::Cred,
     delete: bool,
+    windows: bool,
 ) -> Result<(), u32> {
     let fs = &ctx.shares[open.share].fs;
     if delete {
@@ -432,5 +436,14 @@ async fn set_delete(
         }
     }
     open.delete_pending = delete;
+    // The file is delete pending at once: new opens fail, its name goes at
+    // its last close (`crate::fs::unlinked`).
+    if windows && !open.is_dir && open.hold.is_some() {
+        let doomed = delete
+            .then(|| open.parent.clone())
+            .flatten()
+            .map(|(dir, name)| (dir, name, cred.clone()));
+        fs.set_delete_pending(open.ino, doomed);
+    }
     Ok(())
 }

@@ -63,6 +63,8 @@ enum IoKind {
     Close {
         open: Box<Open>,
         flags: u16,
+        /// Windows delete-pending semantics (no POSIX extensions).
+        windows: bool,
     },
 }
 
@@ -96,8 +98,13 @@ impl IoJob {
             IoKind::Write { data, stable } => {
                 write_data(&self.fs, &self.cred, self.ino, self.offset, data, stable).await
             }
-            IoKind::Close { open, flags } => {
-                let r = super::create::close_open(&self.fs, &self.cred, *open, flags).await;
+            IoKind::Close {
+                open,
+                flags,
+                windows,
+            } => {
+                let r =
+                    super::create::close_open(&self.fs, &self.cred, *open, flags, windows).await;
                 return (r, None);
             }
         };
@@ -125,6 +132,7 @@ pub(crate) fn prepare_close(
         kind: IoKind::Close {
             open: Box::new(open),
             flags: req.flags,
+            windows: !st.posix,
         },
     })
 }

@@ -9,8 +9,9 @@
 //! range can be taken at once); any other flag combination is
 //! STATUS_INVALID_PARAMETER. Locks are granted all-or-none; unlocks are applied
 //! in order and stop at the first range not held (STATUS_RANGE_NOT_LOCKED).
-//! Lock sequence numbers (resilient/persistent handles, which this server does
-//! not grant) are ignored.
+//! Lock sequence numbers are checked on durable and resilient opens
+//! (`lockseq.rs`); a request that has to wait (async) records no number, so
+//! its replay is processed again.
 
 use dittofs_smb_wire::create::FileId;
 use dittofs_smb_wire::header::Header;
@@ -23,6 +24,7 @@ use futures_lite::FutureExt;
 
 use super::create::open_mut;
 use super::dispatch::Call;
+use super::lockseq::{self, Begin};
 use super::pending::PendingKind;
 use super::state::ConnState;
 use super::{ok, Reply, SmbContext};
@@ -114,6 +116,24 @@ fn target(
 }
 
 pub fn lock(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &mut Call,
+    hdr: &Header,
+    req: &LockRequest,
+) -> Result<Reply, u32> {
+    let slot = match lockseq::begin(st, call, req.file_id, req.lock_sequence) {
+        Begin::Replay => return ok(lock_body()),
+        Begin::Proceed(slot) => slot,
+    };
+    let reply = apply(ctx, st, call, hdr, req)?;
+    if reply.0 == STATUS_SUCCESS {
+        lockseq::record(st, call, req.file_id, slot);
+    }
+    Ok(reply)
+}
+
+fn apply(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,

@@ -70,6 +70,9 @@ pub async fn ioctl(
         FSCTL_SMBTORTURE_FSP_ASYNC_SLEEP => return fsp_async_sleep(st, call, req).await,
         FSCTL_GET_COMPRESSION => return super::fsctl::get_compression(st, call, req),
         FSCTL_SET_COMPRESSION => return super::fsctl::set_compression(st, call, req),
+        super::lockseq::FSCTL_LMR_REQUEST_RESILIENCY => {
+            return super::lockseq::request_resiliency(st, call, req)
+        }
         _ => {
             // A handle that is not open fails as such before the code is
             // looked at (smbtorture smb2.compound.related5).

@@ -21,6 +21,7 @@ mod info;
 mod io;
 mod ipc;
 mod lock;
+mod lockseq;
 mod misc;
 mod negotiate;
 mod notify;

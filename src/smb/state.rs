@@ -161,6 +161,8 @@ pub struct Open {
     pub stream: Option<super::streams::StreamOpen>,
     /// Its delayed LastWriteTime updates (`writetime.rs`).
     pub write_time: super::writetime::WriteTime,
+    /// Lock sequence replay state and resiliency (`lockseq.rs`).
+    pub replay: super::lockseq::LockReplay,
 }
 
 /// Everything one connection negotiated and opened.

@@ -189,6 +189,7 @@ pub(crate) async fn create(
         // The file stays (unlinked) while one of its streams is open.
         hold: (base.ftype == FileType::Regular).then(|| fs.hold_open(base.ino)),
         write_time: Default::default(),
+        replay: Default::default(),
         stream: Some(StreamOpen {
             base: base.ino,
             name: name.to_owned(),

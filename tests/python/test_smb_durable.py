@@ -12,6 +12,7 @@ Re-authentication: SESSION_SETUP again on an established session keeps the sessi
 connect and its opens (the handle opened before reads afterwards). The server keeps the
 session's keys on re-authentication (as Samba does), so the client's keys are put back after
 smbprotocol re-derives them."""
+import time
 import uuid
 
 import pytest
@@ -22,7 +23,8 @@ from smbprotocol.create_contexts import (CreateContextName, SMB2CreateContextReq
                                          SMB2CreateRequestLeaseV2)
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
-                              ImpersonationLevel, Open, RequestedOplockLevel, ShareAccess)
+                              ImpersonationLevel, LockFlags, Open, RequestedOplockLevel,
+                              ShareAccess, SMB2LockElement)
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
@@ -33,6 +35,9 @@ SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
              | ShareAccess.FILE_SHARE_DELETE)
 R, H, W = 1, 2, 4
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_FILE_LOCK_CONFLICT = 0xC0000054
+EXCL_NOW = LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY
+UNLOCK = LockFlags.SMB2_LOCKFLAG_UNLOCK
 
 
 def connect(port, client_guid=None):
@@ -82,12 +87,12 @@ def context_names(resp):
     return [type(c).__name__ for c in (resp or [])]
 
 
-def open_durable(tree, name, key, guid, state=R | W | H):
+def open_durable(tree, name, key, guid, state=R | W | H, timeout_ms=30000):
     f = Open(tree, name)
     resp = f.create(ImpersonationLevel.Impersonation, GENERIC_ALL, FileAttributes.FILE_ATTRIBUTE_NORMAL,
                     SHARE_ALL, CreateDisposition.FILE_OVERWRITE_IF,
                     CreateOptions.FILE_NON_DIRECTORY_FILE,
-                    create_contexts=[lease_ctx(key, state), dh2q_ctx(guid)],
+                    create_contexts=[lease_ctx(key, state), dh2q_ctx(guid, timeout_ms)],
                     oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
     return f, resp
 
@@ -188,3 +193,88 @@ def test_reauthentication_keeps_session_tree_and_opens(smb_session):
              SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE)
     g.close()
     f.close()
+
+
+def lock_el(offset, length, flags):
+    e = SMB2LockElement()
+    e["offset"] = offset
+    e["length"] = length
+    e["flags"] = flags
+    return e
+
+
+def status_of(fn):
+    try:
+        fn()
+    except SMBResponseException as e:
+        return e.status
+    return 0
+
+
+def plain_open(tree, name):
+    f = Open(tree, name)
+    f.create(ImpersonationLevel.Impersonation, GENERIC_ALL, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+             SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE)
+    return f
+
+
+def test_locks_survive_durable_reconnect(smb_server):
+    """A durable open's byte-range lock stays while it is parked (another client's
+    READ of the range fails: a READ breaks no R caching, where a LOCK or WRITE would
+    break the parked open's lease and so close it, MS-SMB2 3.3.4.7) and belongs to
+    the reconnected handle, which unlocks it."""
+    client = uuid.uuid4()
+    conn, _, tree = connect(smb_server.smb_port, client)
+    key, guid = uuid.uuid4().bytes, uuid.uuid4()
+    # RH: another client's plain open breaks nothing, so the parked open stays.
+    f, resp = open_durable(tree, "durable-lock.bin", key, guid, state=R | H)
+    assert "SMB2CreateDurableHandleResponseV2" in context_names(resp)
+    f.write(b"x" * 100, 0)
+    f.lock([lock_el(0, 10, EXCL_NOW)])
+    file_id = f.file_id
+    drop(conn)
+
+    conn_b, _, tree_b = connect(smb_server.smb_port)
+    conn2 = None
+    try:
+        b = plain_open(tree_b, "durable-lock.bin")
+        assert status_of(lambda: b.read(5, 1)) == STATUS_FILE_LOCK_CONFLICT
+        assert b.read(10, 5) == b"xxxxx"  # outside the parked lock
+
+        conn2, _, tree2 = connect(smb_server.smb_port, client)
+        g, _ = reconnect(tree2, "durable-lock.bin", key, file_id, guid)
+        assert status_of(lambda: b.read(5, 1)) == STATUS_FILE_LOCK_CONFLICT
+        assert g.read(5, 1) == b"x", "the lock's owner reads through it"
+        g.lock([lock_el(0, 10, UNLOCK)])  # the reconnected handle owns it
+        assert b.read(5, 1) == b"x"
+        # (No LOCK from b here: it would break g's R lease, a notice smbprotocol
+        # cannot take.)
+        b.close()
+        g.close()
+    finally:
+        conn_b.disconnect(True)
+        if conn2 is not None:
+            conn2.disconnect(True)
+
+
+def test_parked_locks_released_at_expiry(smb_server):
+    conn, _, tree = connect(smb_server.smb_port)
+    key, guid = uuid.uuid4().bytes, uuid.uuid4()
+    f, resp = open_durable(tree, "durable-lock-expiry.bin", key, guid, state=R | H,
+                           timeout_ms=1000)
+    assert "SMB2CreateDurableHandleResponseV2" in context_names(resp)
+    f.write(b"x" * 100, 0)
+    f.lock([lock_el(0, 10, EXCL_NOW)])
+    drop(conn)
+    conn_b, _, tree_b = connect(smb_server.smb_port)
+    try:
+        b = plain_open(tree_b, "durable-lock-expiry.bin")
+        assert status_of(lambda: b.read(0, 1)) == STATUS_FILE_LOCK_CONFLICT
+        deadline = time.monotonic() + 10
+        while status_of(lambda: b.read(0, 1)) != 0:
+            assert time.monotonic() < deadline, "parked lock never released"
+            time.sleep(0.2)
+        b.lock([lock_el(0, 10, EXCL_NOW)])
+        b.close()
+    finally:
+        conn_b.disconnect(True)
