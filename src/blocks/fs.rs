@@ -149,8 +149,12 @@ impl BlockStore for FsBlockStore {
 
     fn delete(&self, key: &str) -> Result<(), BlockStoreError> {
         let path = self.path_of(key)?;
+        // No directory fsync: an unlink lost in a crash leaves an object that
+        // no block map points at, which the orphan sweep deletes. Each fsync
+        // here was a journal commit per superseded block, in the way of the
+        // WAL's and the metadata store's.
         match fs::remove_file(&path) {
-            Ok(()) => sync_dir(path.parent().unwrap_or(&self.root)),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("remove", &path, e)),
         }
@@ -229,6 +233,19 @@ mod tests {
             Err(BlockStoreError::NotFound(_))
         ));
         assert_eq!(s.list("1/").unwrap(), vec!["1/7/1", "1/8/0"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn objects_of_any_length_read_back_exactly() {
+        let (s, dir) = store();
+        for len in [0usize, 1, 4095, 4096, 4097, (4 << 20) + 1, 17 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let key = format!("1/9/{len}");
+            s.put(&key, Bytes::from(data.clone())).unwrap();
+            assert_eq!(fs::metadata(dir.join(&key)).unwrap().len(), len as u64);
+            assert_eq!(&s.get(&key, 0, u64::MAX).unwrap()[..], &data[..], "{len}");
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 
