@@ -50,7 +50,7 @@ pub const SHARD_BYTES_MAX_DEFAULT: u64 = 1 << 30;
 pub const READ_AHEAD_BLOCKS_DEFAULT: u64 = 2;
 
 /// Uploads one shard runs at once (the uploader pool bounds the process).
-pub const UPLOADS_IN_FLIGHT_MAX: usize = 4;
+pub const UPLOADS_IN_FLIGHT_MAX: usize = 8;
 
 /// Where COMMIT waits for content of a share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,6 +5,7 @@
 
 pub mod faulty;
 pub mod fs;
+mod fs_direct;
 pub mod s3;
 pub mod s3_retry;
 

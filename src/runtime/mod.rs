@@ -48,7 +48,7 @@ const MESH_QUEUE_LEN: usize = 256;
 const EXECUTOR_IO_MEMORY_BYTES: usize = 512 << 10;
 /// Threads doing block store calls (uploads, read-backs, deletes) for all
 /// shards: bounds the parallel uploads of the process.
-const UPLOAD_THREADS: usize = 8;
+const UPLOAD_THREADS: usize = 16;
 /// How long start-up (WAL recovery included) may take before the process gives up.
 const START_TIMEOUT_S: u64 = 300;
 /// How long shutdown waits for connections to finish their requests.

@@ -231,6 +231,8 @@ pub(crate) struct Cache {
     /// Uploads that failed (put or record), ever.
     pub(crate) failures: u64,
     pub(crate) changed: Rc<Event>,
+    /// Finished puts waiting to be recorded (`seal.rs`); reachable without the lock.
+    pub(crate) done: Rc<RefCell<Vec<seal::Done>>>,
 }
 
 pub(crate) fn check_range(offset: u64, len: u64) -> Result<(), ContentError> {
@@ -290,6 +292,7 @@ impl Cache {
             stats: CacheStats::default(),
             failures: 0,
             changed: Rc::new(Event::default()),
+            done: Rc::new(RefCell::new(Vec::new())),
         }
     }
 

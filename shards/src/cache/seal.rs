@@ -9,7 +9,15 @@
 //! the block map (so records and truncates' map drops are serialized) and
 //! the block becomes clean (or stays dirty when written meanwhile); a failed
 //! put or record puts the data back as dirty, with its pin, for a later retry.
+//!
+//! Recording happens under the lock, and a metadata commit is an fsync: one
+//! record per lock hold serialized a shard's uploads behind its metadata
+//! store and stalled its writers meanwhile. So a finished put queues itself
+//! (`Cache::done`) before it takes the lock, and whoever gets the lock
+//! records everything queued at once, the records running concurrently so a
+//! store with group commit (LMDB) makes them one commit.
 
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
@@ -61,6 +69,7 @@ pub(crate) fn pump(shared: &Rc<RwLock<Cache>>, cache: &mut Cache) {
         cache.uploads += 1;
         let task = upload(
             Rc::downgrade(shared),
+            cache.done.clone(),
             cache.io.clone(),
             store,
             key,
@@ -72,8 +81,23 @@ pub(crate) fn pump(shared: &Rc<RwLock<Cache>>, cache: &mut Cache) {
     }
 }
 
+/// A finished put, waiting for the shard lock to be recorded.
+pub(crate) struct Done {
+    key: ContentKey,
+    index: u64,
+    generation: u64,
+    len: u64,
+    store: Arc<dyn BlockStore>,
+    put: Result<(), ContentError>,
+}
+
+/// Superseded or orphaned objects to delete once the lock is released.
+type Deletes = Vec<(ContentKey, Arc<dyn BlockStore>, String)>;
+
+#[allow(clippy::too_many_arguments)]
 async fn upload(
     shared: Weak<RwLock<Cache>>,
+    done: Rc<RefCell<Vec<Done>>>,
     io: StoreIo,
     store: Arc<dyn BlockStore>,
     key: ContentKey,
@@ -83,9 +107,9 @@ async fn upload(
 ) {
     let object = object_key(key, index, generation);
     let len = data.len() as u64;
-    let (o, s) = (object.clone(), store.clone());
+    let s = store.clone();
     let started = std::time::Instant::now();
-    let put = io.call(move || s.put(&o, data)).await;
+    let put = io.call(move || s.put(&object, data)).await;
     let shard_stats = crate::stats::local();
     shard_stats
         .upload_latency
@@ -96,73 +120,109 @@ async fn upload(
     let Some(shared) = shared.upgrade() else {
         return;
     };
+    done.borrow_mut().push(Done {
+        key,
+        index,
+        generation,
+        len,
+        store,
+        put,
+    });
     let Ok(mut cache) = shared.write().await else {
         return;
     };
-    cache.uploads -= 1;
-    let current = cache
-        .files
-        .get(&key)
-        .and_then(|f| f.blocks.get(&index))
-        .and_then(|b| b.upload)
-        .is_some_and(|u| u.generation == generation);
-    if !current {
-        if let Some(file) = cache.files.get_mut(&key) {
-            file.cancelled = file.cancelled.saturating_sub(1);
-        }
+    // Puts that finished while another task held the lock are recorded
+    // together (their metadata commits share one group commit); a task that
+    // finds the queue empty was recorded by such a batch.
+    let batch = std::mem::take(&mut *done.borrow_mut());
+    if batch.is_empty() {
+        return;
     }
-    let mut delete = Vec::new();
-    match put {
-        Ok(()) if current => {
-            let map = cache.index.clone();
-            let mapped = MappedBlock { generation, len };
-            match map.record(key.share, key.ino, index, mapped).await {
-                Ok(()) => {
-                    if let Some(old) = cache.finish_upload(key, index, mapped) {
-                        delete.push(object_key(key, index, old));
-                    }
-                }
-                Err(e) => {
-                    log::warn!("recording block {index} of {key:?} failed: {e}");
-                    cache.fail_upload(key, index, e);
-                    delete.push(object);
-                }
-            }
-        }
-        // Truncated or removed meanwhile: an orphan nobody will map.
-        Ok(()) => delete.push(object),
-        Err(e) if current => {
-            log::warn!("uploading block {index} of {key:?} failed: {e}");
-            cache.fail_upload(key, index, e);
-        }
-        Err(_) => {}
-    }
+    let delete = record_batch(&mut cache, batch).await;
     pump(&shared, &mut cache);
     cache.evict();
     let changed = cache.changed.clone();
-    let counted = match cache.files.get_mut(&key) {
-        Some(file) if !delete.is_empty() => {
+    let mut counted = Vec::new();
+    for (key, _, _) in &delete {
+        if let Some(file) = cache.files.get_mut(key) {
             file.deleting += 1;
-            true
+            counted.push(*key);
         }
-        _ => false,
-    };
+    }
     drop(cache);
     changed.notify();
-    for object in delete {
-        let s = store.clone();
-        if let Err(e) = io.call(move || s.delete(&object)).await {
+    for (_, store, object) in delete {
+        if let Err(e) = io.call(move || store.delete(&object)).await {
             log::debug!("deleting a superseded object failed (the sweep retries): {e}");
         }
     }
-    if counted {
+    if !counted.is_empty() {
         if let Ok(mut cache) = shared.write().await {
-            if let Some(file) = cache.files.get_mut(&key) {
-                file.deleting = file.deleting.saturating_sub(1);
+            for key in counted {
+                if let Some(file) = cache.files.get_mut(&key) {
+                    file.deleting = file.deleting.saturating_sub(1);
+                }
             }
         }
         changed.notify();
     }
+}
+
+/// Records the finished puts of `batch` in the block map (concurrently, under
+/// the lock the caller holds) and settles their blocks; returns the objects
+/// to delete.
+async fn record_batch(cache: &mut Cache, batch: Vec<Done>) -> Deletes {
+    let mut delete = Vec::new();
+    let mut recording = Vec::new();
+    for done in batch {
+        let (key, index, generation) = (done.key, done.index, done.generation);
+        cache.uploads -= 1;
+        let current = cache
+            .files
+            .get(&key)
+            .and_then(|f| f.blocks.get(&index))
+            .and_then(|b| b.upload)
+            .is_some_and(|u| u.generation == generation);
+        if !current {
+            if let Some(file) = cache.files.get_mut(&key) {
+                file.cancelled = file.cancelled.saturating_sub(1);
+            }
+        }
+        match done.put {
+            Ok(()) if current => {
+                let mapped = MappedBlock {
+                    generation,
+                    len: done.len,
+                };
+                let task =
+                    glommio::spawn_local(cache.index.record(key.share, key.ino, index, mapped));
+                recording.push((done, mapped, task));
+            }
+            // Truncated or removed meanwhile: an orphan nobody will map.
+            Ok(()) => delete.push((key, done.store, object_key(key, index, generation))),
+            Err(e) if current => {
+                log::warn!("uploading block {index} of {key:?} failed: {e}");
+                cache.fail_upload(key, index, e);
+            }
+            Err(_) => {}
+        }
+    }
+    for (done, mapped, task) in recording {
+        let (key, index) = (done.key, done.index);
+        match task.await {
+            Ok(()) => {
+                if let Some(old) = cache.finish_upload(key, index, mapped) {
+                    delete.push((key, done.store, object_key(key, index, old)));
+                }
+            }
+            Err(e) => {
+                log::warn!("recording block {index} of {key:?} failed: {e}");
+                cache.fail_upload(key, index, e);
+                delete.push((key, done.store, object_key(key, index, mapped.generation)));
+            }
+        }
+    }
+    delete
 }
 
 impl Cache {
