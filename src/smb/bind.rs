@@ -15,6 +15,7 @@
 //! the session (its queue closes; the channel answers USER_SESSION_DELETED);
 //! a channel ending leaves the session alone.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use dittofs_smb_wire::auth::ntlm::{self, AuthenticateMessage};
@@ -77,6 +78,7 @@ pub(crate) fn publish(st: &ConnState, sid: u64) {
             decryption_key: s.decryption_key.clone(),
             home,
             channels: Default::default(),
+            alive: std::sync::atomic::AtomicBool::new(true),
         },
     );
 }
@@ -161,7 +163,10 @@ pub(crate) async fn setup(
         return Err(STATUS_USER_SESSION_DELETED);
     };
     st.bind_signer = Some((info.signing_algo, info.signing_key.clone()));
-    refuse(st, &info)?;
+    if let Err(status) = refuse(st, &info) {
+        log::info!("SMB bind of session {sid:#x} refused: {status:#x}");
+        return Err(status);
+    }
     check_signed(st, &info, hdr, msg)?;
     let token =
         spnego::decode_client_token(req.security_buffer).map_err(|_| STATUS_INVALID_PARAMETER)?;
@@ -207,6 +212,7 @@ async fn authenticate(
         return Err(STATUS_ACCESS_DENIED);
     }
     let Some(user) = ctx.users.lookup(&auth.user).await else {
+        log::info!("SMB bind refused: unknown user {:?}", auth.user);
         return Err(STATUS_LOGON_FAILURE);
     };
     let (dialect, cipher) = (st.dialect, st.cipher);
@@ -344,8 +350,14 @@ pub(crate) async fn forward(
     encrypted: Option<u64>,
 ) -> Option<FrameResult> {
     let sid = parts.first()?.0.session_id;
-    if !st.channels.get(&sid)?.valid() {
+    let ch = st.channels.get(&sid)?;
+    if !ch.valid() {
         return None;
+    }
+    if !ch.info.alive.load(Ordering::Relaxed) {
+        // The session ended at home (LOGOFF, failed re-authentication).
+        st.channels.remove(&sid);
+        return Some(local_errors(st, parts, STATUS_USER_SESSION_DELETED));
     }
     // A bind is handled here (`setup`); a re-authentication on the channel
     // runs at home like any request (a failed one ends the session,
@@ -370,10 +382,35 @@ pub(crate) async fn forward(
     let ch = st.channels.get(&sid)?;
     let verified = encrypted == Some(sid)
         || parts.iter().all(|(h, m)| {
+            // Signed with the channel key, re-authentications too (an
+            // unsigned one is refused: smbtorture bind_negative_*).
             h.is_signed() && crypto::verify(ch.signing_algo, &ch.signing_key, m).unwrap_or(false)
         });
     if !verified {
-        return Some(local_errors(st, parts, STATUS_ACCESS_DENIED));
+        log::info!(
+            "SMB channel of session {sid:#x}: {:?} request not signed with the channel key (signed flag {})",
+            parts[0].0.cmd(),
+            parts[0].0.is_signed()
+        );
+        let signer = (ch.info.signing_algo, ch.info.signing_key.clone());
+        let setup = parts
+            .iter()
+            .any(|(h, _)| h.cmd() == Some(Command::SessionSetup));
+        let reply = local_errors(st, parts, STATUS_ACCESS_DENIED);
+        // A SESSION_SETUP signed with the session's key instead (a second
+        // "channel" without a bind): ACCESS_DENIED signed with that key, as
+        // Samba answers (the client checks it with the session key).
+        return Some(match reply {
+            FrameResult::Reply(mut m) if setup => {
+                if let Ok(offsets) = compound_offsets(&m) {
+                    for (at, len) in offsets {
+                        let _ = crypto::sign(signer.0, &signer.1, &mut m[at..at + len]);
+                    }
+                }
+                FrameResult::Reply(m)
+            }
+            other => other,
+        });
     }
     let (tx, rx) = oneshot::channel();
     let mut home = ch.home.clone();
@@ -467,6 +504,7 @@ mod tests {
             decryption_key: Vec::new(),
             home: sessions::home_channel().0,
             channels: Default::default(),
+            alive: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

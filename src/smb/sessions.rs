@@ -60,6 +60,9 @@ pub struct Bindable {
     pub home: HomeSender,
     /// Channels bound now (bounded by [`CHANNELS_MAX`]).
     pub channels: AtomicUsize,
+    /// Cleared when the session ends (its channels then answer
+    /// USER_SESSION_DELETED without asking the home connection).
+    pub alive: std::sync::atomic::AtomicBool,
 }
 
 /// One bound channel's claim on [`Bindable::channels`]; released on drop.
@@ -94,6 +97,12 @@ pub fn publish(sid: u64, b: Bindable) {
     bindable().insert(sid, Arc::new(b));
 }
 
+fn end_bindable(sid: u64) {
+    if let Some(b) = bindable().remove(&sid) {
+        b.alive.store(false, Ordering::Relaxed);
+    }
+}
+
 /// The bindable session `sid`, if it is still alive.
 pub fn lookup(sid: u64) -> Option<Arc<Bindable>> {
     bindable().get(&sid).cloned()
@@ -119,7 +128,7 @@ pub fn register(sid: u64, user: &str) {
 /// A session ended (LOGOFF, failed setup, connection end).
 pub fn unregister(sid: u64) {
     live().remove(&sid);
-    bindable().remove(&sid);
+    end_bindable(sid);
     if REVOKED_COUNT.load(Ordering::Relaxed) != 0 && revoked().remove(&sid) {
         REVOKED_COUNT.fetch_sub(1, Ordering::Relaxed);
     }
@@ -143,7 +152,7 @@ pub fn take_revoked(sid: u64) -> bool {
     if revoked().remove(&sid) {
         REVOKED_COUNT.fetch_sub(1, Ordering::Relaxed);
         live().remove(&sid);
-        bindable().remove(&sid);
+        end_bindable(sid);
         return true;
     }
     false
