@@ -7,8 +7,9 @@
 //! crash or a wedged connection loop fails the test).
 //!
 //! Not run here: smb2.oplock, smb2.lease, smb2.setinfo (its one test fails on
-//! Samba too). smb2.session runs with a low floor: its 40 bind_negative tests
-//! need multichannel, its reauth2-5 an anonymous re-authentication. Runtime:
+//! Samba too). smb2.session: its reauth2-5 need an anonymous re-authentication,
+//! its encryption-* tests fail, bind_invalid_auth needs an unsigned re-authentication
+//! on a bound channel. Runtime:
 //! a few minutes, most of it smb2.dir (directories of 700 and 1000+ files)
 //! and smb2.notify.
 
@@ -40,7 +41,7 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.dir", 4),        // 5/2
     ("smb2.create", 8),     // 10/6
     ("smb2.compound", 12),  // 15/4
-    ("smb2.ioctl", 38),     // 41/3 (21/7 before sparse files)
+    ("smb2.ioctl", 40),     // 42/3 (41/3 before multichannel, 21/7 before sparse files)
     ("smb2.lock", 18),      // 20/2 (the 2 need durable handles)
     ("smb2.rename", 6),     // 10/1
     ("smb2.timestamps", 9), // 11/4
@@ -48,7 +49,7 @@ const SUITES: &[(&str, usize)] = &[
     // durable handles, reconnect, re-authentication (2026-11)
     ("smb2.durable-open", 14), // 17/6 to 18/5 alone, 15 under load (Samba 4.17: 20/3)
     ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
-    ("smb2.session", 7),       // 8/48 (Samba 4.17: 53/3)
+    ("smb2.session", 46),      // 49/10 with session binding, 8/48 before (Samba 4.17: 53/6)
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).
