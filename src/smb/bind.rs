@@ -509,12 +509,11 @@ mod tests {
     }
 
     fn conn(dialect: u16, signing_ctx: Option<u16>, cipher: Option<Cipher>) -> ConnState {
-        ConnState {
-            dialect,
-            signing_ctx,
-            cipher,
-            ..ConnState::default()
-        }
+        let mut st = ConnState::default();
+        st.dialect = dialect;
+        st.signing_ctx = signing_ctx;
+        st.cipher = cipher;
+        st
     }
 
     #[test]
