@@ -6,8 +6,9 @@
 //! check that the server still answers an SMB2 session after every suite (a
 //! crash or a wedged connection loop fails the test).
 //!
-//! Not run here: smb2.lease, smb2.setinfo (its one test fails on Samba too). smb2.session runs with a low floor: its 40 bind_negative tests
-//! need multichannel, its reauth2-5 an anonymous re-authentication. Runtime:
+//! Not run here: smb2.lease, smb2.setinfo (its one test fails on Samba
+//! too). smb2.session: its reauth2-5 need an anonymous re-authentication,
+//! bind_invalid_auth an unsigned re-authentication on a bound channel. Runtime:
 //! a few minutes, most of it smb2.dir (directories of 700 and 1000+ files)
 //! and smb2.notify.
 
@@ -39,15 +40,15 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.dir", 4),         // 5/2
     ("smb2.create", 8),      // 10/6
     ("smb2.compound", 12),   // 15/4
-    ("smb2.ioctl", 39),      // 42/2 (41/3 before bug14769, 21/7 before sparse files)
-    ("smb2.lock", 21),       // 22/0 (lock sequence replay, branch lockdur; Samba 22/0)
-    ("smb2.rename", 6),      // 10/1
+    ("smb2.ioctl", 40), // 42/2 to 43/1 (41/3 before bug14769 and multichannel, 21/7 before sparse files)
+    ("smb2.lock", 21),  // 22/0 (lock sequence replay, branch lockdur; Samba 22/0)
+    ("smb2.rename", 6), // 10/1
     ("smb2.timestamps", 14), // 15/0 with delayed write time (11/4 before)
     ("smb2.notify", NOTIFY_FLOOR),
     // durable handles, reconnect, re-authentication (2026-11)
     ("smb2.durable-open", 16), // 20/3 alone (locks kept over the park), 17/6 before (Samba 4.17: 20/3)
     ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
-    ("smb2.session", 11), // 13/43 (8/48 before encryption-*, ntlmssp_bug14932; Samba 4.17: 53/3)
+    ("smb2.session", 46), // 49/10 with session binding, 13/43 with encryption-* and ntlmssp_bug14932, 8/48 before (Samba 4.17: 53/6)
     // named streams (2026-11; 0/14 before; the test Samba share has no streams module: 0/14)
     ("smb2.streams", 8), // 9/5
     // oplocks as Samba grants and breaks them (2026-11); batch22a waits out

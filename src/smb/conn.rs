@@ -84,6 +84,8 @@ enum Event {
     Outbound(Option<Outbound>),
     Done(Option<Box<Completion>>),
     Replay(Option<super::defer::Replay>),
+    /// A request of a channel bound to a session of this connection.
+    Forwarded(Option<super::sessions::Forwarded>),
     Shutdown,
 }
 
@@ -252,6 +254,8 @@ async fn serve(
     let (done_tx, mut done_rx) = pipeline::channel();
     state.pipeline = Pipeline::new(done_tx);
     let mut replay_rx = state.defer.install();
+    let (home_tx, mut home_rx) = super::sessions::home_channel();
+    state.home = Some(home_tx);
     state.peer = Some(peer);
     crate::metrics::connection_opened();
     let mut rx = RecvBuf::new();
@@ -293,6 +297,7 @@ async fn serve(
                     Event::Done(None)
                     | Event::Outbound(None)
                     | Event::Read(_)
+                    | Event::Forwarded(_)
                     | Event::Replay(_) => true,
                     Event::Shutdown => false,
                 };
@@ -331,6 +336,7 @@ async fn serve(
         let event = async { Event::Done(done_rx.next().await) }
             .or(async { Event::Outbound(outbox_rx.next().await) })
             .or(async { Event::Replay(replay_rx.next().await) })
+            .or(async { Event::Forwarded(home_rx.next().await) })
             .or(async { Event::Read(stream.read(rx.room()).await) })
             .or(async {
                 shutdown.wait().await;
@@ -341,7 +347,25 @@ async fn serve(
             Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Shutdown => break,
             Event::Read(Ok(n)) => rx.filled(n),
             // The state holds senders, so the channels never end while we run.
-            Event::Outbound(None) | Event::Done(None) | Event::Replay(None) => {}
+            Event::Outbound(None)
+            | Event::Done(None)
+            | Event::Replay(None)
+            | Event::Forwarded(None) => {}
+            // A bound channel's request runs here, against this state, after
+            // the requests in flight (as any frame but READ/WRITE would).
+            Event::Forwarded(Some(f)) => {
+                while state.pipeline.inflight() > 0 {
+                    let Some(c) = done_rx.next().await else {
+                        break;
+                    };
+                    if !answer(&mut out, &mut stream, &ctx, &mut state, peer, c).await {
+                        break 'conn;
+                    }
+                }
+                let reply =
+                    super::dispatch::process_forwarded(&ctx, &mut state, local, &f.msg).await;
+                let _ = f.reply.send(reply);
+            }
             // A deferred CREATE whose breaks are done: its final response goes
             // through the outbox like any async final.
             Event::Replay(Some(r)) => super::defer::replay(&ctx, &mut state, r).await,

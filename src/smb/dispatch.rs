@@ -72,26 +72,47 @@ pub async fn handle_frame(
     match message_kind(frame) {
         Ok(MessageKind::Smb1) if st.pipeline.inflight() > 0 => FrameResult::Drain,
         Ok(MessageKind::Smb1) => negotiate::smb1(ctx, st, frame),
-        Ok(MessageKind::Smb2) => process(ctx, st, local, frame, None).await,
+        Ok(MessageKind::Smb2) => process(ctx, st, local, frame, None, false).await,
         Ok(MessageKind::Transform) => {
             let Ok((th, _)) = TransformHeader::decode(frame) else {
                 return FrameResult::Close("bad transform header");
             };
-            let (Some(cipher), Some(sess)) = (st.cipher, st.sessions.get(&th.session_id)) else {
+            let key = match st.sessions.get(&th.session_id) {
+                Some(sess) => Some(&sess.decryption_key[..]),
+                // A session bound to this connection (`bind.rs`).
+                None => super::bind::decryption_key(st, th.session_id),
+            };
+            let (Some(cipher), Some(key)) = (st.cipher, key) else {
                 return FrameResult::Close("transform for an unknown session");
             };
-            match crypto::decrypt(cipher, &sess.decryption_key, frame) {
+            match crypto::decrypt(cipher, key, frame) {
                 Ok((_, plain)) => {
                     if st.client_encrypts.insert(th.session_id) {
                         let sessions = &st.sessions;
                         st.client_encrypts.retain(|sid| sessions.contains_key(sid));
                     }
-                    process(ctx, st, local, &plain, Some(th.session_id)).await
+                    process(ctx, st, local, &plain, Some(th.session_id), false).await
                 }
                 Err(_) => FrameResult::Close("decryption failed"),
             }
         }
         Ok(MessageKind::Compressed) | Err(_) => FrameResult::Close("not an SMB2 message"),
+    }
+}
+
+/// Runs a request a channel bound to one of this connection's sessions
+/// forwarded (`bind.rs`): verified there, so no signature or credit checks
+/// here; the response chain goes back unsigned, without credits (the
+/// channel grants its own). `None`: nothing to send.
+pub(crate) async fn process_forwarded(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    local: SocketAddr,
+    msg: &[u8],
+) -> Option<Vec<u8>> {
+    match process(ctx, st, local, msg, None, true).await {
+        FrameResult::Reply(m) => Some(m),
+        _ => None,
     }
 }
 
@@ -101,11 +122,17 @@ async fn process(
     local: SocketAddr,
     msg: &[u8],
     encrypted: Option<u64>,
+    forwarded: bool,
 ) -> FrameResult {
     let Ok(parts) = split_compound(msg, COMPOUND_MAX) else {
         return FrameResult::Close("bad compound chain");
     };
-    if super::pipeline::detachable(st, &parts) {
+    if !forwarded && !st.channels.is_empty() {
+        if let Some(r) = super::bind::forward(st, &parts, msg, encrypted).await {
+            return r;
+        }
+    }
+    if !forwarded && super::pipeline::detachable(st, &parts) {
         let (hdr, m) = &parts[0];
         if let Some(r) = super::pipeline::start(ctx, st, local, hdr, m, encrypted).await {
             return r;
@@ -150,7 +177,7 @@ async fn process(
             st.async_ops.pending.cancel_request(hdr);
             continue;
         }
-        if !st.credits.consume(hdr.message_id, hdr.credit_charge) {
+        if !forwarded && !st.credits.consume(hdr.message_id, hdr.credit_charge) {
             log::debug!(
                 "message id {} (charge {}) outside the credit window",
                 hdr.message_id,
@@ -192,7 +219,12 @@ async fn process(
             // (smb2.compound.related6).
             error_reply(status)
         } else {
-            match check_session(st, hdr, m, encrypted) {
+            let checked = if forwarded {
+                Ok(true)
+            } else {
+                check_session(st, hdr, m, encrypted)
+            };
+            match checked {
                 Err(status) => error_reply(status),
                 Ok(signed) => {
                     sign_response = signed;
@@ -217,14 +249,16 @@ async fn process(
         h.session_id = call.session_id;
         h.tree_id = call.tree_id;
         let requested = hdr.credits.max(1);
-        h.credits = st.credits.grant(super::throttle::credits(
-            ctx,
-            st,
-            &call,
-            admitted,
-            requested,
-            hdr.credit_charge,
-        ));
+        if !forwarded {
+            h.credits = st.credits.grant(super::throttle::credits(
+                ctx,
+                st,
+                &call,
+                admitted,
+                requested,
+                hdr.credit_charge,
+            ));
+        }
         if let Some(async_id) = call.async_id.take() {
             // The interim response of an operation that went async.
             h.flags |= dittofs_smb_wire::header::flags::ASYNC_COMMAND;
@@ -244,7 +278,21 @@ async fn process(
             }
         }
         let mut signer = None;
-        if let Some(s) = st.sessions.get(&call.session_id) {
+        let bind_signed = cmd == Some(Command::SessionSetup)
+            && super::bind::sign_setup_response(st, call.session_id, status, &mut out);
+        if bind_signed || forwarded {
+            // Signed already (a bind), or signed by the channel it came on.
+        } else if status == STATUS_USER_SESSION_DELETED
+            && hdr.is_signed()
+            && !st.sessions.contains_key(&call.session_id)
+        {
+            // A session of another connection, not bound here: signed with
+            // its key, as Samba answers from its global table (the client
+            // requires the signed flag; smbtorture session.bind2).
+            if let Some(info) = super::sessions::lookup(call.session_id) {
+                signer = Some((info.signing_algo, info.signing_key.clone()));
+            }
+        } else if let Some(s) = st.sessions.get(&call.session_id) {
             if matches!(s.auth, Auth::Valid) && status != STATUS_MORE_PROCESSING_REQUIRED {
                 let final_setup = cmd == Some(Command::SessionSetup) && status == STATUS_SUCCESS;
                 let want = s.signing_required
@@ -275,6 +323,9 @@ async fn process(
     }
     if responses.is_empty() {
         return FrameResult::NoReply;
+    }
+    if forwarded {
+        return FrameResult::Reply(join_compound(&responses));
     }
     match seal(st, join_compound(&responses), &signers, encrypt_with) {
         Ok(m) => FrameResult::Reply(m),

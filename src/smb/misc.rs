@@ -44,6 +44,10 @@ pub async fn ioctl(
             )
         }
         FSCTL_QUERY_NETWORK_INTERFACE_INFO => {
+            if !req.input.is_empty() {
+                // As Samba (smbtorture smb2.ioctl.bug14788.NETWORK_INTERFACE).
+                return Err(STATUS_INVALID_PARAMETER);
+            }
             let addr: IpAddr = call.local.ip();
             encode_network_interfaces(&[NetworkInterface {
                 if_index: 1,

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod auth;
+mod bind;
 pub mod conn;
 mod copychunk;
 mod create;

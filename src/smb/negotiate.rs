@@ -107,8 +107,9 @@ pub fn negotiate(
         caps |= caps::LARGE_MTU | caps::LEASING;
     }
     if dialect >= DIALECT_300 {
-        // Directory leases (v2, R/RH; `fs/dirleases.rs`).
-        caps |= caps::DIRECTORY_LEASING;
+        // Directory leases (v2, R/RH; `fs/dirleases.rs`); session binding
+        // (`bind.rs`).
+        caps |= caps::DIRECTORY_LEASING | caps::MULTI_CHANNEL;
     }
     if (dialect == DIALECT_300 || dialect == DIALECT_302)
         && req.capabilities & caps::ENCRYPTION != 0
@@ -187,6 +188,74 @@ fn challenge_flags(client: u32) -> u32 {
     f
 }
 
+/// The CHALLENGE answering an NTLM NEGOTIATE: the state to keep and the
+/// SESSION_SETUP response body (STATUS_MORE_PROCESSING_REQUIRED).
+pub(crate) fn challenge(token: &ClientToken, ntlm_msg: Vec<u8>) -> Result<(Auth, Vec<u8>), u32> {
+    let spnego_used = !matches!(token, ClientToken::RawNtlmssp(_));
+    let neg = NegotiateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
+    let server_challenge: [u8; 8] = random_bytes();
+    let challenge = ChallengeMessage {
+        target_name: COMPUTER.into(),
+        flags: challenge_flags(neg.flags),
+        server_challenge,
+        target_info: server_target_info(COMPUTER, COMPUTER, now_filetime()),
+    };
+    let challenge_msg = challenge.encode();
+    let mech_types_der = match token {
+        ClientToken::Init { mech_types_der, .. } => Some(mech_types_der.clone()),
+        _ => None,
+    };
+    let challenged = Auth::Challenged {
+        negotiate_msg: ntlm_msg,
+        challenge_msg: challenge_msg.clone(),
+        server_challenge,
+        mech_types_der,
+        spnego: spnego_used,
+    };
+    let buf = if spnego_used {
+        spnego::encode_neg_token_resp(
+            Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
+            Some(spnego::OID_NTLMSSP),
+            Some(&challenge_msg),
+            None,
+        )
+    } else {
+        challenge_msg
+    };
+    let mut body = Vec::new();
+    SessionSetupResponse {
+        session_flags: 0,
+        security_buffer: &buf,
+    }
+    .encode(&mut body);
+    Ok((challenged, body))
+}
+
+/// The final SESSION_SETUP response body of a completed authentication.
+pub(crate) fn completed(
+    use_spnego: bool,
+    server_mic: Option<&[u8]>,
+    session_flags: u16,
+) -> Vec<u8> {
+    let buf = if use_spnego {
+        spnego::encode_neg_token_resp(
+            Some(spnego::NEG_STATE_ACCEPT_COMPLETED),
+            None,
+            None,
+            server_mic,
+        )
+    } else {
+        Vec::new()
+    };
+    let mut body = Vec::new();
+    SessionSetupResponse {
+        session_flags,
+        security_buffer: &buf,
+    }
+    .encode(&mut body);
+    body
+}
+
 pub async fn session_setup(
     ctx: &SmbContext,
     st: &mut ConnState,
@@ -196,15 +265,20 @@ pub async fn session_setup(
     msg: &[u8],
 ) -> Result<Reply, u32> {
     if req.flags & SESSION_FLAG_BINDING != 0 {
-        // Multichannel is not offered: binding is refused as Samba refuses it
-        // with `server multi channel support = no`.
-        return Err(STATUS_REQUEST_NOT_ACCEPTED);
+        return super::bind::setup(ctx, st, call, hdr, req, msg).await;
+    }
+    if let Some(ch) = st.channels.get(&hdr.session_id) {
+        // Re-authentication is done on the session's home connection; on a
+        // bound channel it is refused (smbtorture bind_negative_*: ACCESS_DENIED
+        // once bound), answered with the session's key.
+        call.session_id = hdr.session_id;
+        st.bind_signer = Some((ch.info.signing_algo, ch.info.signing_key.clone()));
+        return Err(STATUS_ACCESS_DENIED);
     }
     let token = spnego::decode_client_token(req.security_buffer).map_err(|e| {
         log::debug!("SESSION_SETUP: bad security token: {e}");
         STATUS_INVALID_PARAMETER
     })?;
-    let spnego_used = !matches!(token, ClientToken::RawNtlmssp(_));
     let Some(ntlm_msg) = token.ntlmssp().map(<[u8]>::to_vec) else {
         return Err(STATUS_LOGON_FAILURE);
     };
@@ -214,44 +288,10 @@ pub async fn session_setup(
         .unwrap_or(0);
     match msg_type {
         1 => {
-            let neg = NegotiateMessage::decode(&ntlm_msg).map_err(|_| STATUS_INVALID_PARAMETER)?;
-            let server_challenge: [u8; 8] = random_bytes();
-            let challenge = ChallengeMessage {
-                target_name: COMPUTER.into(),
-                flags: challenge_flags(neg.flags),
-                server_challenge,
-                target_info: server_target_info(COMPUTER, COMPUTER, now_filetime()),
-            };
-            let challenge_msg = challenge.encode();
-            let mech_types_der = match &token {
-                ClientToken::Init { mech_types_der, .. } => Some(mech_types_der.clone()),
-                _ => None,
-            };
-            let challenged = Auth::Challenged {
-                negotiate_msg: ntlm_msg,
-                challenge_msg: challenge_msg.clone(),
-                server_challenge,
-                mech_types_der,
-                spnego: spnego_used,
-            };
-            let buf = if spnego_used {
-                spnego::encode_neg_token_resp(
-                    Some(spnego::NEG_STATE_ACCEPT_INCOMPLETE),
-                    Some(spnego::OID_NTLMSSP),
-                    Some(&challenge_msg),
-                    None,
-                )
-            } else {
-                challenge_msg
-            };
-            let mut body = Vec::new();
-            SessionSetupResponse {
-                session_flags: 0,
-                security_buffer: &buf,
-            }
-            .encode(&mut body);
+            let (challenged, body) = challenge(&token, ntlm_msg)?;
             let sid = if hdr.session_id != 0 {
                 let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
+                    super::bind::sign_as_session(st, hdr.session_id);
                     return Err(STATUS_USER_SESSION_DELETED);
                 };
                 if matches!(sess.auth, Auth::Valid) {
@@ -300,6 +340,7 @@ pub async fn session_setup(
             let dialect = st.dialect;
             let cipher = st.cipher;
             let Some(sess) = st.sessions.get_mut(&hdr.session_id) else {
+                super::bind::sign_as_session(st, hdr.session_id);
                 return Err(STATUS_USER_SESSION_DELETED);
             };
             let reauth = sess.reauth.is_some();
@@ -458,6 +499,7 @@ pub async fn session_setup(
             }
             .encode(&mut body);
             super::sessions::register(hdr.session_id, &user_name);
+            super::bind::publish(st, hdr.session_id);
             end_previous(st, req.previous_session_id, hdr.session_id, &user_name);
             ok(body)
         }

@@ -4,7 +4,8 @@
 //! Why one struct owned by the connection task: only the connection loop
 //! touches it (READ/WRITE tasks in flight get owned copies of what they need,
 //! `pipeline.rs`), so the tables need no locks and a session or open can never
-//! be seen by another connection (multichannel is not offered).
+//! be touched by another connection: a channel bound to a session of this
+//! connection (multichannel, `bind.rs`) forwards its requests here.
 
 use std::collections::{HashMap, HashSet};
 
@@ -206,6 +207,15 @@ pub struct ConnState {
     /// their answers are (MS-SMB2 3.3.4.1.4; a client that encrypts refuses
     /// a plain message, smbtorture smb2.session.encryption-*).
     pub client_encrypts: HashSet<u64>,
+    /// Sessions of other connections bound to this one as a channel
+    /// (multichannel, `bind.rs`), by session id.
+    pub channels: HashMap<u64, super::bind::Channel>,
+    /// This connection's forwarding queue (its sessions publish it so their
+    /// bound channels reach this loop); `None` in unit tests.
+    pub home: Option<super::sessions::HomeSender>,
+    /// The key the response to the SESSION_SETUP being handled is signed
+    /// with when it is a bind (the bound session's own key, 3.3.5.5.2).
+    pub bind_signer: Option<(SigningAlgorithm, Vec<u8>)>,
     next_session_id: u64,
     next_tree_id: u32,
     next_file_id: u64,
