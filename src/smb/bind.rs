@@ -50,7 +50,6 @@ pub struct Channel {
     signing_key: Vec<u8>,
     /// Holds a place among the session's channels while bound.
     _slot: Option<ChannelSlot>,
-    nonce_counter: u64,
     nonce_salt: [u8; 4],
 }
 
@@ -186,7 +185,6 @@ pub(crate) async fn setup(
             signing_algo: conn_algo(st),
             signing_key: Vec::new(),
             _slot: None,
-            nonce_counter: 0,
             nonce_salt: random_bytes(),
         },
     );
@@ -474,8 +472,7 @@ fn seal(
         let Some(cipher) = cipher else {
             return Err("no cipher");
         };
-        ch.nonce_counter += 1;
-        let nonce = crypto::make_nonce(cipher, ch.nonce_counter, ch.nonce_salt);
+        let nonce = crypto::make_nonce(cipher, super::state::next_nonce_counter(), ch.nonce_salt);
         return crypto::encrypt(cipher, &ch.info.encryption_key, &nonce, sid, &joined)
             .map_err(|_| "encryption failed");
     }

@@ -358,8 +358,7 @@ pub(crate) fn seal(
         let (Some(cipher), Some(s)) = (st.cipher, st.sessions.get_mut(&sid)) else {
             return Ok(joined);
         };
-        s.nonce_counter += 1;
-        let nonce = crypto::make_nonce(cipher, s.nonce_counter, s.nonce_salt);
+        let nonce = crypto::make_nonce(cipher, super::state::next_nonce_counter(), s.nonce_salt);
         return crypto::encrypt(cipher, &s.encryption_key, &nonce, sid, &joined)
             .map_err(|_| "encryption failed");
     }

@@ -328,7 +328,6 @@ pub async fn session_setup(
                     encrypt: false,
                     trees: Default::default(),
                     preauth,
-                    nonce_counter: 0,
                     nonce_salt: random_bytes(),
                 },
             );

@@ -117,8 +117,22 @@ pub struct Session {
     pub encrypt: bool,
     pub trees: HashMap<u32, Tree>,
     pub preauth: PreauthHash,
-    pub nonce_counter: u64,
     pub nonce_salt: [u8; 4],
+}
+
+/// The counter half of the next AES-CCM/GCM nonce ([`crypto::make_nonce`]).
+///
+/// Why one counter for the whole process: a session's encryption key is
+/// shared by every channel bound to it (multichannel, `bind.rs`), each on its
+/// own connection and maybe core; per-channel counters would repeat values
+/// under the same key and only a random salt would keep the nonces apart. A
+/// process-wide counter never repeats, so no two messages under any key share
+/// a nonce (2^64 messages are out of reach).
+///
+/// [`crypto::make_nonce`]: dittofs_smb_wire::crypto::make_nonce
+pub fn next_nonce_counter() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A directory listing in progress on an open.
