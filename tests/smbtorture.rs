@@ -50,10 +50,10 @@ const SUITES: &[(&str, usize)] = &[
     ("smb2.durable-v2-open", 13), // 14/1 (Samba 4.17: 14/1)
     ("smb2.session", 46), // 49/10 with session binding, 13/43 with encryption-* and ntlmssp_bug14932, 8/48 before (Samba 4.17: 53/6)
     // named streams (2026-11; 0/14 before; the test Samba share has no streams module: 0/14)
-    ("smb2.streams", 8), // 9/5
+    ("smb2.streams", 10), // 10/4 (names3, rename2, attributes2, delete; branch streams2)
     // oplocks as Samba grants and breaks them (2026-11); batch22a waits out
-    // the 35 s break timeout. Failing: batch26, stream1 (streams), doc.
-    ("smb2.oplock", 37), // 39/3 (Samba 4.17: 38/4)
+    // the 35 s break timeout. Failing: doc (delete-pending).
+    ("smb2.oplock", 39), // 41/1 (Samba 4.17: 38/4)
 ];
 
 /// Counts of one smbtorture run: (passed, failed + errored, output).

@@ -55,6 +55,16 @@ fn short_name(long: &str) -> String {
     short
 }
 
+/// File information classes that report attributes or times.
+fn needs_read_attributes(class: u8) -> bool {
+    const NETWORK_OPEN: u8 = 34;
+    const ATTRIBUTE_TAG: u8 = 35;
+    matches!(
+        class,
+        file_class::BASIC | file_class::ALL | NETWORK_OPEN | ATTRIBUTE_TAG
+    )
+}
+
 pub async fn query_info(
     ctx: &SmbContext,
     st: &mut ConnState,
@@ -65,6 +75,14 @@ pub async fn query_info(
     let st_posix = st.posix;
     let open = open_mut(st, call, req.file_id)?;
     let fs = &ctx.shares[open.share].fs;
+    if req.info_type == INFO_FILE && needs_read_attributes(req.info_class) {
+        // MS-FSA 2.1.5.12: these classes need FILE_READ_ATTRIBUTES
+        // (smbtorture smb2.streams.attributes1, smb2.getinfo.getinfo_access).
+        const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
+        if open.granted_access & FILE_READ_ATTRIBUTES == 0 {
+            return Err(STATUS_ACCESS_DENIED);
+        }
+    }
     let attr = super::streams::info_attr(fs, open).await?;
     let mut out = Vec::new();
     match req.info_type {

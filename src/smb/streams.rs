@@ -20,6 +20,7 @@ use super::dispatch::Call;
 use super::state::{ConnState, Open};
 use super::tree::disk_share;
 use super::{fs_err, ok, times_of, Reply, SmbContext};
+use crate::fs::leases::Op;
 use crate::fs::{Attr, CreateMode, Cred, FileType, Fs, FsError, InodeId, SetAttr};
 
 /// DELETE access right.
@@ -118,6 +119,27 @@ pub(crate) async fn create(
         .await
         .map_err(fs_err)?;
     let origin = super::oplock::origin_for(st, req);
+    // Share modes, then breaks, then the overwrite (the order of create.rs).
+    // Another open of an existing stream breaks the oplocks and leases held on
+    // it as an open of a file does (smb2.oplock.stream1: an exclusive oplock
+    // on the stream breaks to level II); an open of the base never breaks a
+    // stream's oplock, nor the reverse: they are different inodes.
+    let mut share_mode = None;
+    if let Some(s) = existing.as_ref() {
+        share_mode = Some(
+            super::sharemode::acquire(fs, s.attr.ino, origin, access, req.share_access).await?,
+        );
+        let op = match disp {
+            FILE_OPEN | FILE_OPEN_IF if super::oplock::is_oplock_stat_create(req) => None,
+            FILE_OPEN | FILE_OPEN_IF if super::oplock::is_stat_create(req) => Some(Op::OplockOpen),
+            FILE_OPEN | FILE_OPEN_IF => Some(Op::Open),
+            FILE_OVERWRITE | FILE_OVERWRITE_IF | FILE_SUPERSEDE => Some(Op::Write),
+            _ => None,
+        };
+        if let Some(op) = op {
+            super::defer::break_or_defer(st, call, fs, s.attr.ino, origin, op).await?;
+        }
+    }
     let (attr, action) = match existing {
         Some(s) => match disp {
             FILE_CREATE => return Err(STATUS_OBJECT_NAME_COLLISION),
@@ -151,8 +173,10 @@ pub(crate) async fn create(
             (s.attr, FILE_CREATED)
         }
     };
-    let share_mode =
-        super::sharemode::acquire(fs, attr.ino, origin, access, req.share_access).await?;
+    let share_mode = match share_mode {
+        Some(t) => t,
+        None => super::sharemode::acquire(fs, attr.ino, origin, access, req.share_access).await?,
+    };
     let vid = st.new_file_id();
     let persistent = crate::fs::leases::new_id();
     let file_id = FileId {

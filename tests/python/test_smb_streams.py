@@ -18,6 +18,7 @@ from smbprotocol.open import (CreateDisposition, CreateOptions, FileAttributes,
                               SMB2SetInfoRequest)
 
 import conftest
+from test_smb_leases import second  # noqa: F401 (fixture)
 
 GENERIC_ALL = 0x10000000
 SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
@@ -198,3 +199,79 @@ def test_stream_content_survives_a_restart_on_lmdb():
             conn.disconnect(True)
         finally:
             s.stop()
+
+
+# --- streams2: oplocks on streams, attribute access, stream handle names ---
+
+def test_second_open_of_a_stream_breaks_its_oplock_not_an_open_of_the_file(smb_session, second):
+    """smb2.oplock.stream1: an exclusive oplock on a stream survives an open of the
+    file (another inode) and breaks to level II on another open of the stream."""
+    from test_smb_leases import BreakCatcher, in_thread, open_file
+    from test_smb_oplock import LEVEL_II, oplock_ack, parse_break, quiet
+    from smbprotocol.open import RequestedOplockLevel
+    exclusive = RequestedOplockLevel.SMB2_OPLOCK_LEVEL_EXCLUSIVE
+    batch = RequestedOplockLevel.SMB2_OPLOCK_LEVEL_BATCH
+    conn, sess, tree = smb_session
+    t2 = second[2]
+    name = "st_ol_" + uuid.uuid4().hex[:8]
+    s1, _ = open_file(tree, name + ":Stream One:$DATA", oplock=exclusive)
+    assert s1.oplock_level == exclusive
+    catch = BreakCatcher(conn, sess)
+    b, _ = open_file(t2, name, oplock=batch)
+    assert b.oplock_level == batch, "the file's oplock is apart from the stream's"
+    b.close()
+    assert quiet(catch), "opening the file breaks no oplock on its stream"
+    t, out = in_thread(lambda: open_file(t2, name + ":stream one", oplock=exclusive))
+    size, level, fid = parse_break(catch.wait())
+    assert (level, fid) == (LEVEL_II, s1.file_id)
+    oplock_ack(conn, sess, tree, s1, LEVEL_II)
+    t.join(30)
+    assert "error" not in out, out.get("error")
+    s2_, _ = out["value"]
+    assert s2_.oplock_level == LEVEL_II
+    s2_.close()
+    s1.close()
+
+
+def _query(conn, sess, tree, f, cls):
+    req = SMB2QueryInfoRequest()
+    req["info_type"] = INFO_FILE
+    req["file_info_class"] = cls
+    req["output_buffer_length"] = 65536
+    req["file_id"] = f.file_id
+    resp = SMB2QueryInfoResponse()
+    resp.unpack(conn.receive(conn.send(req, sid=sess.session_id,
+                                       tid=tree.tree_connect_id))["data"].get_value())
+    return resp["buffer"].get_value()
+
+
+def test_basic_info_needs_read_attributes(smb_session):
+    """smb2.streams.attributes1: FileBasicInformation through an open for
+    FILE_READ_DATA only is ACCESS_DENIED (MS-FSA 2.1.5.12)."""
+    conn, sess, tree = smb_session
+    name = "st_ra_" + uuid.uuid4().hex[:8]
+    open_(tree, name + ":s").close()
+    f = Open(tree, name)
+    f.create(ImpersonationLevel.Impersonation, 0x1, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+             SHARE_ALL, CreateDisposition.FILE_OPEN, 0)
+    with pytest.raises(SMBResponseException) as e:
+        _query(conn, sess, tree, f, 4)
+    assert e.value.status == 0xC0000022
+    f.close()
+    g = Open(tree, name)
+    g.create(ImpersonationLevel.Impersonation, 0x81, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+             SHARE_ALL, CreateDisposition.FILE_OPEN, 0)
+    assert len(_query(conn, sess, tree, g, 4)) == 40
+    g.close()
+
+
+def test_all_information_of_a_stream_handle_names_the_stream(smb_session):
+    """FileAllInformation on a stream handle ends with `\\path:name`."""
+    conn, sess, tree = smb_session
+    name = "st_nm_" + uuid.uuid4().hex[:8]
+    s = open_(tree, name + ":Zone.Identifier:$DATA")
+    buf = _query(conn, sess, tree, s, 18)
+    (name_len,) = struct.unpack_from("<I", buf, 96)
+    got = buf[100:100 + name_len].decode("utf-16-le")
+    assert got == "\\" + name + ":Zone.Identifier"
+    s.close()
