@@ -45,7 +45,7 @@ fn migrations_are_idempotent_and_versioned() {
     let server = pg::Pg::start();
     let url = server.fresh_db();
     let applied = super::migrate(&options(url.clone())).expect("first migrate");
-    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(applied, vec![1, 2, 3, 4]);
     assert!(super::migrate(&options(url.clone()))
         .expect("second migrate")
         .is_empty());
