@@ -421,7 +421,7 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
         .collect();
     {
         let stores: Vec<_> = setup.shares.iter().map(|s| &s.meta).collect();
-        orphans::collect(core, &exports, &stores, &setup.orphans).await;
+        orphans::collect(core, &exports, &stores, &setup.orphans, &setup.shutdown).await;
     }
     let smb_ctx = smb_context(&setup, &exports);
     let ctx = Rc::new(

@@ -6,9 +6,16 @@
 //! content through the normal path (block map, objects, named streams). The
 //! reaps are transactions, so a crash during collection just repeats it at
 //! the next start. The last core to finish logs the total, one line.
+//!
+//! No core binds before every core has finished: a core already serving
+//! could otherwise keep a new file for an open (adding it to the orphan set)
+//! that a slower core, still collecting, would then reap under that open.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use super::shutdown::Shutdown;
 
 use crate::meta::MetadataStore;
 use crate::nfs::Export;
@@ -40,6 +47,7 @@ pub(super) async fn collect(
     exports: &[Export],
     stores: &[&Arc<dyn MetadataStore>],
     tally: &Tally,
+    shutdown: &Shutdown,
 ) {
     let mut done: Vec<*const ()> = Vec::new();
     for (export, store) in exports.iter().zip(stores) {
@@ -61,5 +69,10 @@ pub(super) async fn collect(
     if tally.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
         let n = tally.reaped.load(Ordering::SeqCst);
         log::info!("reaped {n} orphan inodes (removed while open, then a crash)");
+    }
+    // Wait for the other cores (a core that failed to start triggers the
+    // shutdown instead of finishing).
+    while tally.pending.load(Ordering::SeqCst) > 0 && !shutdown.is_triggered() {
+        glommio::timer::sleep(Duration::from_millis(2)).await;
     }
 }
