@@ -229,7 +229,10 @@ impl Fs {
                     }
                 }
             }
-            Err(e) => log::warn!("share {share}: dropping streams of {} failed: {e}", attr.ino),
+            Err(e) => log::warn!(
+                "share {share}: dropping streams of {} failed: {e}",
+                attr.ino
+            ),
         }
         if attr.ftype == FileType::Regular {
             if let Err(e) = self.router.remove(self.key(attr.ino)).await {

@@ -47,7 +47,9 @@ pub async fn orphan_set(s: &dyn MetadataStore) {
     let h = mk(s, r, "h", FileType::Regular).await;
     let k = mk(s, r, "k", FileType::Regular).await;
     assert_eq!(s.orphans(0, 10).await, Ok(vec![]));
-    s.remove(r, b"f", keep, None, t(20)).await.expect("remove f");
+    s.remove(r, b"f", keep, None, t(20))
+        .await
+        .expect("remove f");
     assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino]));
     // A plain remove deletes the inode at once: nothing to remember.
     s.remove(r, b"g", RemoveKind::NonDirectory, None, t(20))
@@ -55,9 +57,13 @@ pub async fn orphan_set(s: &dyn MetadataStore) {
         .expect("remove g");
     // A kept remove that leaves a link is no orphan.
     s.link(h.ino, r, b"h2", t(21)).await.expect("link h");
-    s.remove(r, b"h", keep, None, t(22)).await.expect("remove h");
+    s.remove(r, b"h", keep, None, t(22))
+        .await
+        .expect("remove h");
     assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino]));
-    s.remove(r, b"k", keep, None, t(23)).await.expect("remove k");
+    s.remove(r, b"k", keep, None, t(23))
+        .await
+        .expect("remove k");
     assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino, k.ino]));
     // Bounded batches, continued after the last id.
     assert_eq!(s.orphans(0, 1).await, Ok(vec![f.ino]));

@@ -47,7 +47,16 @@ def connect(server):
 
 
 def restart(server):
-    """Starts the server again on its data directory and configuration."""
+    """Starts the server again on its data directory and configuration, on
+    fresh ports (the killed server's may linger in TIME_WAIT)."""
+    with open(server.conf) as f:
+        text = f.read()
+    for attr in ("port", "smb_port", "metrics_port"):
+        new = conftest.free_port()
+        text = text.replace("port = %d\n" % getattr(server, attr), "port = %d\n" % new)
+        setattr(server, attr, new)
+    with open(server.conf, "w") as f:
+        f.write(text)
     env = dict(os.environ, RUST_LOG="info")
     server.log = server.log + ".again"
     with open(server.log, "wb") as logf:
@@ -63,6 +72,14 @@ def restart(server):
             pass
         assert server.proc.poll() is None, "dittofs exited early:\n" + server.log_text()
         assert time.monotonic() < deadline, "dittofs did not restart:\n" + server.log_text()
+        time.sleep(0.05)
+
+
+def wait_log(server, text):
+    """The log gains `text` (log lines are written asynchronously); bounded."""
+    deadline = time.monotonic() + 10
+    while text not in server.log_text():
+        assert time.monotonic() < deadline, "no %r in the log:\n%s" % (text, server.log_text())
         time.sleep(0.05)
 
 
@@ -96,8 +113,7 @@ def test_orphan_of_a_killed_server_is_reaped_at_start():
             server.proc.wait(10)
             assert objects(data) == before
             restart(server)
-            log = server.log_text()
-            assert "reaped 1 orphan inodes" in log, log
+            wait_log(server, "reaped 1 orphan inodes")
             after = objects(data)
             gone = set(before) - set(after)
             assert len(gone) == 1, (before, after)
@@ -112,7 +128,7 @@ def test_orphan_of_a_killed_server_is_reaped_at_start():
             assert rc == 0 and not killed, server.log_text()
             # Nothing is left to collect at the next start.
             restart(server)
-            assert "reaped 0 orphan inodes" in server.log_text(), server.log_text()
+            wait_log(server, "reaped 0 orphan inodes")
             assert objects(data) == after
         finally:
             server.stop()

@@ -120,12 +120,7 @@ impl Shared {
     }
 
     /// Up to `max` inodes of the orphan set above `after`, ascending.
-    pub fn q_orphans(
-        &self,
-        txn: &RoTxn<'_>,
-        after: InodeId,
-        max: usize,
-    ) -> OpResult<Vec<InodeId>> {
+    pub fn q_orphans(&self, txn: &RoTxn<'_>, after: InodeId, max: usize) -> OpResult<Vec<InodeId>> {
         let lo = after.to_be_bytes();
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Excluded(&lo[..]), Bound::Unbounded);
         let mut out = Vec::new();

@@ -251,7 +251,10 @@ fn orphan_set_survives_reopen_and_fsck_tells_listed_from_leaked() {
         txn.commit().unwrap();
     }
     let report = s.fsck().unwrap();
-    assert_eq!(report.problems, vec![format!("orphan inode {ino} (Regular)")]);
+    assert_eq!(
+        report.problems,
+        vec![format!("orphan inode {ino} (Regular)")]
+    );
     // Listed again and reaped: clean, and nothing left to list.
     {
         let mut txn = s.shared.env.write_txn().unwrap();

@@ -125,7 +125,10 @@ fn fsck_passes_on_a_consistent_store_and_reports_corruption() {
     assert!(has("directory nlink is not"), "{:#?}", bad.problems);
     assert!(has("orphan inode"), "{:#?}", bad.problems);
     // The symlink and the kept inode, now off the orphan set.
-    let orphans = bad.problems.iter().filter(|p| p.starts_with("orphan inode"));
+    let orphans = bad
+        .problems
+        .iter()
+        .filter(|p| p.starts_with("orphan inode"));
     assert_eq!(orphans.count(), 2, "{:#?}", bad.problems);
     assert_eq!(bad.problems.len(), 5, "{:#?}", bad.problems);
 }
