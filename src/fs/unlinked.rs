@@ -21,16 +21,20 @@
 //! removing the name. Until then [`Fs::delete_pending`] answers true. Opens
 //! dropped without CLOSE (disconnect) queue it the same way.
 //!
-//! Crash safety: an inode left with `nlink` 0 by a crash (or by a hold whose
-//! reap never ran) is named by no entry; `dittofs fsck` reports it as an
-//! orphan inode. It is a leak of its metadata and content, not a corruption.
+//! Crash safety: the store puts an inode it keeps at `nlink` 0 on its orphan
+//! set in the same transaction ([`crate::meta::MetadataStore::orphans`]), and
+//! `reap` takes it off in the reap's transaction. An inode left by a crash (or
+//! by a hold whose reap never ran) is therefore still listed at the next
+//! start, where [`Fs::collect_orphans`] reaps it and drops its content and
+//! named streams before the listeners bind. A crash during that collection
+//! leaves the rest listed, so the next start simply repeats it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use super::{Fs, FsError, FsResult, InodeId, Wcc};
-use crate::fs::{perm, FileType, Timespec};
+use crate::fs::{perm, Attr, FileType, Timespec};
 use crate::meta::{MetaError, RemoveKind};
 
 /// (share id, inode).
@@ -280,6 +284,64 @@ impl Fs {
                 "share {}: deleting unlinked inode {ino} failed: {e}",
                 self.share.id
             ),
+        }
+    }
+}
+
+/// Orphans listed per store call by [`Fs::collect_orphans`].
+const ORPHAN_BATCH: usize = 256;
+
+impl Fs {
+    /// Reaps the orphans of this share's store whose content `core` owns
+    /// (every core collects its part, so content is dropped locally) and
+    /// drops their content and named streams, awaiting the drops; returns how
+    /// many inodes it reaped. Run at start-up, when no open can hold them.
+    pub async fn collect_orphans(&self, core: usize) -> FsResult<u64> {
+        let mut after = 0;
+        let mut reaped = 0;
+        loop {
+            let batch = self.meta.orphans(after, ORPHAN_BATCH).await?;
+            let Some(&last) = batch.last() else {
+                return Ok(reaped);
+            };
+            for ino in batch {
+                if self.router.owner(self.key(ino)) != core {
+                    continue;
+                }
+                if let Some(attr) = self.meta.reap(ino).await? {
+                    reaped += 1;
+                    self.note_gone(ino, attr.ftype);
+                    self.drop_content_now(&attr).await;
+                }
+            }
+            after = last;
+        }
+    }
+
+    /// What [`Fs::drop_content`] does, awaited: the named streams (metadata
+    /// and content), then a regular file's blocks and objects.
+    async fn drop_content_now(&self, attr: &Attr) {
+        let share = self.share.id;
+        match self.meta.drop_streams(attr.ino).await {
+            Ok(gone) => {
+                for a in gone {
+                    if let Err(e) = self.router.remove(self.key(a.ino)).await {
+                        log::warn!("share {share}: dropping stream {} failed: {e}", a.ino);
+                    }
+                }
+            }
+            Err(e) => log::warn!(
+                "share {share}: dropping streams of {} failed: {e}",
+                attr.ino
+            ),
+        }
+        if attr.ftype == FileType::Regular {
+            if let Err(e) = self.router.remove(self.key(attr.ino)).await {
+                log::warn!(
+                    "share {share}: dropping content of inode {} failed: {e}",
+                    attr.ino
+                );
+            }
         }
     }
 }

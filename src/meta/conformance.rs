@@ -76,6 +76,7 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn MetadataStore>) {
     super::conformance_identity::dos_attributes(&*make()).await;
     super::conformance_identity::creation_time(&*make()).await;
     super::conformance_unlinked::keep_and_reap(&*make()).await;
+    super::conformance_unlinked::orphan_set(&*make()).await;
     super::conformance_streams::lifecycle(&*make()).await;
     super::conformance_streams::rename_and_drop(&*make()).await;
 }

@@ -36,3 +36,48 @@ pub async fn keep_and_reap(s: &dyn MetadataStore) {
     assert_eq!(s.reap(g.ino).await, Ok(None));
     assert_eq!(s.get(g.ino).await.map(|a| a.nlink), Ok(1));
 }
+
+/// The orphan set names exactly the inodes kept at nlink 0 and not yet reaped
+/// (or linked again), listed in ascending batches.
+pub async fn orphan_set(s: &dyn MetadataStore) {
+    let r = root(s).await;
+    let keep = RemoveKind::NonDirectoryKeep;
+    let f = mk(s, r, "f", FileType::Regular).await;
+    let g = mk(s, r, "g", FileType::Regular).await;
+    let h = mk(s, r, "h", FileType::Regular).await;
+    let k = mk(s, r, "k", FileType::Regular).await;
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![]));
+    s.remove(r, b"f", keep, None, t(20))
+        .await
+        .expect("remove f");
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino]));
+    // A plain remove deletes the inode at once: nothing to remember.
+    s.remove(r, b"g", RemoveKind::NonDirectory, None, t(20))
+        .await
+        .expect("remove g");
+    // A kept remove that leaves a link is no orphan.
+    s.link(h.ino, r, b"h2", t(21)).await.expect("link h");
+    s.remove(r, b"h", keep, None, t(22))
+        .await
+        .expect("remove h");
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino]));
+    s.remove(r, b"k", keep, None, t(23))
+        .await
+        .expect("remove k");
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino, k.ino]));
+    // Bounded batches, continued after the last id.
+    assert_eq!(s.orphans(0, 1).await, Ok(vec![f.ino]));
+    assert_eq!(s.orphans(f.ino, 1).await, Ok(vec![k.ino]));
+    assert_eq!(s.orphans(k.ino, 1).await, Ok(vec![]));
+    assert_eq!(s.orphans(0, 0).await, Ok(vec![]));
+    // Linked again: no orphan any more, and a reap leaves it alone.
+    s.link(k.ino, r, b"k2", t(24)).await.expect("relink k");
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![f.ino]));
+    assert_eq!(s.reap(k.ino).await, Ok(None));
+    assert_eq!(s.get(k.ino).await.map(|a| a.nlink), Ok(1));
+    // The reap takes it out with the inode.
+    assert!(s.reap(f.ino).await.expect("reap f").is_some());
+    assert_eq!(s.orphans(0, 10).await, Ok(vec![]));
+    assert_eq!(s.reap(f.ino).await, Ok(None));
+    assert!(s.get(g.ino).await.is_err());
+}

@@ -462,6 +462,17 @@ pub trait MetadataStore: Send + Sync {
     /// again or is gone already.
     fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>>;
 
+    /// Up to `max` inodes of the *orphan set* with ids above `after`, in
+    /// ascending order (pass 0 to start; continue after the last one).
+    ///
+    /// The orphan set is ext4's orphan list: a `NonDirectoryKeep` remove that
+    /// leaves an inode at nlink 0 adds it in the same transaction, and
+    /// [`MetadataStore::reap`] (or a `link` that gives it a name again) takes
+    /// it out in the same transaction as its own change. So after a crash the
+    /// set names exactly the inodes that were kept for opens that no longer
+    /// exist; start-up reaps them (`Fs::collect_orphans`).
+    fn orphans(&self, after: InodeId, max: usize) -> MetaFuture<'_, Vec<InodeId>>;
+
     /// POSIX rename in one step: replaces a non-directory target with a
     /// non-directory, or an empty directory with a directory (`NotEmpty` for a
     /// non-empty one); a directory onto a non-directory is `NotDirectory`, a

@@ -118,6 +118,9 @@ impl MetadataStore for TimedMeta {
     fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<crate::fs::Attr>> {
         timed(MetaOp::Remove, self.inner.reap(ino))
     }
+    fn orphans(&self, after: InodeId, max: usize) -> MetaFuture<'_, Vec<InodeId>> {
+        self.inner.orphans(after, max)
+    }
     fn remove<'a>(
         &'a self,
         dir: InodeId,

@@ -13,6 +13,7 @@ pub(crate) mod conn;
 mod faults;
 pub mod notify;
 mod observe;
+mod orphans;
 pub mod ratelimit;
 pub mod reload;
 mod service;
@@ -136,6 +137,8 @@ struct CoreSetup {
     access: Arc<crate::identity::LiveAccess>,
     /// `[identity] guest`.
     guest: crate::config::GuestPolicy,
+    /// Start-up orphan collection across cores (see orphans.rs).
+    orphans: Arc<orphans::Tally>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; returns once every core has drained.
@@ -250,6 +253,7 @@ pub fn run_with_reload(config: &Config, reload: ReloadSource) -> Result<(), Star
         identity_store,
         access: access.clone(),
         guest: config.identity.guest,
+        orphans: orphans::Tally::new(cores),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
@@ -415,6 +419,10 @@ async fn core_main(core: usize, setup: CoreSetup, ready: mpsc::Sender<Result<(),
             config: s.config.clone(),
         })
         .collect();
+    {
+        let stores: Vec<_> = setup.shares.iter().map(|s| &s.meta).collect();
+        orphans::collect(core, &exports, &stores, &setup.orphans, &setup.shutdown).await;
+    }
     let smb_ctx = smb_context(&setup, &exports);
     let ctx = Rc::new(
         NfsContext::new(exports, setup.nfs_addr.port(), setup.write_verifier)

@@ -352,6 +352,10 @@ impl MetadataStore for LmdbStore {
         self.write(move |s, txn| s.op_reap(txn, ino))
     }
 
+    fn orphans(&self, after: InodeId, max: usize) -> MetaFuture<'_, Vec<InodeId>> {
+        self.read_ready(move |s, txn| s.q_orphans(txn, after, max))
+    }
+
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
         let args = RenameOwned {
             from_dir: args.from_dir,

@@ -172,6 +172,11 @@ impl Shared {
             }
         } else {
             d.put_inode(txn, &rec)?;
+            if rec.attr.nlink == 0 {
+                // Kept for its opens: on the orphan set until reaped, so a
+                // crash before the reap cannot leak it (see `orphans`).
+                d.orphans.put(txn, &ino.to_be_bytes(), &[])?;
+            }
         }
         Ok(Unlinked {
             attr: rec.attr,
@@ -186,6 +191,8 @@ impl Shared {
         ino: InodeId,
     ) -> OpResult<Option<crate::fs::Attr>> {
         let d = &self.dbs;
+        // Whatever its state, the inode leaves the orphan set.
+        d.orphans.delete(txn, &ino.to_be_bytes())?;
         let Some(rec) = d.inode(txn, ino)? else {
             return Ok(None);
         };
@@ -379,6 +386,10 @@ impl Shared {
         dir_rec.attr.mtime = now;
         dir_rec.attr.ctime = now;
         d.put_inode(txn, &dir_rec)?;
+        if rec.attr.nlink == 0 {
+            // A kept inode linked again is no orphan any more.
+            d.orphans.delete(txn, &ino.to_be_bytes())?;
+        }
         rec.attr.nlink += 1;
         rec.attr.ctime = now;
         d.put_inode(txn, &rec)?;

@@ -119,6 +119,18 @@ impl Shared {
         Ok(out)
     }
 
+    /// Up to `max` inodes of the orphan set above `after`, ascending.
+    pub fn q_orphans(&self, txn: &RoTxn<'_>, after: InodeId, max: usize) -> OpResult<Vec<InodeId>> {
+        let lo = after.to_be_bytes();
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Excluded(&lo[..]), Bound::Unbounded);
+        let mut out = Vec::new();
+        for item in self.dbs.orphans.range(txn, &bounds)?.take(max) {
+            let (key, _) = item?;
+            out.push(codec::decode_u64(key)?);
+        }
+        Ok(out)
+    }
+
     pub fn q_share(&self, txn: &RoTxn<'_>, name: &str) -> OpResult<Option<InodeId>> {
         match self.dbs.shares.get(txn, name.as_bytes())? {
             Some(v) => Ok(Some(codec::decode_u64(v)?)),

@@ -220,3 +220,53 @@ fn failed_op_in_a_batch_leaves_the_others() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!((report.inodes, report.entries), (3, 2));
 }
+
+/// A kept inode stays on the orphan set across a reopen (what a crash leaves)
+/// and fsck accepts it there; the same inode off the set is a leak fsck
+/// reports; a reap leaves a clean store.
+#[test]
+fn orphan_set_survives_reopen_and_fsck_tells_listed_from_leaked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ino = {
+        let s = open(dir.path());
+        let root = block_on(s.share_root("/export", 0o755)).unwrap();
+        let now = Timespec::now();
+        let f = block_on(s.create(root, b"f", &file(0o644), now)).unwrap();
+        let keep = crate::meta::RemoveKind::NonDirectoryKeep;
+        block_on(s.remove(root, b"f", keep, None, now)).unwrap();
+        f.attr.ino
+    };
+    let s = open(dir.path());
+    assert_eq!(block_on(s.orphans(0, 16)), Ok(vec![ino]));
+    let report = s.fsck().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Take it off the set behind the store's back: now it is a leak.
+    {
+        let mut txn = s.shared.env.write_txn().unwrap();
+        s.shared
+            .dbs
+            .orphans
+            .delete(&mut txn, &ino.to_be_bytes())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let report = s.fsck().unwrap();
+    assert_eq!(
+        report.problems,
+        vec![format!("orphan inode {ino} (Regular)")]
+    );
+    // Listed again and reaped: clean, and nothing left to list.
+    {
+        let mut txn = s.shared.env.write_txn().unwrap();
+        s.shared
+            .dbs
+            .orphans
+            .put(&mut txn, &ino.to_be_bytes(), &[])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(block_on(s.reap(ino)).unwrap().is_some());
+    assert_eq!(block_on(s.orphans(0, 16)), Ok(vec![]));
+    let report = s.fsck().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

@@ -98,10 +98,12 @@ pub struct Dbs {
     /// base ino (BE) ++ stream key → stream ino (BE) ++ stream name
     /// (named streams, see `meta::streams`).
     pub streams: Db,
+    /// ino (BE) → empty: the orphan set (inodes kept at nlink 0 until reaped).
+    pub orphans: Db,
 }
 
 impl Dbs {
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
 
     /// Opens (creating on first use) every database in one write transaction.
     pub fn create(env: &Env, txn: &mut RwTxn<'_>) -> heed::Result<Dbs> {
@@ -118,6 +120,7 @@ impl Dbs {
             groups_by_gid: env.create_database(txn, Some("groups_by_gid"))?,
             dos_attrs: env.create_database(txn, Some("dos_attrs"))?,
             streams: env.create_database(txn, Some("streams"))?,
+            orphans: env.create_database(txn, Some("orphans"))?,
         })
     }
 

@@ -84,6 +84,10 @@ struct State {
     dos_attributes: HashMap<InodeId, u32>,
     /// Named streams: (base ino, key) → (name, stream ino) (see `meta::streams`).
     streams: BTreeMap<(InodeId, Vec<u8>), (Vec<u8>, InodeId)>,
+    /// The orphan set: inodes a `NonDirectoryKeep` remove left at nlink 0 and
+    /// no reap deleted yet (nothing survives a restart here, but the set
+    /// follows the same rules as the persistent stores').
+    orphans: std::collections::BTreeSet<InodeId>,
 }
 
 /// In-memory [`MetadataStore`].
@@ -246,6 +250,18 @@ impl MetadataStore for MemoryStore {
     fn reap(&self, ino: InodeId) -> MetaFuture<'_, Option<Attr>> {
         let result = Ok(self.write().reap(ino));
         Box::pin(ready(result))
+    }
+
+    fn orphans(&self, after: InodeId, max: usize) -> MetaFuture<'_, Vec<InodeId>> {
+        use std::ops::Bound;
+        let found = self
+            .read()
+            .orphans
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(max)
+            .copied()
+            .collect();
+        Box::pin(ready(Ok(found)))
     }
 
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {

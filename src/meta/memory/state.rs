@@ -77,6 +77,9 @@ impl State {
         }
         let attr = node.attr.clone();
         let last_link = attr.nlink == 0 && !(keep && node.dir.is_none());
+        if attr.nlink == 0 && !last_link {
+            self.orphans.insert(ino);
+        }
         if last_link {
             self.nodes.remove(&ino);
             self.dos_attributes.remove(&ino);
@@ -89,6 +92,8 @@ impl State {
 
     /// See [`crate::meta::MetadataStore::reap`].
     pub(super) fn reap(&mut self, ino: InodeId) -> Option<Attr> {
+        // Whatever its state, the inode leaves the orphan set.
+        self.orphans.remove(&ino);
         let node = self.nodes.get(&ino)?;
         if node.dir.is_some() || node.attr.nlink != 0 {
             return None;
@@ -322,6 +327,8 @@ impl State {
         node.attr.nlink += 1;
         node.attr.ctime = now;
         let attr = node.attr.clone();
+        // A kept inode linked again is no orphan any more.
+        self.orphans.remove(&ino);
         Ok(Linked {
             attr,
             dir: DirChange {

@@ -81,7 +81,8 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT i.ino::text FROM inodes i \
          WHERE NOT EXISTS (SELECT 1 FROM dirents d WHERE d.ino = i.ino) \
            AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.root = i.ino) \
-           AND NOT EXISTS (SELECT 1 FROM streams st WHERE st.ino = i.ino)",
+           AND NOT EXISTS (SELECT 1 FROM streams st WHERE st.ino = i.ino) \
+           AND NOT (i.nlink = 0 AND EXISTS (SELECT 1 FROM orphans o WHERE o.ino = i.ino))",
     ),
     (
         "inode id not below the sequence",

@@ -273,6 +273,20 @@ impl MetadataStore for PostgresStore {
         self.write(move |tx| ops::reap(tx, ino))
     }
 
+    fn orphans(&self, after: InodeId, max: usize) -> MetaFuture<'_, Vec<InodeId>> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT ino FROM orphans WHERE ino > $1 ORDER BY ino LIMIT $2",
+                    &[&i(after), &limit],
+                )?
+                .iter()
+                .map(|r| u(r.get(0)))
+                .collect())
+        })
+    }
+
     fn rename<'a>(&'a self, args: RenameArgs<'a>, now: Timespec) -> MetaFuture<'a, Renamed> {
         let a = RenameOwned {
             from_dir: args.from_dir,

@@ -298,6 +298,10 @@ pub fn link(
     let before = pre(&d.attr);
     insert_entry(tx, dir, name, ino)?;
     touch_dir(tx, dir, now, 0)?;
+    if n.attr.nlink == 0 {
+        // A kept inode linked again is no orphan any more.
+        tx.execute("DELETE FROM orphans WHERE ino = $1", &[&i(ino)])?;
+    }
     let mut attr = n.attr;
     attr.nlink += 1;
     attr.ctime = now;
@@ -339,6 +343,8 @@ pub fn set_attr(
 /// See [`crate::meta::MetadataStore::reap`].
 pub fn reap(tx: &mut Transaction<'_>, ino: InodeId) -> TxResult<Option<Attr>> {
     lock(tx, &[ino])?;
+    // Whatever its state, the inode leaves the orphan set.
+    tx.execute("DELETE FROM orphans WHERE ino = $1", &[&i(ino)])?;
     let n = match node(tx, ino) {
         Ok(n) => n,
         Err(super::pool::TxError::Meta(MetaError::NoInode(_))) => return Ok(None),

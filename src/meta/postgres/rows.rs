@@ -279,6 +279,14 @@ pub fn unlink_inode(
         tx.execute("DELETE FROM inodes WHERE ino = $1", &[&i(ino)])?;
     } else {
         store_attr(tx, &attr)?;
+        if attr.nlink == 0 {
+            // Kept for its opens: on the orphan set until reaped, so a crash
+            // before the reap cannot leak it.
+            tx.execute(
+                "INSERT INTO orphans (ino) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&i(ino)],
+            )?;
+        }
     }
     Ok(Unlinked { attr, last_link })
 }

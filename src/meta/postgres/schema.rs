@@ -119,6 +119,17 @@ CREATE TABLE streams (
 CREATE INDEX streams_ino ON streams (ino);
 "#,
     ),
+    (
+        4,
+        "orphan set",
+        r#"
+-- The orphan set (ext4's orphan list): inodes a remove kept at nlink 0 for
+-- files still open, until reaped; start-up reaps those a crash left behind.
+CREATE TABLE orphans (
+    ino  bigint PRIMARY KEY REFERENCES inodes (ino) ON DELETE CASCADE
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
