@@ -33,6 +33,16 @@ use crate::meta::AttrChange;
 /// ctime granularity of [`Fs::write_keep_mtime`] (a 100 Hz clock tick).
 pub const MTIME_COARSE_MS: u64 = 10;
 
+/// How a write stamps the file's times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamps {
+    /// mtime and ctime set to now, always (NFS, POSIX).
+    Exact,
+    /// mtime left alone, ctime stamped at [`MTIME_COARSE_MS`] granularity
+    /// ([`Fs::write_keep_mtime`]).
+    Smb,
+}
+
 /// `stamp` is at most `ms` milliseconds before `now` (not after it).
 pub(crate) fn stamped_within(stamp: Timespec, now: Timespec, ms: u64) -> bool {
     let ns = |t: Timespec| i128::from(t.sec) * 1_000_000_000 + i128::from(t.nsec);
@@ -97,7 +107,7 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
-        self.write_stamped(cred, ino, offset, data, stable, 0, true)
+        self.write_stamped(cred, ino, offset, data, stable, Stamps::Exact)
             .await
     }
 
@@ -117,7 +127,7 @@ impl Fs {
         data: Bytes,
         stable: Stability,
     ) -> FsResult<WriteOk> {
-        self.write_stamped(cred, ino, offset, data, stable, MTIME_COARSE_MS, false)
+        self.write_stamped(cred, ino, offset, data, stable, Stamps::Smb)
             .await
     }
 
@@ -134,7 +144,7 @@ impl Fs {
         Ok(())
     }
 
-    /// [`Fs::write`]; `coarse_ms` > 0 and `set_mtime`: see
+    /// [`Fs::write`] or, with [`Stamps::Smb`], [`Fs::write_keep_mtime`].
     /// [`Fs::write_keep_mtime`].
     async fn write_stamped(
         &self,
@@ -143,8 +153,7 @@ impl Fs {
         offset: u64,
         data: Bytes,
         stable: Stability,
-        coarse_ms: u64,
-        set_mtime: bool,
+        stamps: Stamps,
     ) -> FsResult<WriteOk> {
         self.writable()?;
         self.break_leases(ino, leases::Op::Write).await;
@@ -177,11 +186,11 @@ impl Fs {
         let now = Timespec::now();
         let kill_suid_sgid = cred.uid != 0 && attr.mode & (perm::S_ISUID | perm::S_ISGID) != 0;
         let grew = if end > attr.size { filter::SIZE } else { 0 };
-        if coarse_ms > 0
+        let set_mtime = stamps == Stamps::Exact;
+        if stamps == Stamps::Smb
             && grew == 0
             && !kill_suid_sgid
-            && (!set_mtime || stamped_within(attr.mtime, now, coarse_ms))
-            && stamped_within(attr.ctime, now, coarse_ms)
+            && stamped_within(attr.ctime, now, MTIME_COARSE_MS)
         {
             self.report_modified(ino, filter::LAST_WRITE).await;
             return Ok(WriteOk {

@@ -12,9 +12,10 @@
 //! so it moves with a parked durable open and survives the reconnect.
 //!
 //! Which opens are checked: durable or resilient ones (the spec's SHOULD, as
-//! Samba does; smbtorture smb2.lock.replay_smb3_specification_durable), not
-//! every SMB3 open (multichannel is not offered), so a plain open behaves as
-//! Windows' (smb2.lock.replay_broken_windows sets resiliency first).
+//! Samba does; smbtorture smb2.lock.replay_smb3_specification_durable) and
+//! those of a session with bound channels (.._multi), not every SMB3 open, so
+//! a plain open behaves as Windows' (smb2.lock.replay_broken_windows sets
+//! resiliency first).
 //!
 //! Resiliency only marks the open for replay detection here: a resilient
 //! open without a durable grant is not kept over a disconnect (not done).
@@ -88,16 +89,22 @@ impl LockReplay {
     }
 }
 
-/// Whether LOCKs on this open are replay-checked.
-fn checked(open: &Open) -> bool {
-    open.durable.is_some() || open.replay.resilient_timeout_ms.is_some()
+/// Whether LOCKs on this open are replay-checked: durable or resilient
+/// opens, and any open of a session with channels bound to it (MS-SMB2
+/// 3.3.5.14: a client may resend a LOCK on another channel after one failed;
+/// smbtorture smb2.lock.replay_smb3_specification_multi).
+fn checked(open: &Open, session_id: u64) -> bool {
+    open.durable.is_some()
+        || open.replay.resilient_timeout_ms.is_some()
+        || super::sessions::lookup(session_id)
+            .is_some_and(|b| b.channels.load(std::sync::atomic::Ordering::Relaxed) > 0)
 }
 
 /// Before a LOCK: the replay verdict for the open it names (an unknown open
 /// proceeds, and fails as such in the LOCK itself).
 pub fn begin(st: &mut ConnState, call: &Call, id: FileId, lock_sequence: u32) -> Begin {
     match open_mut(st, call, id) {
-        Ok(o) if checked(o) => o.replay.begin(lock_sequence),
+        Ok(o) if checked(o, call.session_id) => o.replay.begin(lock_sequence),
         _ => Begin::Proceed(None),
     }
 }
