@@ -6,7 +6,9 @@
 //! and capture what the I/O needs into an [`IoJob`]; [`IoJob::execute`] does
 //! the fs I/O without the state, so the pipeline (`pipeline.rs`) can run it as
 //! a detached task while the connection handles its next frame. A CLOSE of
-//! a file is split the same way ([`prepare_close`]).
+//! a file is split the same way ([`prepare_close`]), and so is a FLUSH
+//! ([`prepare_flush`]): its task waits for the WAL records of the file's
+//! writes to be fsynced (`Fs::commit`) before the reply is built.
 //!
 //! WRITE stamps mtime/ctime coarsely (`Fs::write_coarse`): an overwrite
 //! within 10 ms of the last stamp does not wait for a metadata-store commit,
@@ -58,6 +60,8 @@ enum IoKind {
         data: Bytes,
         stable: Stability,
     },
+    /// A FLUSH: everything written to the file becomes durable.
+    Flush,
     /// A CLOSE: the open already left the connection (`create::take_open`).
     Close {
         open: Box<Open>,
@@ -71,7 +75,7 @@ impl IoJob {
         match &self.kind {
             IoKind::Read { length, .. } => *length as usize,
             IoKind::Write { data, .. } => data.len(),
-            IoKind::Close { .. } => 0,
+            IoKind::Flush | IoKind::Close { .. } => 0,
         }
     }
 
@@ -94,6 +98,9 @@ impl IoJob {
             }
             IoKind::Write { data, stable } => {
                 write_data(&self.fs, &self.cred, self.ino, self.offset, data, stable).await
+            }
+            IoKind::Flush => {
+                return (flush_file(&self.fs, &self.cred, self.ino).await, None);
             }
             IoKind::Close { open, flags } => {
                 let r = super::create::close_open(&self.fs, &self.cred, *open, flags).await;
@@ -340,17 +347,40 @@ pub async fn write(
     reply
 }
 
+/// Checks a FLUSH of an open and captures the commit. Run as a pipeline
+/// task it starts only once no request on its file is in flight
+/// (`pipeline::start`), so the WRITEs of its handle sent before it have
+/// reserved their WAL records and the commit covers them.
+pub(crate) fn prepare_flush(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &Call,
+    req: &FlushRequest,
+) -> Result<IoJob, u32> {
+    let cred = session_cred(st, call)?;
+    let open = open_mut(st, call, req.file_id)?;
+    Ok(IoJob {
+        fs: ctx.shares[open.share].fs.clone(),
+        cred,
+        ino: open.ino,
+        offset: 0,
+        kind: IoKind::Flush,
+    })
+}
+
+/// Makes everything written to `ino` durable; the FLUSH reply.
+async fn flush_file(fs: &Fs, cred: &Cred, ino: InodeId) -> Result<Reply, u32> {
+    fs.commit(cred, ino).await.map_err(fs_err)?;
+    let mut body = Vec::new();
+    encode_empty(&mut body);
+    ok(body)
+}
+
 pub async fn flush(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
     req: &FlushRequest,
 ) -> Result<Reply, u32> {
-    let cred = session_cred(st, call)?;
-    let open = open_mut(st, call, req.file_id)?;
-    let fs = &ctx.shares[open.share].fs;
-    fs.commit(&cred, open.ino).await.map_err(fs_err)?;
-    let mut body = Vec::new();
-    encode_empty(&mut body);
-    ok(body)
+    prepare_flush(ctx, st, call, req)?.execute().await.0
 }
