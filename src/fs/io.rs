@@ -18,6 +18,9 @@
 //! a granule that reads as all zeros is a hole, whether it was never written,
 //! cut off, or zeroed.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use bytes::Bytes;
 
 use super::leases;
@@ -48,6 +51,44 @@ pub(crate) fn stamped_within(stamp: Timespec, now: Timespec, ms: u64) -> bool {
     let ns = |t: Timespec| i128::from(t.sec) * 1_000_000_000 + i128::from(t.nsec);
     let age = ns(now) - ns(stamp);
     (0..i128::from(ms) * 1_000_000).contains(&age)
+}
+
+/// Most inodes [`STAMPS`] remembers per core (then it starts over).
+const STAMPS_MAX: usize = 4096;
+
+thread_local! {
+    /// The mtime/ctime this core last sent to the store for a coarse write,
+    /// per (share, inode). Why: while that commit is in flight (over
+    /// [`MTIME_COARSE_MS`] under load) the stored stamp still looks old, and
+    /// without this every write in that window would commit a stamp of its
+    /// own, one store commit per write again.
+    static STAMPS: RefCell<HashMap<(u32, InodeId), Timespec>> = RefCell::new(HashMap::new());
+}
+
+fn stamp_issued(share: u32, ino: InodeId, at: Timespec) {
+    STAMPS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= STAMPS_MAX {
+            m.clear();
+        }
+        m.insert((share, ino), at);
+    });
+}
+
+fn stamp_failed(share: u32, ino: InodeId) {
+    STAMPS.with(|m| m.borrow_mut().remove(&(share, ino)));
+}
+
+/// This core sent a stamp of the inode within `ms` of `now`, and the inode
+/// (`ctime`, as read) changed no later than that stamp: nothing (an explicit
+/// SET_INFO of the times, a chmod...) came after it, so the stamp on its way
+/// stands for this write too.
+fn stamp_pending(share: u32, ino: InodeId, ctime: Timespec, now: Timespec, ms: u64) -> bool {
+    STAMPS.with(|m| {
+        m.borrow()
+            .get(&(share, ino))
+            .is_some_and(|&at| ctime <= at && stamped_within(at, now, ms))
+    })
 }
 
 /// Source of the zeros [`Fs::zero_range`] writes (one WRITE's worth).
@@ -115,8 +156,9 @@ impl Fs {
     /// its own delayed schedule, `smb/writetime.rs`) and stamps ctime
     /// coarsely: a write that does not grow the file, kills no set-id bit and
     /// comes within [`MTIME_COARSE_MS`] of the file's ctime leaves the
-    /// metadata store alone, like a kernel file system stamping at its
-    /// clock-tick granularity. Why: otherwise every 4 KiB WRITE waits for a
+    /// metadata store alone (so does one within that tick of the stamp this
+    /// core last sent the store for it, `STAMPS`), like a kernel file system
+    /// stamping at its clock-tick granularity. Why: otherwise every 4 KiB WRITE waits for a
     /// metadata-store commit (an fdatasync on LMDB). The data path and its
     /// durability are unchanged; change notification still sees every write.
     pub async fn write_keep_mtime(
@@ -187,11 +229,12 @@ impl Fs {
         let kill_suid_sgid = cred.uid != 0 && attr.mode & (perm::S_ISUID | perm::S_ISGID) != 0;
         let grew = if end > attr.size { filter::SIZE } else { 0 };
         let set_mtime = stamps == Stamps::Exact;
-        if stamps == Stamps::Smb
-            && grew == 0
-            && !kill_suid_sgid
-            && stamped_within(attr.ctime, now, MTIME_COARSE_MS)
-        {
+        let smb = stamps == Stamps::Smb;
+        let fresh = || {
+            stamped_within(attr.ctime, now, MTIME_COARSE_MS)
+                || stamp_pending(self.share.id, ino, attr.ctime, now, MTIME_COARSE_MS)
+        };
+        if smb && grew == 0 && !kill_suid_sgid && fresh() {
             self.report_modified(ino, filter::LAST_WRITE).await;
             return Ok(WriteOk {
                 wcc: wcc((&attr).into(), attr),
@@ -206,7 +249,18 @@ impl Fs {
             kill_suid_sgid,
             ..AttrChange::default()
         };
-        let (before, after) = self.meta.set_attr(ino, &change, now).await?;
+        if smb {
+            stamp_issued(self.share.id, ino, now);
+        }
+        let (before, after) = match self.meta.set_attr(ino, &change, now).await {
+            Ok(r) => r,
+            Err(e) => {
+                if smb {
+                    stamp_failed(self.share.id, ino);
+                }
+                return Err(e.into());
+            }
+        };
         self.report_modified(ino, filter::LAST_WRITE | grew).await;
         Ok(WriteOk {
             wcc: wcc(before, after),
@@ -301,5 +355,34 @@ impl Fs {
             self.router.flush(self.key(ino)).await?;
         }
         Ok(wcc((&attr).into(), attr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Timespec {
+        Timespec {
+            sec: 1_000 + ms / 1000,
+            nsec: (ms % 1000) as u32 * 1_000_000,
+        }
+    }
+
+    #[test]
+    fn a_pending_stamp_covers_writes_until_the_inode_changes_after_it() {
+        let ino: InodeId = 77;
+        assert!(!stamp_pending(9, ino, at(0), at(1), 10), "nothing issued");
+        stamp_issued(9, ino, at(100));
+        // The store still shows the old stamp: the pending one covers it.
+        assert!(stamp_pending(9, ino, at(0), at(105), 10));
+        assert!(!stamp_pending(9, ino, at(0), at(111), 10), "too old");
+        assert!(
+            !stamp_pending(9, ino, at(101), at(105), 10),
+            "changed after"
+        );
+        assert!(!stamp_pending(8, ino, at(0), at(105), 10), "other share");
+        stamp_failed(9, ino);
+        assert!(!stamp_pending(9, ino, at(0), at(105), 10), "commit failed");
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! Why one loop owns the connection state: the session, tree and open tables
 //! need no locking and only the loop signs, seals and writes. Frames are
-//! handled in arrival order, but a single READ or WRITE of an open file only
-//! runs its checks here and its fs I/O as a detached task on this core
-//! (`pipeline.rs`), so up to `pipeline::INFLIGHT_MAX` of them are in flight
-//! per connection and WRITEs of one client share WAL group commits. Any other
-//! frame (session setup, tree connect, CREATE, CLOSE, FLUSH, compounds...)
+//! handled in arrival order, but a single READ, WRITE, FLUSH or CLOSE of an
+//! open file only runs its checks here and its fs I/O as a detached task on
+//! this core (`pipeline.rs`), so up to `pipeline::INFLIGHT_MAX` of them are
+//! in flight per connection and WRITEs of one client share WAL group commits.
+//! Any other frame (session setup, tree connect, most CREATEs, compounds...)
 //! waits until nothing is in flight (`FrameResult::Drain`), which keeps their
 //! ordering and the preauth hash exactly as when everything was serial.
 //! Besides frames the loop drains the task completions (answered in

@@ -6,7 +6,9 @@
 //! and capture what the I/O needs into an [`IoJob`]; [`IoJob::execute`] does
 //! the fs I/O without the state, so the pipeline (`pipeline.rs`) can run it as
 //! a detached task while the connection handles its next frame. A CLOSE of
-//! a file is split the same way ([`prepare_close`]).
+//! a file is split the same way ([`prepare_close`]), and so is a FLUSH
+//! ([`prepare_flush`]): its task waits for the WAL records of the file's
+//! writes to be fsynced (`Fs::commit`) before the reply is built.
 //!
 //! WRITE leaves mtime to the delayed write-time rules (`writetime.rs`) and
 //! stamps ctime coarsely (`Fs::write_keep_mtime`): an overwrite within 10 ms
@@ -59,6 +61,11 @@ enum IoKind {
         data: Bytes,
         stable: Stability,
     },
+    /// A FLUSH: everything written to the file becomes durable, and the
+    /// handle's pending write-time update is applied.
+    Flush {
+        write_time: super::writetime::WriteTime,
+    },
     /// A CLOSE: the open already left the connection (`create::take_open`).
     Close {
         open: Box<Open>,
@@ -74,7 +81,7 @@ impl IoJob {
         match &self.kind {
             IoKind::Read { length, .. } => *length as usize,
             IoKind::Write { data, .. } => data.len(),
-            IoKind::Close { .. } => 0,
+            IoKind::Flush { .. } | IoKind::Close { .. } => 0,
         }
     }
 
@@ -97,6 +104,12 @@ impl IoJob {
             }
             IoKind::Write { data, stable } => {
                 write_data(&self.fs, &self.cred, self.ino, self.offset, data, stable).await
+            }
+            IoKind::Flush { write_time } => {
+                return (
+                    flush_file(&self.fs, &self.cred, self.ino, &write_time).await,
+                    None,
+                );
             }
             IoKind::Close {
                 open,
@@ -352,18 +365,49 @@ pub async fn write(
     reply
 }
 
+/// Checks a FLUSH of an open and captures the commit. Run as a pipeline
+/// task it starts only once no request on its file is in flight
+/// (`pipeline::start`), so the WRITEs of its handle sent before it have
+/// reserved their WAL records and the commit covers them.
+pub(crate) fn prepare_flush(
+    ctx: &SmbContext,
+    st: &mut ConnState,
+    call: &Call,
+    req: &FlushRequest,
+) -> Result<IoJob, u32> {
+    let cred = session_cred(st, call)?;
+    let open = open_mut(st, call, req.file_id)?;
+    Ok(IoJob {
+        fs: ctx.shares[open.share].fs.clone(),
+        cred,
+        ino: open.ino,
+        offset: 0,
+        kind: IoKind::Flush {
+            write_time: open.write_time.clone(),
+        },
+    })
+}
+
+/// Makes everything written to `ino` durable and applies the handle's
+/// pending write-time update (`writetime.rs`); the FLUSH reply.
+async fn flush_file(
+    fs: &Fs,
+    cred: &Cred,
+    ino: InodeId,
+    write_time: &super::writetime::WriteTime,
+) -> Result<Reply, u32> {
+    fs.commit(cred, ino).await.map_err(fs_err)?;
+    write_time.flush_pending(fs, ino).await;
+    let mut body = Vec::new();
+    encode_empty(&mut body);
+    ok(body)
+}
+
 pub async fn flush(
     ctx: &SmbContext,
     st: &mut ConnState,
     call: &mut Call,
     req: &FlushRequest,
 ) -> Result<Reply, u32> {
-    let cred = session_cred(st, call)?;
-    let open = open_mut(st, call, req.file_id)?;
-    let fs = &ctx.shares[open.share].fs;
-    fs.commit(&cred, open.ino).await.map_err(fs_err)?;
-    open.write_time.flush_pending(fs, open.ino).await;
-    let mut body = Vec::new();
-    encode_empty(&mut body);
-    ok(body)
+    prepare_flush(ctx, st, call, req)?.execute().await.0
 }

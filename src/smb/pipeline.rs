@@ -8,8 +8,8 @@
 //! pipelines up to its granted credits; Samba and our NFS listener answer
 //! those concurrently.
 //!
-//! How: a frame that is a single (non-compound) READ, WRITE or CLOSE of a
-//! file (not directory, not pipe) open on this connection gets a synchronous
+//! How: a frame that is a single (non-compound) READ, WRITE, FLUSH or CLOSE
+//! of a file (not directory, not pipe) open on this connection gets a synchronous
 //! phase with `&mut ConnState` in `dispatch::process` → [`start`]: credits,
 //! signature check, session, tree and open lookup, access and byte-range
 //! lock checks, exactly as the serial path runs them, ending in an
@@ -27,14 +27,18 @@
 //! mode, lease, hold), and answering it releases the connection's pending
 //! operations, byte-range locks and watches of that open.
 //!
-//! Ordering: every other frame (FLUSH, SET_INFO, LOCK, compounds, session and
+//! Ordering: every other frame (SET_INFO, LOCK, compounds, session and
 //! tree commands...) is handled only once nothing is in flight: `process`
 //! answers `FrameResult::Drain` and the loop completes the in-flight requests
-//! first, then retries the frame. So a FLUSH follows the earlier WRITEs of
-//! its FileId, and session setup, cancel-free async operations and compounds
-//! keep the serial semantics. A CLOSE waits (drains) while any request on
-//! its file ([`path_key`]) is in flight, so it follows the WRITEs of its
-//! handle sent before it. One exception to the drain: a single CREATE
+//! first, then retries the frame. So session setup, cancel-free async
+//! operations and compounds keep the serial semantics. A CLOSE or FLUSH
+//! waits (drains) while any request on its file ([`path_key`]) is in flight,
+//! so it follows the WRITEs of its handle sent before it: a FLUSH's commit
+//! (`Fs::commit`, the WAL fsync) starts after their records are reserved,
+//! and its reply leaves only once that fsync is done (the durability
+//! contract). With nothing in flight on its file a FLUSH runs as a task
+//! like a WRITE, so one client's create storm (CREATE, WRITE, FLUSH, CLOSE
+//! of many files) no longer drains the connection at every FLUSH. One exception to the drain: a single CREATE
 //! without create contexts or oplock ([`create_may_overtake`]) runs while the
 //! requests in flight all work on other paths ([`path_key`], case-folded),
 //! so a CREATE never overtakes a CLOSE (delete on close) or WRITE of its own
@@ -170,7 +174,7 @@ pub(crate) fn detachable(st: &ConnState, parts: &[(Header, &[u8])]) -> bool {
         && !hdr.is_related()
         && matches!(
             hdr.cmd(),
-            Some(Command::Read | Command::Write | Command::Close)
+            Some(Command::Read | Command::Write | Command::Close | Command::Flush)
         )
 }
 
@@ -269,6 +273,7 @@ pub(crate) async fn start(
         Request::Read(r) => (r.file_id, r.length as usize),
         Request::Write(r) => (r.file_id, r.data.len()),
         Request::Close(r) => (r.file_id, 0),
+        Request::Flush(r) => (r.file_id, 0),
         _ => return None,
     };
     let mut call = Call {
@@ -283,9 +288,11 @@ pub(crate) async fn start(
     let vid = plain_open(st, &call, file_id)?;
     let key = st.opens.get(&vid).map(|o| open_key(o.share, &o.path));
     let closing = matches!(req, Request::Close(_));
-    // A CLOSE follows every request in flight on its file (a WRITE of its
-    // handle sent before it is done when the CLOSE is answered).
-    let busy = closing && key.is_some_and(|k| st.pipeline.paths.contains_key(&k));
+    // A CLOSE or FLUSH follows every request in flight on its file (a WRITE
+    // of its handle sent before it is done, and for a FLUSH its WAL records
+    // reserved, when the FLUSH starts its commit).
+    let barrier = closing || matches!(req, Request::Flush(_));
+    let busy = barrier && key.is_some_and(|k| st.pipeline.paths.contains_key(&k));
     if busy || must_wait(st, bytes) {
         return Some(FrameResult::Drain);
     }
@@ -387,6 +394,7 @@ async fn prepare(
         Request::Read(r) => super::io::prepare_read(ctx, st, call, r),
         Request::Write(w) => super::io::prepare_write(ctx, st, call, w),
         Request::Close(c) => super::io::prepare_close(ctx, st, call, c),
+        Request::Flush(f) => super::io::prepare_flush(ctx, st, call, f),
         _ => Err(STATUS_INVALID_PARAMETER),
     }
 }

@@ -2,7 +2,7 @@
 FLUSH, READs and a CLOSE sent back to back without waiting for any response, over a
 signed 3.1.1 session. Every request must complete, the CLOSE only after the WRITEs
 before it (its data must all be there when the file is opened again), and the data
-must read back."""
+must read back. A FLUSH sent right after WRITEs is answered after them."""
 import os
 import uuid
 
@@ -147,3 +147,62 @@ def test_pipelined_delete_on_close_then_create_same_names(smb_session):
     for g in again + fresh:
         assert g.end_of_file == 0
         g.close(False)
+
+
+def test_pipelined_flush_covers_the_writes_before_it(smb_session):
+    # A FLUSH runs as a pipeline task but only once nothing on its file is in
+    # flight: sent right after WRITEs of its handle (no response read yet) it
+    # is answered after every one of them (its WAL fsync covers their
+    # records), while a FLUSH of another, idle file sent in between may be
+    # answered at once. A FLUSH sent after the CLOSE of its handle finds it
+    # closed.
+    from smbprotocol.exceptions import SMBResponseException
+    conn, sess, tree = smb_session
+    name = "pipe-flush-" + uuid.uuid4().hex[:8]
+    chunks = [os.urandom(CHUNK) for _ in range(COUNT)]
+    f = Open(tree, name)
+    f.create(*_create_args(CreateDisposition.FILE_CREATE))
+    idle = Open(tree, name + "-idle")
+    idle.create(*_create_args(CreateDisposition.FILE_CREATE))
+    idle.write(b"idle", 0)
+    _credits(conn, sess, 2 * COUNT + 8)
+    sid, tid = sess.session_id, tree.tree_connect_id
+
+    for rnd in range(3):
+        writes = []
+        for i in range(COUNT):
+            msg, unpack = f.write(chunks[i], i * CHUNK, send=False)
+            writes.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+        msg, idle_unpack = idle.flush(send=False)
+        idle_req = conn.send(msg, sid, tid, credit_request=1)
+        msg, flush_unpack = f.flush(send=False)
+        flush_req = conn.send(msg, sid, tid, credit_request=1)
+        flush_unpack(flush_req)
+        # Responses are read in arrival order: the FLUSH's came after all.
+        late = [i for i, (req, _) in enumerate(writes) if not req.response_event.is_set()]
+        assert late == [], "round %d: FLUSH answered before WRITEs %s" % (rnd, late)
+        assert [unpack(req) for req, unpack in writes] == [CHUNK] * COUNT
+        idle_unpack(idle_req)
+
+    msg, close_unpack = f.close(False, send=False)
+    close_req = conn.send(msg, sid, tid, credit_request=1)
+    msg, late_flush_unpack = f.flush(send=False)
+    late_flush_req = conn.send(msg, sid, tid, credit_request=1)
+    close_unpack(close_req)
+    try:
+        late_flush_unpack(late_flush_req)
+    except SMBResponseException as e:
+        assert e.status == 0xC0000128  # STATUS_FILE_CLOSED
+    else:
+        raise AssertionError("FLUSH of a closed handle succeeded")
+    idle.close(False)
+
+    g = Open(tree, name)
+    g.create(*_create_args(CreateDisposition.FILE_OPEN))
+    assert g.end_of_file == COUNT * CHUNK
+    msgs = []
+    for i in range(COUNT):
+        msg, unpack = g.read(i * CHUNK, CHUNK, send=False)
+        msgs.append((conn.send(msg, sid, tid, credit_request=1), unpack))
+    assert b"".join(unpack(req) for req, unpack in msgs) == b"".join(chunks)
+    g.close(False)
