@@ -372,7 +372,7 @@ fn db_migrate_applies_once_then_reports_up_to_date() {
         "{text}{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(text.contains("applied migrations [1, 2]"), "{text}");
+    assert!(text.contains("applied migrations [1, 2, 3, 4]"), "{text}");
     let second = run();
     let text = String::from_utf8_lossy(&second.stdout).into_owned();
     assert!(
