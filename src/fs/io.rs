@@ -158,9 +158,10 @@ impl Fs {
     /// comes within [`MTIME_COARSE_MS`] of the file's ctime leaves the
     /// metadata store alone (so does one within that tick of the stamp this
     /// core last sent the store for it, `STAMPS`), like a kernel file system
-    /// stamping at its clock-tick granularity. Why: otherwise every 4 KiB WRITE waits for a
-    /// metadata-store commit (an fdatasync on LMDB). The data path and its
-    /// durability are unchanged; change notification still sees every write.
+    /// stamping at its clock-tick granularity. Why: otherwise every 4 KiB
+    /// WRITE waits for a metadata-store commit (an fdatasync on LMDB). The
+    /// data path and its durability are unchanged; change notification still
+    /// sees every write.
     pub async fn write_keep_mtime(
         &self,
         cred: &Cred,

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use dittofs_smb_wire::auth::ntlm::{self, AuthenticateMessage};
-use dittofs_smb_wire::auth::spnego::{self, ClientToken};
+use dittofs_smb_wire::auth::spnego;
 use dittofs_smb_wire::crypto::{self, derive_keys, PreauthHash, SigningAlgorithm};
 use dittofs_smb_wire::header::{compound_offsets, join_compound, Command, Header};
 use dittofs_smb_wire::negotiate::{DIALECT_300, DIALECT_311};
@@ -244,17 +244,9 @@ async fn authenticate(
         return Err(STATUS_ACCESS_DENIED);
     }
     let key = verified.exported_session_key;
-    let client_mic = match &token {
-        ClientToken::Resp { mech_list_mic, .. } => mech_list_mic.clone(),
-        _ => None,
-    };
-    let mut server_mic = None;
-    if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
-        if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
-            return Err(STATUS_LOGON_FAILURE);
-        }
-        server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
-    }
+    let server_mic =
+        super::negotiate::mech_list_mic(&key, auth.flags, &token, mech_types_der.as_deref())
+            .map_err(|()| STATUS_LOGON_FAILURE)?;
     let use_spnego = *use_spnego;
     let Some(slot) = ChannelSlot::take(&ch.info) else {
         return Err(STATUS_INSUFFICIENT_RESOURCES);

@@ -413,18 +413,11 @@ pub async fn session_setup(
                 }
             };
             let key = verified.exported_session_key;
-            let client_mic = match &token {
-                ClientToken::Resp { mech_list_mic, .. } => mech_list_mic.clone(),
-                _ => None,
+            let Ok(server_mic) = mech_list_mic(&key, auth.flags, &token, mech_types_der.as_deref())
+            else {
+                end_failed_setup(st, hdr.session_id, reauth);
+                return Err(STATUS_LOGON_FAILURE);
             };
-            let mut server_mic = None;
-            if let (Some(mic), Some(der)) = (&client_mic, mech_types_der) {
-                if !ntlm::verify_mech_list_mic(&key, auth.flags, der, mic) {
-                    end_failed_setup(st, hdr.session_id, reauth);
-                    return Err(STATUS_LOGON_FAILURE);
-                }
-                server_mic = Some(ntlm::gss_get_mic(&key, auth.flags, false, 0, der));
-            }
             let use_spnego = *spnego_session;
             if reauth {
                 // Same keys (as Samba and Windows do): only who the session
@@ -566,4 +559,29 @@ pub fn logoff(ctx: &SmbContext, st: &mut ConnState, call: &Call) -> Result<Reply
     let mut body = Vec::new();
     encode_empty(&mut body);
     ok(body)
+}
+
+/// The client's SPNEGO mechListMIC, when it sent one over a MechTypeList,
+/// checked with the new session key; `Ok` carries the server's MIC for the
+/// accept token (a new session, a re-authentication or a channel bind,
+/// `bind.rs`). `Err`: the MIC does not verify (STATUS_LOGON_FAILURE).
+pub(crate) fn mech_list_mic(
+    key: &[u8; 16],
+    flags: u32,
+    token: &ClientToken,
+    mech_types_der: Option<&[u8]>,
+) -> Result<Option<[u8; 16]>, ()> {
+    let client_mic = match token {
+        ClientToken::Resp { mech_list_mic, .. } => mech_list_mic.as_deref(),
+        _ => None,
+    };
+    match (client_mic, mech_types_der) {
+        (Some(mic), Some(der)) => {
+            if !ntlm::verify_mech_list_mic(key, flags, der, mic) {
+                return Err(());
+            }
+            Ok(Some(ntlm::gss_get_mic(key, flags, false, 0, der)))
+        }
+        _ => Ok(None),
+    }
 }
